@@ -1,0 +1,4 @@
+package policy
+
+// Authz holds compiled AuthorizationPolicies. Built by NewAuthz.
+type Authz struct{}
