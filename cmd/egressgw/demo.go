@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/egressgw/egressgw/policy"
+)
+
+// demo runs everything on loopback: an "external" HTTPS server with its own
+// CA, an upstream DNS server, the gateway, and a client that goes through
+// DNS interception, TLS origination, passthrough and refusals.
+func demo(out io.Writer) error {
+	dir, err := os.MkdirTemp("", "egressgw-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	step := func(format string, a ...any) { fmt.Fprintf(out, "\n==> "+format+"\n", a...) }
+	say := func(format string, a ...any) { fmt.Fprintf(out, "    "+format+"\n", a...) }
+
+	step("Starting an \"external\" HTTPS server for api.demo.test and www.demo.test, with a certificate from its own CA")
+	ca, err := newDemoCA(dir, "api.demo.test", "www.demo.test")
+	if err != nil {
+		return err
+	}
+	site, err := startDemoSite(ca)
+	if err != nil {
+		return err
+	}
+	defer site.Close()
+	say("listening on %s", site.Addr())
+
+	step("Starting the upstream DNS server (the \"internet\" resolver): *.demo.test -> 127.0.0.1")
+	upstream, err := startDemoDNS()
+	if err != nil {
+		return err
+	}
+	defer upstream.Shutdown()
+
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	_, sitePort, _ := net.SplitHostPort(site.Addr().String())
+	cfg := demoConfig{HTTPPort: ports[0], TLSPort: ports[1], SitePort: sitePort, CA: ca.caFile}
+	if err := writeDemoConfig(filepath.Join(dir, "egress.yaml"), cfg); err != nil {
+		return err
+	}
+	step("Gateway configuration (Istio YAML, %s):", filepath.Join(dir, "egress.yaml"))
+	yml, _ := os.ReadFile(filepath.Join(dir, "egress.yaml"))
+	for _, line := range strings.Split(strings.TrimSpace(string(yml)), "\n") {
+		say("%s", line)
+	}
+
+	dnsAddr := net.JoinHostPort("127.0.0.1", ports[2])
+	o := &options{configs: []string{dir}, egressAddr: netip.MustParseAddr("127.0.0.1"), dnsListen: dnsAddr,
+		dnsUpstream: upstream.PacketConn.LocalAddr().String(), mode: policy.RegistryOnly, modeName: "REGISTRY_ONLY",
+		adminListen: "127.0.0.1:0", clusterDomain: "cluster.local", namespace: "istio-system",
+		labels: map[string]string{"istio": "egressgateway"}}
+	step("Starting egressgw: DNS interceptor on %s, egress listeners on 127.0.0.1:%s (HTTP) and :%s (TLS)", dnsAddr, cfg.HTTPPort, cfg.TLSPort)
+	gw, err := start(o, demoLogger(out))
+	if err != nil {
+		return err
+	}
+	defer gw.shutdown()
+
+	res := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, dnsAddr)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	step("A pod resolves api.demo.test through the interceptor")
+	addrs, err := res.LookupHost(ctx, "api.demo.test")
+	say("api.demo.test -> %v (the gateway, not the real server)", addrs)
+	if err != nil {
+		return err
+	}
+	step("A pod resolves evil.demo.test, which no ServiceEntry registers")
+	m := new(dns.Msg)
+	m.SetQuestion("evil.demo.test.", dns.TypeA)
+	m.SetEdns0(1232, false)
+	if r, err := dns.Exchange(m, dnsAddr); err == nil {
+		say("rcode %s; %s", dns.RcodeToString[r.Rcode], edeText(r))
+	}
+
+	client := demoClient(res, ca.pool)
+	step("Plain HTTP to http://api.demo.test:%s/hello: the gateway originates TLS (DestinationRule SIMPLE)", cfg.HTTPPort)
+	if err := demoGet(ctx, client, "http://api.demo.test:"+cfg.HTTPPort+"/hello", say); err != nil {
+		return err
+	}
+	step("HTTPS to https://www.demo.test:%s/: passed through by SNI, never decrypted", cfg.TLSPort)
+	if err := demoGet(ctx, client, "https://www.demo.test:"+cfg.TLSPort+"/", say); err != nil {
+		return err
+	}
+	step("http://api.demo.test:%s/admin: denied by an AuthorizationPolicy", cfg.HTTPPort)
+	if err := demoGet(ctx, client, "http://api.demo.test:"+cfg.HTTPPort+"/admin", say); err != nil {
+		return err
+	}
+	step("Plain HTTP with Host evil.demo.test sent straight to the gateway: denied (REGISTRY_ONLY)")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+cfg.HTTPPort+"/", nil)
+	req.Host = "evil.demo.test"
+	if resp, err := client.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		say("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	step("TLS with SNI evil.demo.test sent straight to the gateway: refused with a TLS alert")
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+cfg.TLSPort, &tls.Config{ServerName: "evil.demo.test", RootCAs: ca.pool})
+	if err == nil {
+		conn.Close()
+		return fmt.Errorf("TLS to an unregistered host was not refused")
+	}
+	say("handshake failed: %v", err)
+	client.CloseIdleConnections() // lets the gateway drain at once
+	step("Done. Every request above has one access log line (\"request\" / \"connection\") with its decision and rule.")
+	return nil
+}
+
+func demoGet(ctx context.Context, c *http.Client, url string, say func(string, ...any)) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	say("%s %s", resp.Proto, resp.Status)
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		c := resp.TLS.PeerCertificates[0]
+		say("certificate seen by the client: subject %q, issuer %q (the server's own)", c.Subject.CommonName, c.Issuer.CommonName)
+	}
+	say("body: %s", strings.TrimSpace(string(b)))
+	return nil
+}
+
+func demoClient(res *net.Resolver, roots *x509.CertPool) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, Resolver: res}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext:     d.DialContext,
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+	}}
+}
+
+func edeText(r *dns.Msg) string {
+	if opt := r.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return fmt.Sprintf("Extended DNS Error %d (%s): %s", e.InfoCode, dns.ExtendedErrorCodeToString[e.InfoCode], e.ExtraText)
+			}
+		}
+	}
+	return "no Extended DNS Error"
+}
+
+func demoLogger(out io.Writer) *zap.Logger {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.TimeKey = ""
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(out), zap.InfoLevel)
+	return zap.New(core)
+}
+
+func freePorts(n int) ([]string, error) {
+	var out []string
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		_, p, _ := net.SplitHostPort(l.Addr().String())
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+type demoConfig struct{ HTTPPort, TLSPort, SitePort, CA string }
+
+var demoYAML = template.Must(template.New("demo").Parse(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: api-demo
+spec:
+  hosts: [api.demo.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: {{.HTTPPort}}, name: http, protocol: HTTP, targetPort: {{.SitePort}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: api-demo
+spec:
+  host: api.demo.test
+  trafficPolicy:
+    tls:
+      mode: SIMPLE
+      caCertificates: {{.CA}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: www-demo
+spec:
+  hosts: [www.demo.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: {{.TLSPort}}, name: tls, protocol: TLS, targetPort: {{.SitePort}}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: no-admin
+  namespace: istio-system
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        hosts: [api.demo.test]
+        paths: ["/admin", "/admin/*"]
+`))
+
+func writeDemoConfig(path string, c demoConfig) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return demoYAML.Execute(f, c)
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/egressgw/egressgw/dnsproxy"
+	"github.com/egressgw/egressgw/egress"
+	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/policy"
+)
+
+// drainTimeout bounds how long SIGTERM waits for requests and connections in flight.
+const drainTimeout = 20 * time.Second
+
+func run(args []string) error {
+	o, err := parseRun(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	gw, err := start(o, log)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			log.Info("SIGHUP: reloading configuration")
+			gw.reload <- struct{}{}
+			continue
+		}
+		log.Info("shutting down: no new connections; draining", zap.String("signal", sig.String()), zap.Duration("deadline", drainTimeout))
+		return gw.shutdown()
+	}
+	return nil
+}
+
+// gateway is a running egressgw: engine, DNS interceptor, admin and watcher.
+type gateway struct {
+	log     *zap.Logger
+	opts    *options
+	engine  *egress.Engine
+	metrics *egress.Metrics
+	dns     *dnsproxy.Server
+	admin   *http.Server
+	ready   atomic.Bool
+	reload  chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// start loads the configuration and starts every server. A configuration
+// that does not load is fatal here: there is no last good one yet.
+func start(o *options, log *zap.Logger) (*gateway, error) {
+	roots, err := rootPool(o.caFile)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g := &gateway{log: log, opts: o, metrics: egress.NewMetrics(reg), reload: make(chan struct{}, 1), done: make(chan struct{})}
+	g.engine = egress.New(egress.Config{
+		EgressAddr: o.egressAddr,
+		Resolver:   dnsproxy.NewResolver(o.dnsUpstream, 2*time.Second),
+		Roots:      roots,
+		Log:        log.Named("engine"),
+		AccessLog:  log.Named("access"),
+		Metrics:    g.metrics,
+	})
+	adminLn, err := net.Listen("tcp", o.adminListen)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen on %s: %w", o.adminListen, err)
+	}
+	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, Ready: &g.ready, Mode: o.modeName}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = g.admin.Serve(adminLn) }()
+
+	snap, err := config.Load(o.configs, g.configOptions())
+	if err != nil {
+		g.metrics.Reloads.WithLabelValues("failure").Inc()
+		logProblems(log, "configuration rejected", err)
+		return nil, fmt.Errorf("configuration rejected: %w", err)
+	}
+	if err := g.engine.Update(snap); err != nil {
+		return nil, err
+	}
+	g.metrics.Reloads.WithLabelValues("success").Inc()
+	g.logApplied(snap)
+
+	h := dnsproxy.NewHandler(dnsproxy.Config{
+		Names:             func() dnsproxy.Names { return g.engine.Snapshot().Policy.Registry },
+		EgressAddr:        o.egressAddr,
+		ClusterDomain:     o.clusterDomain,
+		Upstream:          o.dnsUpstream,
+		BlockUnregistered: o.mode == policy.RegistryOnly,
+		Log:               log.Named("dns"),
+		Metrics:           dnsproxy.NewMetrics(reg),
+	})
+	g.dns = dnsproxy.NewServer(o.dnsListen, h)
+	if err := g.dns.Start(); err != nil {
+		return nil, err
+	}
+	g.ready.Store(true)
+	log.Info("serving", zap.String("egress_addr", o.egressAddr.String()), zap.String("dns", o.dnsListen),
+		zap.String("dns_upstream", o.dnsUpstream), zap.String("admin", o.adminListen), zap.String("outbound_policy", o.modeName))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	go g.reloads(ctx)
+	go func() {
+		err := config.Watch(ctx, g.watched, func() {
+			select {
+			case g.reload <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			log.Error("watching configuration failed: changes need SIGHUP", zap.Error(err))
+		}
+	}()
+	return g, nil
+}
+
+func (g *gateway) configOptions() config.Options {
+	return config.Options{ClusterDomain: g.opts.clusterDomain, Namespace: g.opts.namespace, Labels: g.opts.labels, Mode: g.opts.mode}
+}
+
+// watched lists the configuration paths and every file the served configuration read.
+func (g *gateway) watched() []string {
+	paths := append([]string(nil), g.opts.configs...)
+	if s := g.engine.Snapshot(); s != nil {
+		paths = append(paths, s.Files...)
+	}
+	return paths
+}
+
+// reloads applies configuration changes one at a time. A configuration that
+// fails to load or to provision is logged and counted; the last good one
+// keeps serving.
+func (g *gateway) reloads(ctx context.Context) {
+	defer close(g.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.reload:
+		}
+		snap, err := config.Load(g.opts.configs, g.configOptions())
+		if err == nil {
+			err = g.engine.Update(snap)
+		}
+		if err != nil {
+			g.metrics.Reloads.WithLabelValues("failure").Inc()
+			logProblems(g.log, "configuration rejected; the last good configuration keeps serving", err)
+			continue
+		}
+		g.metrics.Reloads.WithLabelValues("success").Inc()
+		g.logApplied(snap)
+	}
+}
+
+func (g *gateway) logApplied(s *config.Snapshot) {
+	g.log.Info("configuration applied", zap.Uint64("generation", g.engine.Generation()),
+		zap.Int("hosts", len(s.Entries)), zap.Int("listeners", len(s.Listeners)), zap.Int("resources", len(s.Resources)))
+	for _, w := range s.Warnings {
+		g.log.Warn("configuration warning", zap.String("warning", w))
+	}
+}
+
+func logProblems(log *zap.Logger, msg string, err error) {
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		probs := make([]string, len(cerr.Problems))
+		for i, p := range cerr.Problems {
+			probs[i] = p.String()
+		}
+		log.Error(msg, zap.Strings("problems", probs))
+		return
+	}
+	log.Error(msg, zap.Error(err))
+}
+
+func (g *gateway) shutdown() error {
+	g.ready.Store(false)
+	g.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	_ = g.dns.Shutdown(ctx)
+	err := g.engine.Shutdown(ctx)
+	_ = g.admin.Shutdown(ctx)
+	if err != nil {
+		g.log.Warn("shutdown", zap.Error(err))
+	}
+	g.log.Info("stopped")
+	return nil
+}
+
+func rootPool(caFile string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate found", caFile)
+	}
+	return pool, nil
+}

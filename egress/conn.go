@@ -1,0 +1,200 @@
+package egress
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/origination"
+	"github.com/egressgw/egressgw/policy"
+)
+
+// helloTimeout bounds how long a new connection may take to show what it is.
+const helloTimeout = 10 * time.Second
+
+// sniffBufferSize holds the largest TLS record (a ClientHello fits in one).
+const sniffBufferSize = 16<<10 + 5
+
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sniffBufferSize) }}
+
+// serveConn classifies a new connection: a TCP listener forwards it as is;
+// otherwise a TLS ClientHello goes to SNI passthrough and anything else to
+// the listener's HTTP server. Each connection keeps the state it started with.
+func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
+	defer e.conns.Done()
+	e.metrics.ActiveConns.Inc()
+	defer e.metrics.ActiveConns.Dec()
+	st := e.state.Load()
+	spec, ok := st.listeners[l.port]
+	if !ok {
+		_ = c.Close()
+		return
+	}
+	if spec.Kind == config.ListenerTCP {
+		ent := &st.snap.Entries[spec.TCPEntry]
+		e.forward(st, l, c, nil, ent.Host, "tcp")
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	b, err := br.Peek(1)
+	if err != nil {
+		readers.Put(br)
+		_ = c.Close()
+		return
+	}
+	if b[0] != recordTypeHandshake {
+		_ = c.SetReadDeadline(time.Time{})
+		e.conns.Add(1) // the HTTP server now owns it; released when it closes
+		l.queue.push(&bufConn{TCPConn: c, br: br, done: e.conns.Done})
+		return
+	}
+	hello, err := readClientHello(br)
+	if err != nil {
+		readers.Put(br)
+		e.logConn(st, l, c, connLog{proto: "tls", decision: "deny", reason: "not a valid TLS ClientHello: " + err.Error(), close: "bad_client_hello"})
+		_ = c.Close()
+		return
+	}
+	if hello.ServerName == "" {
+		readers.Put(br)
+		writeAlert(c, alertUnrecognizedName)
+		e.logConn(st, l, c, connLog{proto: "tls", decision: "deny", reason: "the ClientHello carries no SNI; egressgw routes TLS by server name", close: "no_sni"})
+		_ = c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	e.forward(st, l, c, br, requestHost(hello.ServerName), "tls")
+}
+
+// forward decides on a TLS (by SNI) or TCP connection and splices it to the upstream.
+func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reader, host, proto string) {
+	start := time.Now()
+	release := func() {
+		if br != nil {
+			readers.Put(br)
+			br = nil
+		}
+	}
+	defer release()
+	src, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	d := st.snap.Policy.Decide(policy.Query{Host: host, Port: l.port, Source: src.Addr().Unmap()})
+	lg := connLog{proto: proto, host: host, decision: "allow", rule: d.Rule, start: start}
+	if !d.Allow {
+		lg.decision, lg.reason, lg.close = "deny", d.Reason, "denied"
+		if br != nil {
+			writeAlert(c, alertAccessDenied)
+		}
+		e.logConn(st, l, c, lg)
+		_ = c.Close()
+		return
+	}
+	u := st.lookup(d.Entry, l.port)
+	lg.upstream = u
+	if u.port.Protocol == config.ProtocolHTTP && br != nil {
+		lg.decision, lg.close = "deny", "protocol_mismatch"
+		lg.reason = "port " + l.label + " of " + host + " is declared HTTP in " + u.entry.Source +
+			": TLS was sent; send plain HTTP (a DestinationRule originates TLS), or declare the port HTTPS/TLS"
+		writeAlert(c, alertInternalError)
+		e.logConn(st, l, c, lg)
+		_ = c.Close()
+		return
+	}
+	ctx, cancel := context.WithCancel(e.stop)
+	up, err := e.dialer.dial(ctx, u.target, host)
+	cancel()
+	if err != nil {
+		_, cause := origination.Classify(err)
+		e.metrics.UpstreamFailures.WithLabelValues(string(cause)).Inc()
+		lg.close, lg.reason = string(cause), err.Error()
+		e.logConn(st, l, c, lg)
+		_ = c.Close()
+		return
+	}
+	lg.addr = up.RemoteAddr().String()
+	if br != nil {
+		buf, _ := br.Peek(br.Buffered())
+		if _, err := up.Write(buf); err != nil {
+			lg.close, lg.reason = "upstream_write", err.Error()
+			e.logConn(st, l, c, lg)
+			_ = c.Close()
+			_ = up.Close()
+			return
+		}
+		lg.sent = int64(len(buf))
+		release()
+	}
+	stop := context.AfterFunc(e.hardStop, func() { _ = c.Close(); _ = up.Close() })
+	res := pipe(c, up, u.idle)
+	stop()
+	lg.sent += res.sent
+	lg.received, lg.close = res.received, res.reason
+	e.logConn(st, l, c, lg)
+}
+
+type connLog struct {
+	proto, host, decision, rule, reason, close, addr string
+	upstream                                         *upstream
+	sent, received                                   int64
+	start                                            time.Time
+}
+
+func (e *Engine) logConn(st *state, l *listener, c net.Conn, lg connLog) {
+	hostLabel, cluster := "unregistered", ""
+	if lg.upstream != nil {
+		hostLabel, cluster = lg.upstream.host, lg.upstream.cluster
+	}
+	e.metrics.Connections.WithLabelValues(l.label, hostLabel, lg.decision, closeLabel(lg.close)).Inc()
+	if ce := e.access.Check(zap.InfoLevel, "connection"); ce != nil {
+		var dur time.Duration
+		if !lg.start.IsZero() {
+			dur = time.Since(lg.start)
+		}
+		ce.Write(zap.String("src", c.RemoteAddr().String()), zap.String("listener", l.label), zap.String("proto", lg.proto),
+			zap.String("sni", lg.host), zap.String("decision", lg.decision), zap.String("rule", lg.rule),
+			zap.String("reason", lg.reason), zap.String("close", lg.close), zap.String("cluster", cluster),
+			zap.String("upstream", lg.addr), zap.Int64("bytes_sent", lg.sent), zap.Int64("bytes_received", lg.received),
+			zap.Duration("duration", dur))
+	}
+}
+
+// closeLabel keeps the close reason's metric label to a fixed set.
+func closeLabel(s string) string {
+	if len(s) > 6 && s[:6] == "error:" {
+		return "error"
+	}
+	return s
+}
+
+// bufConn is a connection whose first bytes were peeked: reads drain the
+// peek buffer first, which then goes back to the pool.
+type bufConn struct {
+	*net.TCPConn
+	br   *bufio.Reader
+	once sync.Once
+	done func()
+}
+
+func (c *bufConn) Read(p []byte) (int, error) {
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			return c.br.Read(p)
+		}
+		readers.Put(c.br)
+		c.br = nil
+	}
+	return c.TCPConn.Read(p)
+}
+
+func (c *bufConn) Close() error {
+	err := c.TCPConn.Close()
+	c.once.Do(c.done)
+	return err
+}

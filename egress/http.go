@@ -1,0 +1,170 @@
+package egress
+
+import (
+	"net/http"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/policy"
+)
+
+// serveHTTP handles one plaintext HTTP request on a listener: decide, then
+// proxy (originating TLS where a DestinationRule asks) or refuse. The
+// configuration is read once per request, so a reload applies to the next
+// request on a kept-alive connection.
+func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	st := e.state.Load()
+	rec := getRecorder(w)
+	defer putRecorder(rec)
+
+	host := requestHost(r.Host)
+	if p := cleanPath(r.URL.Path); p != r.URL.Path {
+		// Decide on, and forward, the same normalized path (Istio's BASE
+		// normalization), so "/public/../admin" cannot slip past a rule on /admin.
+		r.URL.Path, r.URL.RawPath = p, ""
+	}
+	src, _ := netip.ParseAddrPort(r.RemoteAddr)
+	d := st.snap.Policy.Decide(policy.Query{
+		Host: host, Port: l.port, Source: src.Addr().Unmap(), HTTP: true, Method: r.Method, Path: r.URL.Path,
+	})
+	var u *upstream
+	switch {
+	case !d.Allow:
+		deny(rec, d, host)
+	case r.Method == http.MethodConnect:
+		refuse(rec, http.StatusMethodNotAllowed, "egressgw: CONNECT is not supported: send the request itself (the gateway resolves and routes it by Host)")
+	default:
+		u = st.lookup(d.Entry, l.port)
+		switch {
+		case u == nil:
+			refuse(rec, http.StatusBadGateway, "egressgw: no upstream for "+host)
+		case u.proxy == nil:
+			refuse(rec, http.StatusBadRequest, "egressgw: port "+l.label+" of "+host+" is declared "+protocolName(u.port.Protocol)+
+				" in "+u.entry.Source+": plain HTTP was sent; use TLS, or declare the port HTTP (with a DestinationRule to originate TLS)")
+		default:
+			u.proxy.ServeHTTP(rec, r)
+		}
+	}
+	e.logRequest(st, l, r, host, d, u, rec, start)
+}
+
+func deny(w *recorder, d policy.Decision, host string) {
+	w.Header().Set("X-Egressgw-Rule", d.Rule)
+	refuse(w, http.StatusForbidden, "egressgw: request to "+host+" denied by "+d.Rule+": "+d.Reason)
+	w.note = d.Reason
+}
+
+func refuse(w *recorder, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg + "\n"))
+	if w.note == "" {
+		w.note = msg
+	}
+}
+
+func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string, d policy.Decision, u *upstream, rec *recorder, start time.Time) {
+	hostLabel, cluster, upstreamAddr := "unregistered", "", ""
+	if u != nil {
+		hostLabel, cluster = u.host, u.cluster
+		upstreamAddr = u.scheme + "://" + hostOr(u.target.host, host) + ":" + u.portStr
+	} else if d.Entry >= 0 {
+		hostLabel = st.snap.Entries[d.Entry].Host
+	}
+	decision := "allow"
+	if !d.Allow {
+		decision = "deny"
+	}
+	e.metrics.Requests.WithLabelValues(l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
+	if ce := e.access.Check(zap.InfoLevel, "request"); ce != nil {
+		fields := []zap.Field{
+			zap.String("src", r.RemoteAddr), zap.String("listener", l.label), zap.String("proto", r.Proto),
+			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", d.Rule),
+			zap.String("cluster", cluster), zap.String("upstream", upstreamAddr),
+			zap.Int64("bytes_in", max(r.ContentLength, 0)), zap.Int64("bytes_out", rec.bytes),
+			zap.Duration("duration", time.Since(start)),
+		}
+		if rec.note != "" {
+			fields = append(fields, zap.String("reason", rec.note))
+		}
+		ce.Write(fields...)
+	}
+}
+
+func hostOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// requestHost returns the host of a Host header or SNI: lowercase, without
+// port and trailing dot. It allocates only for upper-case input.
+func requestHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") && strings.Count(h, ":") == 1 {
+		h = h[:i]
+	} else if strings.HasPrefix(h, "[") {
+		if j := strings.IndexByte(h, ']'); j > 0 {
+			h = h[1:j]
+		}
+	}
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+// cleanPath removes dot segments and repeated slashes, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	c := path.Clean(p)
+	if c != "/" && strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	if c == p {
+		return p
+	}
+	return c
+}
+
+func protocolName(p config.Protocol) string {
+	switch p {
+	case config.ProtocolHTTP:
+		return "HTTP"
+	case config.ProtocolTLS:
+		return "HTTPS/TLS"
+	case config.ProtocolTCP:
+		return "TCP"
+	}
+	return "auto"
+}
+
+func statusLabel(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 403:
+		return "403"
+	case 404:
+		return "404"
+	case 502:
+		return "502"
+	case 503:
+		return "503"
+	}
+	return strconv.Itoa(code)
+}

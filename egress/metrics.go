@@ -1,0 +1,43 @@
+package egress
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the engine's Prometheus series. Host labels carry the
+// registered host pattern (or "unregistered"), never the requested name,
+// so a wildcard cannot grow the series without bound.
+type Metrics struct {
+	Requests         *prometheus.CounterVec // listener, host, decision, status
+	Connections      *prometheus.CounterVec // listener, host, decision, close
+	UpstreamFailures *prometheus.CounterVec // cause
+	ActiveConns      prometheus.Gauge
+	Reloads          *prometheus.CounterVec // result
+	ConfigGeneration prometheus.Gauge
+}
+
+// NewMetrics registers the engine's series on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_requests_total", Help: "HTTP requests by listener port, registered host, decision and status.",
+		}, []string{"listener", "host", "decision", "status"}),
+		Connections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_connections_total", Help: "TLS passthrough and TCP connections by listener port, registered host, decision and close reason.",
+		}, []string{"listener", "host", "decision", "close"}),
+		UpstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_upstream_failures_total", Help: "Upstream connect and TLS failures by cause.",
+		}, []string{"cause"}),
+		ActiveConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "egressgw_active_connections", Help: "Client connections open now.",
+		}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_config_reloads_total", Help: "Configuration loads by result (success, failure).",
+		}, []string{"result"}),
+		ConfigGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "egressgw_config_generation", Help: "Generation of the configuration being served.",
+		}),
+	}
+	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.ActiveConns, m.Reloads, m.ConfigGeneration)
+	m.Reloads.WithLabelValues("success")
+	m.Reloads.WithLabelValues("failure")
+	return m
+}

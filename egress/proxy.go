@@ -1,0 +1,96 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/egressgw/egressgw/origination"
+)
+
+// newProxy builds the reverse proxy for one upstream: the outbound URL
+// names the upstream (https when TLS is originated) while the Host header
+// stays as the client sent it, as Istio does.
+func (e *Engine) newProxy(u *upstream, rt http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			host := u.target.host
+			if host == "" {
+				host = requestHost(pr.In.Host)
+			}
+			pr.Out.URL.Scheme = u.scheme
+			pr.Out.URL.Host = net.JoinHostPort(host, u.portStr)
+		},
+		Transport:    rt,
+		BufferPool:   proxyBuffers,
+		ErrorHandler: e.proxyError(u),
+		ErrorLog:     zap.NewStdLog(e.log.Named("proxy")),
+	}
+}
+
+func (e *Engine) dialFunc(t *target) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, _, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		return e.dialer.dial(ctx, t, host)
+	}
+}
+
+// proxyError answers a failed round trip with a status and a body naming
+// the cause: 502 for certificate and protocol problems, 503 when no
+// connection could be made.
+func (e *Engine) proxyError(u *upstream) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		rec, _ := w.(*recorder)
+		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+			if rec != nil {
+				rec.status, rec.note = 499, "client went away"
+			}
+			return
+		}
+		status, cause := origination.Classify(err)
+		e.metrics.UpstreamFailures.WithLabelValues(string(cause)).Inc()
+		msg := fmt.Sprintf("egressgw: %s: %s: %v", u.cluster, describeCause(cause), err)
+		if rec != nil {
+			rec.note = msg
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Egressgw-Error", string(cause))
+		w.WriteHeader(status)
+		_, _ = fmt.Fprintln(w, msg)
+	}
+}
+
+func describeCause(c origination.Cause) string {
+	switch c {
+	case origination.CauseTLSVerify:
+		return "upstream TLS certificate verification failed"
+	case origination.CauseTLSHandshake:
+		return "upstream TLS handshake failed"
+	case origination.CauseRefused, origination.CauseUnreachable:
+		return "cannot connect to upstream"
+	case origination.CauseTimeout:
+		return "upstream connect timed out"
+	case origination.CauseDNS:
+		return "cannot resolve upstream"
+	case origination.CauseLoop:
+		return "refused a request loop"
+	}
+	return "upstream failed"
+}
+
+// proxyBuffers lends 32 KiB copy buffers to every reverse proxy.
+var proxyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
+func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }

@@ -1,0 +1,46 @@
+package egress
+
+import (
+	"net/http"
+	"sync"
+)
+
+// recorder notes what the handler and the proxy sent, for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	note   string // error cause, when there was one
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+func getRecorder(w http.ResponseWriter) *recorder {
+	r := recorders.Get().(*recorder)
+	*r = recorder{ResponseWriter: w}
+	return r
+}
+
+func putRecorder(r *recorder) {
+	*r = recorder{}
+	recorders.Put(r)
+}

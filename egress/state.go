@@ -1,0 +1,120 @@
+package egress
+
+import (
+	"fmt"
+	"net/http/httputil"
+	"strconv"
+	"time"
+
+	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/origination"
+)
+
+// state is one configuration as the engine serves it: the snapshot plus
+// what the engine derived from it (upstreams with their proxies). It is
+// immutable; connections read it through one atomic load.
+type state struct {
+	snap        *config.Snapshot
+	gen         uint64
+	listeners   map[uint32]config.Listener
+	upstreams   [][]*upstream        // [entry][port index], aligned with snap.Entries[i].Ports
+	passthrough map[uint32]*upstream // ALLOW_ANY traffic to unregistered hosts, per listener port
+	keys        map[string]bool      // transport keys in use
+}
+
+// upstream is one (entry, port): where its traffic goes and how.
+type upstream struct {
+	entry   *config.Entry // nil for PassthroughCluster
+	port    *config.Port
+	host    string // metric label: the registered pattern, or "unregistered"
+	cluster string
+	scheme  string // "http" or "https" (TLS origination)
+	portStr string // target port
+	target  *target
+	idle    time.Duration
+	proxy   *httputil.ReverseProxy // nil for TLS/TCP-only ports
+}
+
+// lookup returns the upstream for entry i on port, or the ALLOW_ANY passthrough for i < 0.
+func (s *state) lookup(i int, port uint32) *upstream {
+	if i < 0 {
+		return s.passthrough[port]
+	}
+	ups := s.upstreams[i]
+	for _, u := range ups {
+		if u.port.Number == port {
+			return u
+		}
+	}
+	return nil
+}
+
+func (e *Engine) buildState(snap *config.Snapshot, gen uint64) (*state, error) {
+	st := &state{
+		snap:        snap,
+		gen:         gen,
+		listeners:   make(map[uint32]config.Listener, len(snap.Listeners)),
+		upstreams:   make([][]*upstream, len(snap.Entries)),
+		passthrough: make(map[uint32]*upstream, len(snap.Listeners)),
+		keys:        map[string]bool{},
+	}
+	for _, l := range snap.Listeners {
+		st.listeners[l.Port] = l
+	}
+	for i := range snap.Entries {
+		ent := &snap.Entries[i]
+		for j := range ent.Ports {
+			u, err := e.newUpstream(st, ent, &ent.Ports[j])
+			if err != nil {
+				return nil, err
+			}
+			st.upstreams[i] = append(st.upstreams[i], u)
+		}
+	}
+	for _, l := range snap.Listeners {
+		p := &config.Port{Number: l.Port, TargetPort: l.Port, Protocol: config.ProtocolAuto,
+			Cluster: "PassthroughCluster", Pool: config.PoolSettings{ConnectTimeout: 10 * time.Second, IdleTimeout: time.Hour}}
+		u, err := e.newUpstream(st, &config.Entry{Source: "outboundTrafficPolicy ALLOW_ANY", Resolution: config.ResolutionNone, Ports: []config.Port{*p}}, p)
+		if err != nil {
+			return nil, err
+		}
+		u.entry, u.host = nil, "unregistered"
+		st.passthrough[l.Port] = u
+	}
+	return st, nil
+}
+
+func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*upstream, error) {
+	t, err := newTarget(ent, p)
+	if err != nil {
+		return nil, err
+	}
+	u := &upstream{
+		entry: ent, port: p, host: ent.Host, cluster: p.Cluster, scheme: "http",
+		portStr: strconv.Itoa(int(p.TargetPort)), target: t, idle: p.Pool.IdleTimeout,
+	}
+	if u.idle == 0 {
+		u.idle = time.Hour
+	}
+	if p.TLS != nil {
+		u.scheme = "https"
+	}
+	if p.Protocol == config.ProtocolTLS || p.Protocol == config.ProtocolTCP {
+		return u, nil
+	}
+	fp := ""
+	if p.TLS != nil {
+		fp = p.TLS.Fingerprint
+	}
+	key := fmt.Sprint(t.key(), "|", fp, "|", u.idle, "|", p.Pool.MaxRequestsPerConnection)
+	st.keys[key] = true
+	tr := e.pool.Transport(origination.Upstream{
+		Key:               key,
+		TLS:               p.TLS,
+		Dial:              e.dialFunc(t),
+		IdleTimeout:       u.idle,
+		DisableKeepAlives: p.Pool.MaxRequestsPerConnection == 1,
+	})
+	u.proxy = e.newProxy(u, tr)
+	return u, nil
+}

@@ -1,0 +1,71 @@
+package origination
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+)
+
+// Cause is a class of upstream failure, used as a metric label.
+type Cause string
+
+const (
+	CauseTLSVerify    Cause = "tls_verify"    // the upstream certificate did not verify
+	CauseTLSHandshake Cause = "tls_handshake" // the handshake failed otherwise (alert, protocol)
+	CauseRefused      Cause = "connect_refused"
+	CauseTimeout      Cause = "connect_timeout"
+	CauseDNS          Cause = "dns"
+	CauseLoop         Cause = "loop"
+	CauseUnreachable  Cause = "connect_error"
+	CauseProtocol     Cause = "upstream_protocol" // the upstream broke off or answered garbage
+)
+
+// ErrLoop is returned by a dialer that refuses to connect back to the gateway itself.
+var ErrLoop = errors.New("the upstream address is the gateway itself (a request loop)")
+
+// Classify maps an error from a round trip to the status the client gets
+// and the failure class: 502 for certificate and protocol problems, 503 for
+// anything that prevented a connection (Istio's 503 UF/URX), 504 when the
+// request's own deadline passed.
+func Classify(err error) (status int, cause Cause) {
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var cerr x509.CertificateInvalidError
+	var rerr tls.AlertError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &verr), errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &cerr):
+		return http.StatusBadGateway, CauseTLSVerify
+	case errors.Is(err, ErrLoop):
+		return http.StatusServiceUnavailable, CauseLoop
+	case errors.As(err, &dnsErr), strings.Contains(err.Error(), "resolve "):
+		return http.StatusServiceUnavailable, CauseDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return http.StatusServiceUnavailable, CauseRefused
+	case isDialError(err) && isTimeout(err):
+		return http.StatusServiceUnavailable, CauseTimeout
+	case isDialError(err):
+		return http.StatusServiceUnavailable, CauseUnreachable
+	case errors.As(err, &rerr), strings.Contains(err.Error(), "tls: "):
+		return http.StatusBadGateway, CauseTLSHandshake
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, CauseTimeout
+	}
+	return http.StatusBadGateway, CauseProtocol
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}
