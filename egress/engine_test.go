@@ -1,0 +1,366 @@
+package egress
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/internal/pki"
+	"github.com/egressgw/egressgw/policy"
+)
+
+// loopbackResolver answers every name with 127.0.0.1, like an upstream DNS
+// that knows the test's "external" servers.
+type loopbackResolver struct{}
+
+func (loopbackResolver) LookupAddrs(_ context.Context, host string) ([]netip.Addr, error) {
+	if strings.HasPrefix(host, "nxdomain.") {
+		return nil, fmt.Errorf("resolve %s via test: NXDOMAIN", host)
+	}
+	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+}
+
+// site is an "external" HTTPS server that records what reached it.
+type site struct {
+	*httptest.Server
+	hits    atomic.Int64
+	lastSNI atomic.Value
+	lastCN  atomic.Value
+}
+
+func newSite(t *testing.T, leaf *pki.Leaf, clientCAs *pki.CA) *site {
+	s := &site{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		s.lastSNI.Store(r.TLS.ServerName)
+		cn := ""
+		if len(r.TLS.PeerCertificates) > 0 {
+			cn = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		s.lastCN.Store(cn)
+		fmt.Fprintf(w, "site %s host=%s sni=%s proto=%s client=%s", r.URL.Path, r.Host, r.TLS.ServerName, r.Proto, cn)
+	}))
+	s.EnableHTTP2 = true
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
+	if clientCAs != nil {
+		s.TLS.ClientAuth = tls.RequireAndVerifyClientCert
+		s.TLS.ClientCAs = clientCAs.Pool()
+	}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func port(u string) string {
+	_, p, _ := net.SplitHostPort(strings.TrimPrefix(u, "https://"))
+	return p
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	return p
+}
+
+var testYAML = template.Must(template.New("cfg").Parse(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api}
+spec:
+  hosts: [api.example.test]
+  resolution: DNS
+  ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Site}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api}
+spec:
+  host: api.example.test
+  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: ca.pem}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: sans}
+spec:
+  hosts: [sans.example.test]
+  resolution: DNS
+  ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Site}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: sans}
+spec:
+  host: sans.example.test
+  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: ca.pem, sni: api.example.test, subjectAltNames: [billing.example.test]}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: untrusted}
+spec:
+  hosts: [untrusted.example.test]
+  resolution: DNS
+  ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Untrusted}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: untrusted}
+spec:
+  host: untrusted.example.test
+  trafficPolicy: {tls: {mode: SIMPLE}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: down}
+spec:
+  hosts: [down.example.test]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+  ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Closed}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: mtls}
+spec:
+  hosts: [mtls.example.test]
+  resolution: DNS
+  ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.MTLS}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mtls, namespace: istio-system}
+spec:
+  host: mtls.example.test
+  trafficPolicy: {tls: {mode: MUTUAL, credentialName: client-credential, sni: api.example.test}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: client-credential, namespace: istio-system}
+type: Opaque
+data:
+  tls.crt: {{.ClientCert}}
+  tls.key: {{.ClientKey}}
+  ca.crt: {{.CA}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: www}
+spec:
+  hosts: [www.example.test]
+  resolution: DNS
+  ports: [{number: {{.TLS}}, name: tls, protocol: TLS, targetPort: {{.Site}}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {hosts: [api.example.test], paths: ["/admin", "/admin/*"]}}]}]
+`))
+
+type fixture struct {
+	eng               *Engine
+	site, mtls, other *site
+	httpPort, tlsPort string
+	ca                *pki.CA
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ca, err := pki.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := ca.Issue("api.example.test", "api.example.test", "www.example.test")
+	client, _ := ca.Issue("client.example.test")
+	otherCA, _ := pki.NewCA("untrusted CA")
+	otherLeaf, _ := otherCA.Issue("untrusted.example.test", "untrusted.example.test")
+	f := &fixture{site: newSite(t, leaf, nil), mtls: newSite(t, leaf, ca), other: newSite(t, otherLeaf, nil),
+		httpPort: freePort(t), tlsPort: freePort(t), ca: ca}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	b64 := base64.StdEncoding.EncodeToString
+	if err := testYAML.Execute(&sb, map[string]string{"HTTP": f.httpPort, "TLS": f.tlsPort, "Site": port(f.site.URL),
+		"Untrusted": port(f.other.URL), "MTLS": port(f.mtls.URL), "Closed": freePort(t),
+		"ClientCert": b64(client.CertPEM), "ClientKey": b64(client.KeyPEM), "CA": b64(ca.CertPEM)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "egress.yaml"), []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.Load([]string{dir}, config.Options{ClusterDomain: "cluster.local", Namespace: "istio-system", Mode: policy.RegistryOnly})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	f.eng = New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), Resolver: loopbackResolver{},
+		Log: zap.NewNop(), Metrics: NewMetrics(prometheus.NewRegistry())})
+	if err := f.eng.Update(snap); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = f.eng.Shutdown(ctx)
+	})
+	return f
+}
+
+func (f *fixture) get(t *testing.T, host, path string, hdr http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+f.httpPort+path, nil)
+	req.Host = host
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEngineHTTP(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name, host, path string
+		hdr              http.Header
+		wantStatus       int
+		wantBody         []string
+		wantSiteHit      bool
+	}{
+		{name: "origination SIMPLE", host: "api.example.test", path: "/x", wantStatus: 200,
+			wantBody: []string{"site /x", "sni=api.example.test", "proto=HTTP/2.0", "host=api.example.test"}, wantSiteHit: true},
+		{name: "deny by path", host: "api.example.test", path: "/admin/users", wantStatus: 403,
+			wantBody: []string{"AuthorizationPolicy istio-system/no-admin rules[0]"}},
+		{name: "dot segments cannot dodge the deny", host: "api.example.test", path: "/public/../admin", wantStatus: 403,
+			wantBody: []string{"no-admin"}},
+		{name: "unregistered host", host: "evil.example.test", path: "/", wantStatus: 403,
+			wantBody: []string{"outboundTrafficPolicy REGISTRY_ONLY"}},
+		{name: "subjectAltNames enforced", host: "sans.example.test", path: "/", wantStatus: 502,
+			wantBody: []string{"certificate verification failed", "billing.example.test"}},
+		{name: "untrusted upstream", host: "untrusted.example.test", path: "/", wantStatus: 502,
+			wantBody: []string{"certificate verification failed", "unknown authority"}},
+		{name: "upstream down", host: "down.example.test", path: "/", wantStatus: 503,
+			wantBody: []string{"cannot connect to upstream", "connection refused"}},
+		{name: "mutual TLS from credentialName", host: "mtls.example.test", path: "/m", wantStatus: 200,
+			wantBody: []string{"client=client.example.test"}},
+		{name: "plain HTTP to a TLS-declared port's host", host: "www.example.test", path: "/", wantStatus: 403,
+			wantBody: []string{"host is registered, but not on this port"}},
+		{name: "oversized headers", host: "api.example.test", path: "/", hdr: http.Header{"X-Big": {strings.Repeat("a", 70<<10)}},
+			wantStatus: 431},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.site.hits.Load()
+			status, body := f.get(t, tt.host, tt.path, tt.hdr)
+			if status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body: %s", status, tt.wantStatus, body)
+			}
+			for _, w := range tt.wantBody {
+				if !strings.Contains(body, w) {
+					t.Errorf("body %q does not contain %q", body, w)
+				}
+			}
+			if hit := f.site.hits.Load() > before; hit != tt.wantSiteHit {
+				t.Errorf("upstream reached = %v, want %v", hit, tt.wantSiteHit)
+			}
+		})
+	}
+}
+
+func TestEnginePassthrough(t *testing.T) {
+	f := newFixture(t)
+	dial := func(sni string) (*tls.Conn, error) {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		return tls.DialWithDialer(d, "tcp", "127.0.0.1:"+f.tlsPort, &tls.Config{ServerName: sni, RootCAs: f.ca.Pool(), InsecureSkipVerify: sni == ""})
+	}
+	t.Run("registered SNI reaches the upstream's own certificate", func(t *testing.T) {
+		c, err := dial("www.example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := c.ConnectionState().PeerCertificates[0].Issuer.CommonName; got != "test CA" {
+			t.Errorf("issuer = %q, want the upstream's CA", got)
+		}
+		fmt.Fprintf(c, "GET /pt HTTP/1.1\r\nHost: www.example.test\r\nConnection: close\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		if !strings.Contains(string(b), "site /pt") || !strings.Contains(string(b), "sni=www.example.test") {
+			t.Errorf("response %q did not come from the upstream", b)
+		}
+	})
+	for _, tt := range []struct{ name, sni, want string }{
+		{"unregistered SNI gets access_denied", "evil.example.test", "access denied"},
+		{"no SNI gets unrecognized_name", "", "unrecognized name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.site.hits.Load()
+			c, err := dial(tt.sni)
+			if err == nil {
+				c.Close()
+				t.Fatal("handshake succeeded, want a TLS alert")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to contain %q", err, tt.want)
+			}
+			if f.site.hits.Load() != before {
+				t.Error("the upstream was reached")
+			}
+		})
+	}
+}
+
+func TestEngineUpdateKeepsServingOnBindFailure(t *testing.T) {
+	f := newFixture(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, p, _ := net.SplitHostPort(busy.Addr().String())
+	dir := t.TempDir()
+	yml := fmt.Sprintf("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: x}\nspec:\n  hosts: [x.example.test]\n  ports: [{number: %s, name: http, protocol: HTTP}]\n", p)
+	if err := os.WriteFile(filepath.Join(dir, "x.yaml"), []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.Load([]string{dir}, config.Options{Mode: policy.RegistryOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := f.eng.Generation()
+	if err := f.eng.Update(snap); err == nil || !strings.Contains(err.Error(), "listen on 127.0.0.1:"+p) {
+		t.Fatalf("Update error = %v, want a listen error naming the port", err)
+	}
+	if f.eng.Generation() != gen {
+		t.Error("generation moved although the update failed")
+	}
+	if status, body := f.get(t, "api.example.test", "/still", nil); status != 200 {
+		t.Errorf("after a failed update: status %d (%s), want the old configuration serving", status, body)
+	}
+}
