@@ -1,0 +1,282 @@
+package dnsproxy
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+)
+
+// Names is the current set of intercepted names. Safe for concurrent use,
+// never blocks. (policy.Registry implements it: Intercepts takes a DNS name
+// in any case, trailing dot allowed.)
+type Names interface{ Intercepts(name string) bool }
+
+// Config configures a Handler. Zero values get the defaults noted.
+type Config struct {
+	Names             func() Names  // current view, called once per query (an atomic load behind it); never returns nil
+	EgressAddr        netip.Addr    // answer for intercepted names
+	ClusterDomain     string        // e.g. "cluster.local"; default "cluster.local"
+	Upstream          string        // "ip:port" for every name not intercepted; ":53" is added when the port is missing
+	BlockUnregistered bool          // REGISTRY_ONLY
+	TTL               uint32        // intercepted answers; default 5
+	Timeout           time.Duration // upstream exchange; default 2s
+	Log               *zap.Logger   // component logger; nil = nop
+	Metrics           *Metrics      // nil = none
+}
+
+const (
+	defaultTTL           = 5
+	defaultTimeout       = 2 * time.Second
+	defaultClusterDomain = "cluster.local."
+	blockReason          = "not registered (outboundTrafficPolicy REGISTRY_ONLY)"
+)
+
+// Handler is the gateway's DNS handler (a dns.Handler). It is immutable
+// after NewHandler and safe for concurrent use.
+type Handler struct {
+	names    func() Names
+	a        net.IP // 4 bytes, nil when the egress address is not IPv4
+	aaaa     net.IP // 16 bytes, nil when the egress address is not IPv6
+	ttl      uint32
+	block    bool
+	suffixes []string // lower-case FQDNs whose subtrees are always forwarded
+	fwd      *forwarder
+	log      *zap.Logger
+	metrics  *Metrics
+}
+
+// NewHandler returns a Handler for cfg, filling in defaults.
+func NewHandler(cfg Config) *Handler {
+	h := &Handler{
+		names:   cfg.Names,
+		ttl:     cfg.TTL,
+		block:   cfg.BlockUnregistered,
+		log:     cfg.Log,
+		metrics: cfg.Metrics,
+	}
+	if h.names == nil {
+		h.names = func() Names { return noNames{} }
+	}
+	if h.ttl == 0 {
+		h.ttl = defaultTTL
+	}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	if egress := cfg.EgressAddr.Unmap(); egress.Is4() {
+		h.a = egress.AsSlice()
+	} else if egress.Is6() {
+		h.aaaa = egress.AsSlice()
+	}
+	domain := defaultClusterDomain
+	if d := strings.Trim(cfg.ClusterDomain, "."); d != "" {
+		domain = strings.ToLower(d) + "."
+	}
+	h.suffixes = []string{domain, "in-addr.arpa.", "ip6.arpa."}
+	h.fwd = newForwarder(cfg.Upstream, cfg.Timeout, cfg.Metrics)
+	return h
+}
+
+type noNames struct{}
+
+func (noNames) Intercepts(string) bool { return false }
+
+// ServeDNS answers r: malformed queries get FORMERR, NOTIMP or BADVERS,
+// intercepted names the egress address, and other names are forwarded
+// upstream or, under REGISTRY_ONLY, blocked. A message that is itself a
+// response is dropped unanswered, so that two servers cannot loop.
+func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if r.Response {
+		h.metrics.count(outcomeMalformed)
+		return
+	}
+	if r.Opcode != dns.OpcodeQuery {
+		h.malformed(w, r, dns.RcodeNotImplemented)
+		return
+	}
+	if len(r.Question) != 1 {
+		h.malformed(w, r, dns.RcodeFormatError)
+		return
+	}
+	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
+		h.malformed(w, r, dns.RcodeBadVers) // RFC 6891 section 6.1.3
+		return
+	}
+	q := &r.Question[0]
+	switch names := h.names(); {
+	case names != nil && names.Intercepts(q.Name):
+		h.intercept(w, r, q)
+	case !h.block || h.alwaysForwarded(q.Name):
+		h.forward(w, r, q)
+	default:
+		h.blocked(w, r, q)
+	}
+}
+
+// alwaysForwarded reports whether name is under the cluster domain or a
+// reverse-lookup zone, names that REGISTRY_ONLY does not block.
+func (h *Handler) alwaysForwarded(name string) bool {
+	for _, s := range h.suffixes {
+		if isSubdomain(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSubdomain reports whether name (presentation format, any case) equals
+// or is below zone (lower case, fully qualified). A trailing dot on name is
+// optional. It does not allocate. An escaped dot ("a\.cluster.local.") is
+// not a label boundary, so such a name is not below "cluster.local.".
+func isSubdomain(name, zone string) bool {
+	if !strings.HasSuffix(name, ".") {
+		zone = zone[:len(zone)-1]
+	}
+	n := len(name) - len(zone)
+	if n < 0 || !strings.EqualFold(name[n:], zone) {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	if name[n-1] != '.' {
+		return false
+	}
+	// The dot is a label boundary only if preceded by an even number of
+	// backslashes.
+	backslashes := 0
+	for i := n - 2; i >= 0 && name[i] == '\\'; i-- {
+		backslashes++
+	}
+	return backslashes%2 == 0
+}
+
+// interceptReply is every part of an intercepted answer in one allocation.
+type interceptReply struct {
+	msg   dns.Msg
+	a     dns.A
+	aaaa  dns.AAAA
+	opt   dns.OPT
+	ans   [1]dns.RR
+	extra [1]dns.RR
+}
+
+// intercept answers q with the egress address, or NODATA for every type
+// that could carry another address. It sends nothing upstream, and builds
+// no string.
+func (h *Handler) intercept(w dns.ResponseWriter, r *dns.Msg, q *dns.Question) {
+	rep := new(interceptReply)
+	m := &rep.msg
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = dns.OpcodeQuery
+	m.Authoritative = true
+	m.RecursionDesired = r.RecursionDesired
+	m.RecursionAvailable = true
+	m.CheckingDisabled = r.CheckingDisabled
+	m.Question = r.Question // read only while packing
+
+	hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: h.ttl}
+	if q.Qclass == dns.ClassINET {
+		switch {
+		case q.Qtype == dns.TypeA && h.a != nil:
+			rep.a = dns.A{Hdr: hdr, A: h.a}
+			rep.ans[0] = &rep.a
+			m.Answer = rep.ans[:]
+		case q.Qtype == dns.TypeAAAA && h.aaaa != nil:
+			rep.aaaa = dns.AAAA{Hdr: hdr, AAAA: h.aaaa}
+			rep.ans[0] = &rep.aaaa
+			m.Answer = rep.ans[:]
+		}
+	}
+	if ropt := r.IsEdns0(); ropt != nil {
+		rep.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
+		rep.opt.SetUDPSize(ednsUDPSize)
+		if ropt.Do() {
+			rep.opt.SetDo()
+		}
+		rep.extra[0] = &rep.opt
+		m.Extra = rep.extra[:]
+	}
+	h.write(w, m)
+	h.metrics.count(outcomeIntercepted)
+	if ce := h.log.Check(zap.DebugLevel, "dns query intercepted"); ce != nil {
+		ce.Write(zap.String("name", q.Name), zap.Stringer("qtype", dns.Type(q.Qtype)),
+			zap.Stringer("client", remote(w)), zap.Int("answers", len(m.Answer)))
+	}
+}
+
+// blocked answers an unregistered external name under REGISTRY_ONLY:
+// NXDOMAIN with the Extended DNS Error "Blocked". NXDOMAIN rather than
+// REFUSED, which some stub resolvers take as fatal for the whole search list.
+func (h *Handler) blocked(w dns.ResponseWriter, r *dns.Msg, q *dns.Question) {
+	name := displayName(q.Name)
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeNameError)
+	m.RecursionAvailable = true
+	if r.IsEdns0() != nil {
+		setEDE(m, r, dns.ExtendedErrorCodeBlocked, blockedText(name))
+	}
+	h.write(w, m)
+	h.metrics.count(outcomeBlocked)
+	if ce := h.log.Check(zap.InfoLevel, "dns query blocked"); ce != nil {
+		ce.Write(zap.String("name", name), zap.Stringer("qtype", dns.Type(q.Qtype)),
+			zap.Stringer("client", remote(w)), zap.String("reason", blockReason))
+	}
+}
+
+// malformed answers a query the handler cannot serve with rcode.
+func (h *Handler) malformed(w dns.ResponseWriter, r *dns.Msg, rcode int) {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode) // copies the first question, if any
+	m.Opcode = r.Opcode
+	if rcode == dns.RcodeBadVers {
+		m.Extra = append(m.Extra, newOPT(false)) // the extended rcode lives in the OPT
+	}
+	h.write(w, m)
+	h.metrics.count(outcomeMalformed)
+	if ce := h.log.Check(zap.DebugLevel, "dns query malformed"); ce != nil {
+		ce.Write(zap.String("rcode", dns.RcodeToString[rcode]), zap.Int("opcode", r.Opcode),
+			zap.Int("questions", len(r.Question)), zap.Stringer("client", remote(w)))
+	}
+}
+
+func (h *Handler) write(w dns.ResponseWriter, m *dns.Msg) {
+	if err := w.WriteMsg(m); err != nil {
+		if ce := h.log.Check(zap.DebugLevel, "dns reply not sent"); ce != nil {
+			ce.Write(zap.Stringer("client", remote(w)), zap.Error(err))
+		}
+	}
+}
+
+// displayName is name without its trailing dot, as people write it.
+func displayName(name string) string {
+	if len(name) > 1 {
+		return strings.TrimSuffix(name, ".")
+	}
+	return name
+}
+
+// remote is w's client address, never a nil interface (zap.Stringer would
+// panic on one).
+func remote(w dns.ResponseWriter) net.Addr {
+	if a := w.RemoteAddr(); a != nil {
+		return a
+	}
+	return unknownAddr{}
+}
+
+type unknownAddr struct{}
+
+func (unknownAddr) Network() string { return "" }
+func (unknownAddr) String() string  { return "unknown" }
+
+// overTCP reports whether the client asked over TCP.
+func overTCP(w dns.ResponseWriter) bool {
+	_, ok := w.RemoteAddr().(*net.TCPAddr)
+	return ok
+}

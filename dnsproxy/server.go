@@ -1,0 +1,104 @@
+package dnsproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/miekg/dns"
+)
+
+// Server serves a dns.Handler on UDP and TCP at one address, with miekg's
+// dns.Server. Start it once; Shutdown it once.
+type Server struct {
+	addr string
+	h    dns.Handler
+	udp  *dns.Server // set by Start
+	tcp  *dns.Server // set by Start
+	errc chan error  // the serve loops' results, one each
+}
+
+// NewServer returns a Server for h on addr ("host:port"). Port 0 picks a
+// free port, the same one for UDP and TCP.
+func NewServer(addr string, h dns.Handler) *Server {
+	return &Server{addr: addr, h: h}
+}
+
+// Start binds UDP and TCP on the address and returns once both are serving.
+// Errors name the address.
+func (s *Server) Start() error {
+	pc, ln, err := listen(s.addr)
+	if err != nil {
+		return fmt.Errorf("dns server %s: %w", s.addr, err)
+	}
+	s.errc = make(chan error, 2)
+	started := make(chan struct{}, 2)
+	notify := func() { started <- struct{}{} }
+	s.udp = &dns.Server{PacketConn: pc, Handler: s.h, NotifyStartedFunc: notify}
+	s.tcp = &dns.Server{Listener: ln, Handler: s.h, NotifyStartedFunc: notify}
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		go func() { s.errc <- srv.ActivateAndServe() }()
+	}
+	for range 2 {
+		select {
+		case <-started:
+		case err := <-s.errc:
+			// ActivateAndServe failed before serving: close what runs.
+			_ = pc.Close()
+			_ = ln.Close()
+			return fmt.Errorf("dns server %s: %w", s.addr, err)
+		}
+	}
+	return nil
+}
+
+// Addr is the bound address ("ip:port", the same for UDP and TCP) once
+// Start has succeeded, else the configured one.
+func (s *Server) Addr() string {
+	if s.tcp == nil {
+		return s.addr
+	}
+	return s.tcp.Listener.Addr().String()
+}
+
+// Shutdown stops both listeners and waits, until ctx is done, for the
+// queries in progress to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.udp == nil {
+		return nil
+	}
+	err := errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+	if err != nil {
+		return fmt.Errorf("dns server %s: shutdown: %w", s.Addr(), err)
+	}
+	return nil
+}
+
+// listen binds UDP then TCP on addr. With port 0 the TCP listener takes the
+// port the kernel gave the UDP socket, retrying a few times if TCP has it.
+func listen(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tcpAddr := addr
+		if port == "0" {
+			tcpAddr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+		}
+		ln, err := net.Listen("tcp", tcpAddr)
+		if err == nil {
+			return pc, ln, nil
+		}
+		_ = pc.Close()
+		if port != "0" || try == 10 {
+			return nil, nil, err
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package dnsproxy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestServerUDPAndTCP(t *testing.T) {
+	up := startUpstream(t)
+	h := NewHandler(Config{Names: namesFunc(testNames), EgressAddr: egress4, Upstream: up.addr, BlockUnregistered: true})
+	s := NewServer("127.0.0.1:0", h)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+
+	for _, network := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+		tests := []struct {
+			qname  string
+			rcode  int
+			answer string
+		}{
+			{"api.example.com.", dns.RcodeSuccess, "10.96.0.10"},
+			{"kubernetes.default.svc.cluster.local.", dns.RcodeSuccess, "192.0.2.1"},
+			{"blocked.example.net.", dns.RcodeNameError, ""},
+		}
+		for _, tt := range tests {
+			resp, _, err := c.Exchange(query(tt.qname, dns.TypeA, 1232), s.Addr())
+			if err != nil {
+				t.Fatalf("%s %s: %v", network, tt.qname, err)
+			}
+			got := ""
+			if len(resp.Answer) == 1 {
+				got = resp.Answer[0].(*dns.A).A.String()
+			}
+			if resp.Rcode != tt.rcode || got != tt.answer {
+				t.Errorf("%s %s: rcode %s answer %q, want %s %q", network, tt.qname,
+					dns.RcodeToString[resp.Rcode], got, dns.RcodeToString[tt.rcode], tt.answer)
+			}
+		}
+	}
+}
+
+func TestServerStartErrorNamesAddress(t *testing.T) {
+	s := NewServer("127.0.0.1:0", dns.HandlerFunc(func(dns.ResponseWriter, *dns.Msg) {}))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+
+	taken := s.Addr()
+	err := NewServer(taken, dns.HandlerFunc(func(dns.ResponseWriter, *dns.Msg) {})).Start()
+	if err == nil || !strings.Contains(err.Error(), taken) {
+		t.Errorf("Start on a taken address: %v, want an error naming %s", err, taken)
+	}
+	if err := NewServer("no-port", nil).Start(); err == nil || !strings.Contains(err.Error(), "no-port") {
+		t.Errorf("Start on a bad address: %v, want an error naming it", err)
+	}
+}
+
+func TestServerShutdownUnstarted(t *testing.T) {
+	if err := NewServer("127.0.0.1:0", nil).Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown before Start: %v", err)
+	}
+}
