@@ -1,0 +1,114 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/egressgw/egressgw/policy"
+)
+
+// Options are the settings that come from the gateway, not from the YAML.
+type Options struct {
+	ClusterDomain string            // default "cluster.local"
+	Namespace     string            // gateway's own namespace, default "istio-system": fallback for credentialName Secrets
+	Labels        map[string]string // gateway labels; AuthorizationPolicy selectors are matched against these
+	Mode          policy.Mode
+}
+
+func (o Options) withDefaults() Options {
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+	o.ClusterDomain = strings.Trim(strings.ToLower(o.ClusterDomain), ".")
+	if o.Namespace == "" {
+		o.Namespace = "istio-system"
+	}
+	return o
+}
+
+// Load reads every file in paths (a file, or a directory whose *.yaml and
+// *.yml files are read in lexical order, names starting with '.' skipped)
+// and compiles them into a Snapshot. If anything is wrong it returns an
+// *Error listing every problem, and no Snapshot.
+func Load(paths []string, opts Options) (*Snapshot, error) {
+	opts = opts.withDefaults()
+	r := &report{}
+	var objs []*object
+	index := map[string]int{}
+	add := func(o *object) {
+		if i, ok := index[o.key()]; ok {
+			objs[i] = o // kubectl apply: the later document replaces the earlier one, which keeps its place
+			return
+		}
+		index[o.key()] = len(objs)
+		objs = append(objs, o)
+	}
+	files := expandPaths(paths, r)
+	var read []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			r.problem(f, "", "", "%v", err)
+			continue
+		}
+		read = append(read, f)
+		decodeFile(f, data, r, add)
+	}
+	c := newCompiler(opts, r, read)
+	snap := c.compile(objs)
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// expandPaths lists the files to read: each path that is a file, and the
+// YAML files directly inside each path that is a directory.
+func expandPaths(paths []string, r *report) []string {
+	var files []string
+	seen := map[string]bool{}
+	addFile := func(f string) {
+		if k := filepath.Clean(f); !seen[k] {
+			seen[k] = true
+			files = append(files, f)
+		}
+	}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			r.problem(p, "", "", "%v", err)
+			continue
+		}
+		if !fi.IsDir() {
+			addFile(p)
+			continue
+		}
+		des, err := os.ReadDir(p) // sorted by name
+		if err != nil {
+			r.problem(p, "", "", "%v", err)
+			continue
+		}
+		for _, de := range des {
+			name := de.Name()
+			if strings.HasPrefix(name, ".") || !isYAMLName(name) {
+				continue
+			}
+			f := filepath.Join(p, name)
+			fi, err := os.Stat(f) // follows ConfigMap symlinks
+			if err != nil {
+				r.problem(f, "", "", "%v", err)
+				continue
+			}
+			if fi.Mode().IsRegular() {
+				addFile(f)
+			}
+		}
+	}
+	return files
+}
+
+func isYAMLName(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}
