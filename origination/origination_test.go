@@ -1,0 +1,119 @@
+package origination
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/egressgw/egressgw/internal/pki"
+)
+
+func TestClassify(t *testing.T) {
+	dialErr := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: err} }
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantCause  Cause
+	}{
+		{"unknown authority", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, 502, CauseTLSVerify},
+		{"hostname", fmt.Errorf("wrapped: %w", x509.HostnameError{Host: "x"}), 502, CauseTLSVerify},
+		{"refused", dialErr(os.NewSyscallError("connect", syscall.ECONNREFUSED)), 503, CauseRefused},
+		{"dial timeout", dialErr(context.DeadlineExceeded), 503, CauseTimeout},
+		{"unreachable", dialErr(os.NewSyscallError("connect", syscall.ENETUNREACH)), 503, CauseUnreachable},
+		{"dns", &net.DNSError{Err: "no such host", Name: "x"}, 503, CauseDNS},
+		{"loop", fmt.Errorf("dial x: %w", ErrLoop), 503, CauseLoop},
+		{"alert", errors.New("remote error: tls: certificate required"), 502, CauseTLSHandshake},
+		{"eof", errors.New("EOF"), 502, CauseProtocol},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, cause := Classify(tt.err)
+			if status != tt.wantStatus || cause != tt.wantCause {
+				t.Errorf("Classify(%v) = %d, %s; want %d, %s", tt.err, status, cause, tt.wantStatus, tt.wantCause)
+			}
+		})
+	}
+}
+
+// TestPoolOriginates checks verification modes against a real TLS server
+// whose certificate names api.example.test only.
+func TestPoolOriginates(t *testing.T) {
+	ca, _ := pki.NewCA("ca")
+	leaf, _ := ca.Issue("api.example.test", "api.example.test")
+	client, _ := ca.Issue("client")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn := "-"
+		if len(r.TLS.PeerCertificates) > 0 {
+			cn = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		fmt.Fprintf(w, "%s %s %s", r.TLS.ServerName, r.Proto, cn)
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool()}
+	srv.StartTLS()
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	tests := []struct {
+		name    string
+		tls     *TLS
+		host    string
+		want    string
+		wantErr string
+	}{
+		{name: "simple, host as SNI", tls: &TLS{RootCAs: ca.Pool()}, host: "api.example.test", want: "api.example.test HTTP/2.0 -"},
+		{name: "explicit sni", tls: &TLS{RootCAs: ca.Pool(), SNI: "api.example.test"}, host: "other.example.test", want: "api.example.test HTTP/2.0 -"},
+		{name: "host mismatch", tls: &TLS{RootCAs: ca.Pool()}, host: "other.example.test", wantErr: "certificate is valid for api.example.test"},
+		{name: "SAN accepted replaces host check", tls: &TLS{RootCAs: ca.Pool(), SubjectAltNames: []string{"api.example.test"}}, host: "other.example.test", want: "other.example.test HTTP/2.0 -"},
+		{name: "SAN rejected", tls: &TLS{RootCAs: ca.Pool(), SubjectAltNames: []string{"billing.example.test"}}, host: "api.example.test", wantErr: "match none"},
+		{name: "system roots do not know the CA", tls: &TLS{}, host: "api.example.test", wantErr: "unknown authority"},
+		{name: "insecureSkipVerify", tls: &TLS{InsecureSkipVerify: true}, host: "other.example.test", want: "other.example.test HTTP/2.0 -"},
+		{name: "mutual", tls: &TLS{RootCAs: ca.Pool(), Mutual: true, Certificate: &client.TLS}, host: "api.example.test", want: "api.example.test HTTP/2.0 client"},
+	}
+	pool := NewPool(x509.NewCertPool())
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := pool.Transport(Upstream{Key: fmt.Sprint(i), TLS: tt.tls, Dial: dial, IdleTimeout: time.Minute})
+			req, _ := http.NewRequest(http.MethodGet, "https://"+tt.host+"/", nil)
+			resp, err := tr.RoundTrip(req)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if status, cause := Classify(err); status != 502 || cause != CauseTLSVerify {
+					t.Errorf("Classify = %d %s, want 502 tls_verify", status, cause)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if got := string(b); got != tt.want {
+				t.Errorf("upstream saw %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if tr1, tr2 := pool.Transport(Upstream{Key: "0"}), pool.Transport(Upstream{Key: "0"}); tr1 != tr2 {
+		t.Error("same key gave two transports: pooled connections would not survive a reload")
+	}
+	pool.Retain(map[string]bool{"0": true})
+	if len(pool.transports) != 1 {
+		t.Errorf("after Retain: %d transports, want 1", len(pool.transports))
+	}
+}
