@@ -81,4 +81,3 @@ func certNames(c *x509.Certificate) []string {
 	}
 	return names
 }
-
