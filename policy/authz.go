@@ -1,9 +1,164 @@
 package policy
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+)
 
-// Authz holds compiled AuthorizationPolicies. Built by NewAuthz.
-type Authz struct{}
+// Authz holds compiled AuthorizationPolicies. Built by NewAuthz; immutable
+// and safe for concurrent use. A nil *Authz has no policies.
+type Authz struct {
+	deny     []rule // every rule of every DENY policy, in order
+	allow    []rule // every rule of every ALLOW policy, in order
+	hasAllow bool   // an ALLOW policy exists, even one with no rules
+}
 
-// NewAuthz compiles policies. Placeholder until authz lands.
-func NewAuthz(ps []AuthzPolicy) (*Authz, error) { return nil, errors.New("authz: not built yet") }
+// rule is a compiled Rule.
+type rule struct {
+	name string // "AuthorizationPolicy ns/name rules[i]", for Decision.Rule
+	from []source
+	to   []operation
+}
+
+type source struct {
+	ipBlocks, notIPBlocks []netip.Prefix
+}
+
+type operation struct {
+	hosts, notHosts     []hostPattern
+	ports, notPorts     []uint32
+	methods, notMethods []string
+	paths, notPaths     []pattern
+	http                bool // sets Methods, Paths or their Not forms
+}
+
+// NewAuthz validates and compiles policies. DENY and ALLOW rules keep their
+// input order. All problems are reported, one per line, each naming the
+// policy, rule and field.
+func NewAuthz(ps []AuthzPolicy) (*Authz, error) {
+	a := &Authz{}
+	var errs []error
+	for i, p := range ps {
+		name := p.Name
+		if name == "" {
+			name = fmt.Sprintf("policies[%d]", i)
+		}
+		name = "AuthorizationPolicy " + name
+		var list *[]rule
+		switch p.Action {
+		case ActionAllow:
+			a.hasAllow, list = true, &a.allow
+		case ActionDeny:
+			list = &a.deny
+		default:
+			errs = append(errs, fmt.Errorf("%s: unknown action %d", name, p.Action))
+			continue
+		}
+		for j, r := range p.Rules {
+			c := &compiler{at: fmt.Sprintf("%s rules[%d]", name, j)}
+			cr := c.rule(r)
+			errs = append(errs, c.errs...)
+			*list = append(*list, cr)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return a, nil
+}
+
+// compiler compiles one rule, collecting errors that name the field.
+type compiler struct {
+	at   string // "AuthorizationPolicy ns/name rules[i]"
+	errs []error
+}
+
+func (c *compiler) fail(field string, i int, v any, err error) {
+	c.errs = append(c.errs, fmt.Errorf("%s.%s[%d]: %v: %w", c.at, field, i, v, err))
+}
+
+func (c *compiler) rule(r Rule) rule {
+	cr := rule{name: c.at}
+	for i, s := range r.From {
+		cr.from = append(cr.from, c.source(i, s))
+	}
+	for i, o := range r.To {
+		cr.to = append(cr.to, c.operation(i, o))
+	}
+	return cr
+}
+
+func (c *compiler) source(i int, s Source) source {
+	f := fmt.Sprintf("from[%d].source", i)
+	if len(s.IPBlocks) == 0 && len(s.NotIPBlocks) == 0 {
+		c.errs = append(c.errs, fmt.Errorf("%s.%s: must not be empty", c.at, f))
+	}
+	return source{
+		ipBlocks:    c.prefixes(f+".ipBlocks", s.IPBlocks),
+		notIPBlocks: c.prefixes(f+".notIpBlocks", s.NotIPBlocks),
+	}
+}
+
+func (c *compiler) prefixes(field string, ps []netip.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ps))
+	for i, p := range ps {
+		if !p.IsValid() {
+			c.fail(field, i, p, errors.New("invalid prefix"))
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+func (c *compiler) operation(i int, o Operation) operation {
+	f := fmt.Sprintf("to[%d].operation.", i)
+	if len(o.Hosts)+len(o.NotHosts)+len(o.Ports)+len(o.NotPorts)+
+		len(o.Methods)+len(o.NotMethods)+len(o.Paths)+len(o.NotPaths) == 0 {
+		c.errs = append(c.errs, fmt.Errorf("%s.%s: must not be empty", c.at, f[:len(f)-1]))
+	}
+	return operation{
+		hosts:      compileAll(c, f+"hosts", o.Hosts, compileHost),
+		notHosts:   compileAll(c, f+"notHosts", o.NotHosts, compileHost),
+		ports:      c.ports(f+"ports", o.Ports),
+		notPorts:   c.ports(f+"notPorts", o.NotPorts),
+		methods:    c.methods(f+"methods", o.Methods),
+		notMethods: c.methods(f+"notMethods", o.NotMethods),
+		paths:      compileAll(c, f+"paths", o.Paths, compilePath),
+		notPaths:   compileAll(c, f+"notPaths", o.NotPaths, compilePath),
+		http:       len(o.Methods)+len(o.NotMethods)+len(o.Paths)+len(o.NotPaths) > 0,
+	}
+}
+
+func compileAll[T any](c *compiler, field string, vs []string, compile func(string) (T, error)) []T {
+	out := make([]T, 0, len(vs))
+	for i, v := range vs {
+		t, err := compile(v)
+		if err != nil {
+			c.fail(field, i, fmt.Sprintf("%q", v), err)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (c *compiler) ports(field string, ps []uint32) []uint32 {
+	for i, p := range ps {
+		if p < 1 || p > 65535 {
+			c.fail(field, i, p, errors.New("must be 1..65535"))
+		}
+	}
+	return slices.Clone(ps)
+}
+
+func (c *compiler) methods(field string, ms []string) []string {
+	for i, m := range ms {
+		if m == "" {
+			c.fail(field, i, `""`, errors.New("empty value"))
+		}
+	}
+	return slices.Clone(ms)
+}

@@ -1,11 +1,9 @@
 package policy
 
-// Policy is everything Decide needs. Immutable once built.
+// Policy is everything Decide needs. Immutable once built; safe for
+// concurrent use.
 type Policy struct {
 	Mode     Mode
-	Registry *Registry
-	Authz    *Authz
+	Registry *Registry // nil is treated as an empty registry
+	Authz    *Authz    // nil means no AuthorizationPolicies
 }
-
-// Decide reports what to do with q. It never blocks, does no I/O and does not allocate.
-func (p *Policy) Decide(q Query) Decision { return Decision{Entry: -1} }
