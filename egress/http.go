@@ -25,6 +25,14 @@ func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	defer putRecorder(rec)
 
 	host := requestHost(r.Host)
+	if n := headerBytes(r); n > e.cfg.MaxHeaderBytes {
+		// Checked here rather than by net/http, so the refusal is logged like every other request.
+		d := policy.Decision{Entry: -1, Rule: "request header limit"}
+		refuse(rec, http.StatusRequestHeaderFieldsTooLarge, "egressgw: request headers are "+strconv.Itoa(n)+
+			" bytes, over the limit of "+strconv.Itoa(e.cfg.MaxHeaderBytes))
+		e.logRequest(st, l, r, host, d, nil, rec, start)
+		return
+	}
 	if p := cleanPath(r.URL.Path); p != r.URL.Path {
 		// Decide on, and forward, the same normalized path (Istio's BASE
 		// normalization), so "/public/../admin" cannot slip past a rule on /admin.
@@ -53,6 +61,17 @@ func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	e.logRequest(st, l, r, host, d, u, rec, start)
+}
+
+// headerBytes is the size of the request line and headers as sent on the wire (HTTP/1.1 framing).
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: \r\n") + len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 func deny(w *recorder, d policy.Decision, host string) {

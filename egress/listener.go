@@ -31,7 +31,7 @@ func (e *Engine) startListener(port uint32, ln *net.TCPListener) *listener {
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.serveHTTP(l, w, r) }),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
-		MaxHeaderBytes:    e.cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    16 * e.cfg.MaxHeaderBytes, // backstop only: serveHTTP enforces (and logs) the limit itself
 		Protocols:         &protocols,
 		ErrorLog:          zap.NewStdLog(e.log.Named("http")),
 	}
