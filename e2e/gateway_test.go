@@ -1,0 +1,250 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// gateway is one egressgw process in the node namespace.
+type gateway struct {
+	tp        *topology
+	configDir string // --config: watched by egressgw
+	stageDir  string // files are written here, then renamed into configDir
+	proc      *proc
+}
+
+var (
+	buildOnce sync.Once
+	buildBin  string
+	buildErr  error
+)
+
+// gatewayBinary builds cmd/egressgw once per run (or takes EGRESSGW_BIN).
+// E2E_RACE=1 builds it with the race detector.
+func gatewayBinary(t *testing.T, tp *topology) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if bin := os.Getenv("EGRESSGW_BIN"); bin != "" {
+			buildBin, buildErr = filepath.Abs(bin)
+			return
+		}
+		root, err := filepath.Abs("..")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildBin = filepath.Join(tp.dir, "egressgw")
+		args := []string{"build", "-o", buildBin}
+		if os.Getenv("E2E_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/egressgw")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/egressgw: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
+
+// configData fills the templates under testdata/.
+type configData struct {
+	EgressAddr, InternetAddr string
+	BlackholeAddr            string // packets there are dropped
+	ClientCert, ClientKey    string // base64, for a Secret's data
+	CACert                   string // base64, for a Secret's data
+	SlowPort                 int    // where slowUpstream listens
+}
+
+func (tp *topology) configData() configData {
+	b64 := base64.StdEncoding.EncodeToString
+	return configData{
+		EgressAddr:    egressAddr,
+		InternetAddr:  internetAddr,
+		BlackholeAddr: blackholeIP,
+		ClientCert:    b64(tp.pki.clientCertPEM),
+		ClientKey:     b64(tp.pki.clientKeyPEM),
+		CACert:        b64(tp.pki.caPEM),
+		SlowPort:      slowPort,
+	}
+}
+
+// renderTestdata renders testdata/<name> with the suite's addresses and certificates.
+func (tp *topology) renderTestdata(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tp.dir, "rendered", name)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := renderFile(out, string(src), tp.configData()); err != nil {
+		t.Fatalf("render %s: %v", name, err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// startGateway runs egressgw with every testdata/config/*.yaml and waits
+// (bounded) for /readyz. The process is stopped when t ends.
+func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
+	t.Helper()
+	g := &gateway{
+		tp:        tp,
+		configDir: filepath.Join(tp.dir, "config-"+strings.ToLower(mode)),
+		stageDir:  filepath.Join(tp.dir, "stage-"+strings.ToLower(mode)),
+	}
+	for _, d := range []string{g.configDir, g.stageDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob("testdata/config/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no testdata/config/*.yaml")
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if err := os.WriteFile(filepath.Join(g.configDir, name), []byte(tp.renderTestdata(t, "config/"+name)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	g.proc, err = startProc("egressgw", filepath.Join(tp.dir, "egressgw-"+strings.ToLower(mode)+".log"),
+		"ip", "netns", "exec", tp.node, bin, "run",
+		"--config", g.configDir,
+		"--egress-addr", egressAddr,
+		"--dns-upstream", internetAddr+":53",
+		"--ca-file", tp.pki.caFile,
+		"--admin-listen", adminAddr,
+		"--outbound-policy", mode,
+		"--log-format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.proc.stop(syscall.SIGTERM, 5*time.Second)
+		if t.Failed() {
+			t.Logf("egressgw log (%s), last part:\n%s", g.proc.logPath, tail(g.proc.log(), 6000))
+		}
+	})
+	err = poll(20*time.Second, 100*time.Millisecond, func() error {
+		if g.proc.exited() {
+			return fmt.Errorf("egressgw exited (%s)", g.proc.exitStatus())
+		}
+		if r := g.admin("/readyz"); r.status != 200 {
+			return fmt.Errorf("/readyz: status %d, exit %d: %s", r.status, r.code, strings.TrimSpace(r.body+" "+r.stderr))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("egressgw not ready: %v\nlog:\n%s", err, tail(g.proc.log(), 6000))
+	}
+	return g
+}
+
+// admin GETs path from the admin listener, inside the node namespace.
+func (g *gateway) admin(path string) curlResult {
+	return g.tp.curl(g.tp.node, "--connect-timeout", "1", "--max-time", "3", "http://"+adminAddr+path)
+}
+
+// reloadsRE matches egressgw_config_reloads_total{result="success"} 3 (any label order).
+var reloadsRE = regexp.MustCompile(`(?m)^egressgw_config_reloads_total\{([^}]*)\}\s+(\S+)`)
+
+// reloads returns the config reload counter for result ("success" or "failure").
+func (g *gateway) reloads(t *testing.T, result string) float64 {
+	t.Helper()
+	r := g.admin("/metrics")
+	if r.status != 200 {
+		t.Fatalf("/metrics: got status %d, want 200\n%s", r.status, r)
+	}
+	for _, m := range reloadsRE.FindAllStringSubmatch(r.body, -1) {
+		if strings.Contains(m[1], `result="`+result+`"`) {
+			v, err := strconv.ParseFloat(m[2], 64)
+			if err != nil {
+				t.Fatalf("/metrics: bad value in %q", m[0])
+			}
+			return v
+		}
+	}
+	return 0 // not yet incremented: absent is zero
+}
+
+// waitReloads waits (bounded) until the reload counter for result exceeds before.
+func (g *gateway) waitReloads(t *testing.T, result string, before float64) {
+	t.Helper()
+	err := poll(10*time.Second, 100*time.Millisecond, func() error {
+		if now := g.reloads(t, result); now <= before {
+			return fmt.Errorf(`egressgw_config_reloads_total{result=%q} = %v, want > %v`, result, now, before)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("config reload not counted: %v\nlog:\n%s", err, tail(g.proc.log(), 3000))
+	}
+}
+
+// putConfig writes a file into the config directory atomically (write
+// elsewhere, rename in), so the watcher sees one complete file.
+func (g *gateway) putConfig(t *testing.T, name, content string) {
+	t.Helper()
+	staged := filepath.Join(g.stageDir, name)
+	if err := os.WriteFile(staged, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(staged, filepath.Join(g.configDir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (g *gateway) removeConfig(t *testing.T, name string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(g.configDir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requireRunning fails t now if egressgw has exited.
+func (g *gateway) requireRunning(t *testing.T) {
+	t.Helper()
+	if g.proc.exited() {
+		t.Fatalf("egressgw is not running (%s); log:\n%s", g.proc.exitStatus(), tail(g.proc.log(), 4000))
+	}
+}
+
+// logRecords returns egressgw's JSON log lines that contain every one of
+// subs (case-insensitive), decoded.
+func (g *gateway) logRecords(subs ...string) []map[string]any {
+	var out []map[string]any
+	for _, line := range g.proc.logLines(subs...) {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil {
+			out = append(out, rec)
+		}
+	}
+	return out
+}

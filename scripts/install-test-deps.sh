@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# install-test-deps.sh installs what the e2e suite (go test -tags e2e ./e2e/)
+# needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc.
+#
+# Idempotent and non-interactive. It runs `apt-get update` once and only if
+# something is missing, and it leaves no system nginx or dnsmasq service
+# running: the suite starts its own, inside network namespaces.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-test-deps.sh: must run as root" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# command -> package that provides it.
+declare -A want=(
+	[nginx]=nginx-light
+	[dnsmasq]=dnsmasq-base
+	[curl]=curl
+	[ip]=iproute2
+	[openssl]=openssl
+	[dig]=dnsutils
+	[nc]=netcat-openbsd
+)
+
+missing=()
+for cmd in "${!want[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; then
+		missing+=("${want[$cmd]}")
+	fi
+done
+if ! [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+	missing+=(ca-certificates)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	# Keep package scripts from starting services (nginx would take port 80
+	# on the host); policy-rc.d is removed again on exit.
+	policy=/usr/sbin/policy-rc.d
+	created_policy=0
+	if ! [ -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod +x "$policy"
+		created_policy=1
+	fi
+	trap 'if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
+
+	apt-get update -q
+	pkgs=("${missing[@]}")
+	# nginx-light is gone from newer Debian releases; fall back to nginx.
+	if printf '%s\n' "${pkgs[@]}" | grep -qx nginx-light &&
+		! apt-cache show nginx-light >/dev/null 2>&1; then
+		pkgs=("${pkgs[@]/nginx-light/nginx}")
+	fi
+	apt-get install -y -q --no-install-recommends "${pkgs[@]}" ca-certificates
+fi
+
+# Whatever started them (an earlier install, a package's postinst without
+# policy-rc.d), the system services must not hold ports the suite uses.
+for svc in nginx dnsmasq; do
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		systemctl disable --now "$svc" >/dev/null 2>&1 || true
+	elif [ -x "/etc/init.d/$svc" ]; then
+		"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+	fi
+done
+
+for cmd in "${!want[@]}"; do
+	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || {
+		echo "install-test-deps.sh: $cmd still missing" >&2
+		exit 1
+	}
+done
+echo "install-test-deps.sh: ok ($(nginx -v 2>&1); $(dnsmasq --version | head -1))"
