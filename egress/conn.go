@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/egress/sniff"
 	"github.com/egressgw/egressgw/origination"
 	"github.com/egressgw/egressgw/policy"
 )
@@ -18,10 +19,7 @@ import (
 // helloTimeout bounds how long a new connection may take to show what it is.
 const helloTimeout = 10 * time.Second
 
-// sniffBufferSize holds the largest TLS record (a ClientHello fits in one).
-const sniffBufferSize = 16<<10 + 5
-
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sniffBufferSize) }}
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sniff.BufferSize) }}
 
 // serveConn classifies a new connection: a TCP listener forwards it as is;
 // otherwise a TLS ClientHello goes to SNI passthrough and anything else to
@@ -50,13 +48,13 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 		_ = c.Close()
 		return
 	}
-	if b[0] != recordTypeHandshake {
+	if b[0] != sniff.RecordTypeHandshake {
 		_ = c.SetReadDeadline(time.Time{})
 		e.conns.Add(1) // the HTTP server now owns it; released when it closes
 		l.queue.push(&bufConn{TCPConn: c, br: br, done: e.conns.Done})
 		return
 	}
-	hello, err := readClientHello(br)
+	hello, err := sniff.ReadClientHello(br)
 	if err != nil {
 		readers.Put(br)
 		e.logConn(st, l, c, connLog{proto: "tls", decision: "deny", reason: "not a valid TLS ClientHello: " + err.Error(), close: "bad_client_hello"})
@@ -65,7 +63,7 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	}
 	if hello.ServerName == "" {
 		readers.Put(br)
-		writeAlert(c, alertUnrecognizedName)
+		sniff.WriteAlert(c, sniff.AlertUnrecognizedName)
 		e.logConn(st, l, c, connLog{proto: "tls", decision: "deny", reason: "the ClientHello carries no SNI; egressgw routes TLS by server name", close: "no_sni"})
 		_ = c.Close()
 		return
@@ -90,7 +88,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reade
 	if !d.Allow {
 		lg.decision, lg.reason, lg.close = "deny", d.Reason, "denied"
 		if br != nil {
-			writeAlert(c, alertAccessDenied)
+			sniff.WriteAlert(c, sniff.AlertAccessDenied)
 		}
 		e.logConn(st, l, c, lg)
 		_ = c.Close()
@@ -102,7 +100,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reade
 		lg.decision, lg.close = "deny", "protocol_mismatch"
 		lg.reason = "port " + l.label + " of " + host + " is declared HTTP in " + u.entry.Source +
 			": TLS was sent; send plain HTTP (a DestinationRule originates TLS), or declare the port HTTPS/TLS"
-		writeAlert(c, alertInternalError)
+		sniff.WriteAlert(c, sniff.AlertInternalError)
 		e.logConn(st, l, c, lg)
 		_ = c.Close()
 		return

@@ -17,7 +17,7 @@ go vet ./...
 echo "== unit tests (race)"
 go test -race -count=1 ./...
 echo "== fuzz (short)"
-go test -run '^$' -fuzz '^FuzzReadClientHello$' -fuzztime 15s ./egress/
+go test -run '^$' -fuzz "^FuzzReadClientHello$" -fuzztime 15s ./egress/sniff/
 go test -run '^$' -fuzz '^FuzzServeDNS$' -fuzztime 15s ./dnsproxy/
 echo "== end-to-end (network namespaces, nginx, dnsmasq, curl)"
 go test -tags e2e -count=1 -v -timeout 15m ./e2e/

@@ -1,4 +1,7 @@
-package egress
+// Package sniff tells what a new connection is without consuming it: it
+// reads a TLS ClientHello from a buffered reader's peek window, and sends
+// the TLS alerts the gateway refuses connections with.
+package sniff
 
 import (
 	"bufio"
@@ -8,16 +11,16 @@ import (
 	"time"
 )
 
-// recordTypeHandshake is the first byte of a TLS ClientHello record.
-const recordTypeHandshake = 0x16
+// RecordTypeHandshake is the first byte of a TLS ClientHello record.
+const RecordTypeHandshake = 0x16
 
 var errHelloRead = errors.New("client hello read")
 
-// readClientHello returns the ClientHello the client sent through br
+// ReadClientHello returns the ClientHello the client sent through br
 // without consuming it: crypto/tls parses the peeked bytes, and the
 // handshake is abandoned as soon as the hello is known. Nothing is written
 // to the client.
-func readClientHello(br *bufio.Reader) (*tls.ClientHelloInfo, error) {
+func ReadClientHello(br *bufio.Reader) (*tls.ClientHelloInfo, error) {
 	var hello *tls.ClientHelloInfo
 	cfg := &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		hello = h
@@ -62,13 +65,16 @@ func (c *peekConn) SetWriteDeadline(time.Time) error { return nil }
 
 // TLS alert descriptions sent to refused TLS clients (RFC 8446 6.2).
 const (
-	alertAccessDenied     = 49
-	alertInternalError    = 80
-	alertUnrecognizedName = 112
+	AlertAccessDenied     = 49
+	AlertInternalError    = 80
+	AlertUnrecognizedName = 112
 )
 
-// writeAlert sends a fatal TLS alert record before any handshake.
-func writeAlert(c net.Conn, desc byte) {
+// BufferSize holds the largest TLS record (a ClientHello fits in one).
+const BufferSize = 16<<10 + 5
+
+// WriteAlert sends a fatal TLS alert record before any handshake.
+func WriteAlert(c net.Conn, desc byte) {
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write([]byte{0x15, 0x03, 0x01, 0x00, 0x02, 0x02, desc})
 }
