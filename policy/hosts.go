@@ -9,9 +9,9 @@ import (
 // maxNameLen is the longest DNS name in text form, without the trailing dot.
 const maxNameLen = 253
 
-// validateHost checks a registry host pattern: a lowercase DNS name such as
+// ValidateHost checks a registry host pattern: a lowercase DNS name such as
 // "api.example.com", or one with a leading wildcard label, "*.example.com".
-func validateHost(h string) error {
+func ValidateHost(h string) error {
 	if h == "" {
 		return errors.New("host is empty")
 	}
@@ -29,15 +29,15 @@ func validateHost(h string) error {
 		return errors.New("must not end with a dot")
 	}
 	for label := range strings.SplitSeq(name, ".") {
-		if err := validateLabel(label); err != nil {
+		if err := ValidateLabel(label); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// validateLabel checks one DNS-1123 label, as Istio does for hosts.
-func validateLabel(l string) error {
+// ValidateLabel checks one DNS-1123 label, as Istio does for hosts.
+func ValidateLabel(l string) error {
 	switch {
 	case l == "":
 		return errors.New("empty label")
@@ -52,7 +52,7 @@ func validateLabel(l string) error {
 			return errors.New("must be lowercase")
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
 		default:
-			return fmt.Errorf("label %q: invalid character %q", l, c)
+			return fmt.Errorf("label %q has character %q (letters, digits and '-' only)", l, c)
 		}
 	}
 	return nil

@@ -46,7 +46,7 @@ func NewRegistry(entries []Entry) (*Registry, error) {
 }
 
 func validateEntry(e Entry) error {
-	if err := validateHost(e.Host); err != nil {
+	if err := ValidateHost(e.Host); err != nil {
 		return err
 	}
 	if len(e.Ports) == 0 {
@@ -69,7 +69,7 @@ func validateAuthzHost(h string) error {
 	if strings.HasPrefix(h, "*") {
 		return errors.New("must not be a wildcard")
 	}
-	return validateHost(strings.TrimSuffix(h, "."))
+	return ValidateHost(strings.TrimSuffix(h, "."))
 }
 
 func entryName(e Entry, i int) string {

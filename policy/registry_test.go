@@ -31,17 +31,17 @@ func TestValidateHost(t *testing.T) {
 		{"*.", "empty label"},
 		{"-a.com", `label "-a" starts or ends with "-"`},
 		{"a-.com", `label "a-" starts or ends with "-"`},
-		{"a_b.com", `label "a_b": invalid character '_'`},
-		{"a b.com", `label "a b": invalid character ' '`},
-		{"example.com:443", `label "com:443": invalid character ':'`},
+		{"a_b.com", `label "a_b" has character '_' (letters, digits and '-' only)`},
+		{"a b.com", `label "a b" has character ' ' (letters, digits and '-' only)`},
+		{"example.com:443", `label "com:443" has character ':' (letters, digits and '-' only)`},
 		{long + "a.com", `label "` + long + `a" is longer than 63 characters`},
 		{strings.Repeat(long+".", 4) + "com", "longer than 253 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
-			err := validateHost(tt.host)
+			err := ValidateHost(tt.host)
 			if got := errString(err); got != tt.err {
-				t.Errorf("validateHost(%q) = %q, want %q", tt.host, got, tt.err)
+				t.Errorf("ValidateHost(%q) = %q, want %q", tt.host, got, tt.err)
 			}
 		})
 	}

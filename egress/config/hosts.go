@@ -3,52 +3,23 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/egressgw/egressgw/policy"
 )
 
-// checkHost validates a lowercase DNS name; with wildcard, a leading "*."
-// label is also allowed. "*" alone is never valid here.
+// checkHost validates a host with the registry's own rule (policy.ValidateHost);
+// without wildcard, a leading "*." label is refused too.
 func checkHost(h string, wildcard bool) error {
-	if h == "" {
-		return fmt.Errorf("empty host")
+	if !wildcard && strings.HasPrefix(h, "*") {
+		return fmt.Errorf("%q: a wildcard is not allowed here", h)
 	}
-	if h == "*" {
-		return fmt.Errorf(`"*" alone is not a valid host: list the domains to allow, e.g. "*.example.com"`)
-	}
-	name := h
-	if wildcard {
-		name = strings.TrimPrefix(h, "*.")
-	}
-	if strings.Contains(name, "*") {
-		return fmt.Errorf("%q: a wildcard is only allowed as the whole first label, as in \"*.example.com\"", h)
-	}
-	if len(name) > 253 {
-		return fmt.Errorf("%q is longer than 253 characters", h)
-	}
-	for _, l := range strings.Split(name, ".") {
-		if err := checkLabel(l); err != nil {
-			return fmt.Errorf("%q is not a valid DNS name: %v", h, err)
-		}
+	if err := policy.ValidateHost(h); err != nil {
+		return fmt.Errorf("%q is not a valid host: %v", h, err)
 	}
 	return nil
 }
 
-func checkLabel(l string) error {
-	switch {
-	case l == "":
-		return fmt.Errorf("empty label")
-	case len(l) > 63:
-		return fmt.Errorf("label %q is longer than 63 characters", l)
-	case l[0] == '-' || l[len(l)-1] == '-':
-		return fmt.Errorf("label %q starts or ends with '-'", l)
-	}
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return fmt.Errorf("label %q has character %q (letters, digits and '-' only)", l, c)
-		}
-	}
-	return nil
-}
+func checkLabel(l string) error { return policy.ValidateLabel(l) }
 
 func isWildcard(h string) bool { return strings.HasPrefix(h, "*") }
 

@@ -330,9 +330,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{"serviceentry.yaml", []string{
 			"ServiceEntry default/no-hosts: spec.hosts: at least one host is required",
-			`ServiceEntry default/star: spec.hosts[0]: "*" alone is not a valid host: list the domains to allow, e.g. "*.example.com"`,
-			`ServiceEntry default/bad-host: spec.hosts[0]: "bad_host.example.test" is not a valid DNS name: label "bad_host" has character '_' (letters, digits and '-' only)`,
-			`ServiceEntry default/bad-host: spec.hosts[1]: "a.*.example.test": a wildcard is only allowed as the whole first label, as in "*.example.com"`,
+			`ServiceEntry default/star: spec.hosts[0]: "*" is not a valid host: a lone "*" is not allowed; use "*.example.com"`,
+			`ServiceEntry default/bad-host: spec.hosts[0]: "bad_host.example.test" is not a valid host: label "bad_host" has character '_' (letters, digits and '-' only)`,
+			`ServiceEntry default/bad-host: spec.hosts[1]: "a.*.example.test" is not a valid host: "*" is only allowed as the whole first label, as in "*.example.com"`,
 			"ServiceEntry default/wild-dns: spec.resolution: DNS resolution cannot be used for wildcard hosts (omit resolution, i.e. NONE, to dial the requested host)",
 			"ServiceEntry default/ports: spec.ports[0].number: 0 is not a valid port (1-65535)",
 			"ServiceEntry default/ports: spec.ports[1].number: 70000 is not a valid port (1-65535)",
