@@ -58,6 +58,9 @@ func (c *compiler) authorizationPolicy(o *object) {
 		if len(rule.When) > 0 {
 			c.r.problem(f, res, field+".when", "when conditions are not supported")
 		}
+		if out.Action == policy.ActionDeny {
+			c.warnBroadDeny(o, field, pr)
+		}
 		out.Rules = append(out.Rules, pr)
 	}
 	if len(c.r.problems) > before {
@@ -78,6 +81,23 @@ func (c *compiler) authorizationPolicy(o *object) {
 		return
 	}
 	c.authz = append(c.authz, out)
+}
+
+// warnBroadDeny warns about a DENY rule that narrows only by HTTP fields:
+// on TLS and TCP connections Istio ignores methods and paths in a DENY rule,
+// so such a rule refuses every connection.
+func (c *compiler) warnBroadDeny(o *object, field string, r policy.Rule) {
+	if len(r.From) > 0 {
+		return
+	}
+	for j, op := range r.To {
+		httpOnly := len(op.Methods)+len(op.NotMethods)+len(op.Paths)+len(op.NotPaths) > 0
+		scoped := len(op.Hosts)+len(op.NotHosts)+len(op.Ports)+len(op.NotPorts) > 0
+		if httpOnly && !scoped {
+			c.r.warn(o.File, o.Resource(), fmt.Sprintf("%s.to[%d].operation", field, j),
+				"methods and paths only apply to HTTP: on TLS and TCP connections this DENY rule ignores them and refuses every connection (Istio semantics); add hosts or ports to scope it")
+		}
+	}
 }
 
 func unjoin(err error) []error {
