@@ -106,7 +106,7 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 	if p.TLS != nil {
 		fp = p.TLS.Fingerprint
 	}
-	key := fmt.Sprint(t.key(), "|", fp, "|", u.idle, "|", p.Pool.MaxRequestsPerConnection)
+	key := fmt.Sprint(t.key(), "|", fp, "|", u.idle, "|", p.Pool.MaxRequestsPerConnection, "|", p.HTTP2)
 	st.keys[key] = true
 	tr := e.pool.Transport(origination.Upstream{
 		Key:               key,
@@ -114,6 +114,7 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 		Dial:              e.dialFunc(t),
 		IdleTimeout:       u.idle,
 		DisableKeepAlives: p.Pool.MaxRequestsPerConnection == 1,
+		H2C:               p.HTTP2 && p.TLS == nil,
 	})
 	u.proxy = e.newProxy(u, tr)
 	return u, nil

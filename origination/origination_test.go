@@ -117,3 +117,33 @@ func TestPoolOriginates(t *testing.T) {
 		t.Errorf("after Retain: %d transports, want 1", len(pool.transports))
 	}
 }
+
+func TestPoolH2C(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	for _, tt := range []struct {
+		h2c  bool
+		want string
+	}{{false, "HTTP/1.1"}, {true, "HTTP/2.0"}} {
+		tr := NewPool(nil).Transport(Upstream{Key: "k", Dial: dial, H2C: tt.h2c})
+		req, _ := http.NewRequest(http.MethodGet, "http://grpc.example.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("h2c=%v: %v", tt.h2c, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != tt.want {
+			t.Errorf("h2c=%v: upstream saw %s, want %s", tt.h2c, b, tt.want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ type Upstream struct {
 	Dial              func(ctx context.Context, network, addr string) (net.Conn, error)
 	IdleTimeout       time.Duration // idle pooled connections are closed after this
 	DisableKeepAlives bool          // maxRequestsPerConnection: 1
+	H2C               bool          // plaintext upstream speaks HTTP/2 with prior knowledge (port declared HTTP2/GRPC)
 }
 
 // Pool keeps one http.Transport per upstream key, so that pooled
@@ -57,6 +58,9 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 	}
 	if u.TLS != nil {
 		t.TLSClientConfig = ClientConfig(u.TLS, p.roots)
+	} else if u.H2C {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
 	}
 	p.transports[u.Key] = t
 	return t

@@ -57,6 +57,7 @@ func (c *compiler) service(o *object) {
 			Name:       sp.Name,
 			Protocol:   serviceProtocol(sp),
 			TargetPort: n,
+			HTTP2:      declaresHTTP2(appProtocol(sp), sp.Name),
 			Pool:       defaultPool,
 			Cluster:    fmt.Sprintf("outbound|%d||%s", n, host),
 		})
@@ -74,6 +75,13 @@ func (c *compiler) service(o *object) {
 		Ports:      ports,
 	})
 	c.emeta = append(c.emeta, entryMeta{obj: o, authzHost: target, portField: fields})
+}
+
+func appProtocol(sp corev1.ServicePort) string {
+	if sp.AppProtocol == nil {
+		return ""
+	}
+	return strings.TrimPrefix(*sp.AppProtocol, "kubernetes.io/")
 }
 
 // serviceProtocol is the protocol of a Service port: appProtocol if it names

@@ -41,6 +41,16 @@ var protocols = map[string]Protocol{
 
 const protocolList = "HTTP, HTTP2, GRPC, HTTPS, TLS, TCP, MONGO, MYSQL or REDIS"
 
+// declaresHTTP2 reports whether a port's protocol (or, without one, its
+// name prefix) is HTTP2 or GRPC.
+func declaresHTTP2(protocol, name string) bool {
+	p := strings.ToUpper(protocol)
+	if p == "" {
+		p, _, _ = strings.Cut(strings.ToUpper(name), "-")
+	}
+	return p == "HTTP2" || p == "GRPC" || p == "H2C"
+}
+
 // protocolFromName infers a protocol from an Istio port name
 // "<protocol>[-<suffix>]"; ProtocolAuto if the prefix is not one.
 func protocolFromName(name string) Protocol {

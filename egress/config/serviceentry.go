@@ -178,7 +178,8 @@ func (c *compiler) sePorts(o *object, se *networking.ServiceEntry) ([]Port, map[
 		if tp == 0 {
 			tp = sp.Number
 		}
-		ports = append(ports, Port{Number: sp.Number, Name: sp.Name, Protocol: proto, TargetPort: tp, Pool: defaultPool})
+		ports = append(ports, Port{Number: sp.Number, Name: sp.Name, Protocol: proto, TargetPort: tp,
+			HTTP2: declaresHTTP2(sp.Protocol, sp.Name), Pool: defaultPool})
 	}
 	slices.SortFunc(ports, func(a, b Port) int { return int(a.Number) - int(b.Number) })
 	return ports, fields

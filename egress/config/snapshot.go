@@ -82,6 +82,7 @@ type Port struct {
 	Name       string
 	Protocol   Protocol
 	TargetPort uint32           // port to dial upstream; equals Number unless targetPort is set
+	HTTP2      bool             // declared HTTP2 or GRPC: a plaintext upstream gets HTTP/2 (h2c), as Istio does
 	TLS        *origination.TLS // DestinationRule TLS origination (SIMPLE/MUTUAL); nil = plaintext to upstream
 	Pool       PoolSettings     // DestinationRule connectionPool
 	Cluster    string           // Istio-style cluster name for logs: "outbound|80||edition.cnn.com"
