@@ -82,7 +82,9 @@ func deny(w *recorder, d policy.Decision, host string) {
 
 func refuse(w *recorder, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Connection", "close")
+	if status == http.StatusBadRequest || status == http.StatusRequestHeaderFieldsTooLarge {
+		w.Header().Set("Connection", "close") // the client is confused about the protocol: start afresh
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg + "\n"))
 	if w.note == "" {
