@@ -19,14 +19,15 @@ type pipeResult struct {
 // end, then closes them. The copies are io.Copy between *net.TCPConn, which
 // Linux turns into splice(2): no bytes pass through Go. Half-close is
 // passed on. A connection on which no byte moved for idle is closed; the
-// idle check rides on read deadlines, so it costs one wake-up a period.
+// idle check rides on read deadlines, so it costs one wake-up a period:
+// each direction learns of the other's progress only when the other's copy
+// returns at its own deadline, so progress is known at most one period
+// late, and a connection counts as idle once none was seen for idle plus
+// one period.
 func pipe(client, upstream *net.TCPConn, idle time.Duration) pipeResult {
 	var last atomic.Int64 // unix nanos of the last observed progress
 	last.Store(time.Now().UnixNano())
-	period := idle
-	if period > time.Minute {
-		period = time.Minute
-	}
+	period := min(idle/2, time.Minute)
 	type half struct {
 		n      int64
 		reason string
@@ -40,10 +41,25 @@ func pipe(client, upstream *net.TCPConn, idle time.Duration) pipeResult {
 	other := <-done
 	_ = client.Close()
 	_ = upstream.Close()
-	if reason == "" || reason == "eof" {
-		reason = other.reason
+	return pipeResult{sent: other.n, received: recv, reason: telling(reason, other.reason)}
+}
+
+// telling picks the close reason that says more: one direction's idle
+// timeout or error is why the other saw its connection closed.
+func telling(a, b string) string {
+	rank := func(r string) int {
+		switch r {
+		case "eof":
+			return 0
+		case "closed":
+			return 1
+		}
+		return 2
 	}
-	return pipeResult{sent: other.n, received: recv, reason: reason}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
 }
 
 // copyHalf copies src to dst until EOF, error or idleness, then half-closes dst.
@@ -63,7 +79,7 @@ func copyHalf(dst, src *net.TCPConn, period, idle time.Duration, last *atomic.In
 			_ = src.CloseRead()
 			return total, "eof"
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if time.Duration(now-last.Load()) < idle {
+			if time.Duration(now-last.Load()) < idle+period {
 				continue
 			}
 			_ = src.Close()
