@@ -3,17 +3,10 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
-	"time"
+
+	ipki "github.com/egressgw/egressgw/internal/pki"
 )
 
 const (
@@ -32,12 +25,7 @@ type pki struct {
 	clientCertPEM []byte
 	clientKeyPEM  []byte
 
-	ca, untrusted *authority
-}
-
-type authority struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	ca, untrusted *ipki.CA
 }
 
 func newPKI(dir string) (*pki, error) {
@@ -46,23 +34,23 @@ func newPKI(dir string) (*pki, error) {
 	}
 	p := &pki{dir: dir}
 	var err error
-	if p.ca, err = newAuthority(caName); err != nil {
+	if p.ca, err = ipki.NewCA(caName); err != nil {
 		return nil, err
 	}
-	if p.untrusted, err = newAuthority(untrustedCAName); err != nil {
+	if p.untrusted, err = ipki.NewCA(untrustedCAName); err != nil {
 		return nil, err
 	}
-	p.caPEM = pemCert(p.ca.cert.Raw)
+	p.caPEM = p.ca.CertPEM
 	p.caFile = filepath.Join(dir, "ca.crt")
 	if err := os.WriteFile(p.caFile, p.caPEM, 0o644); err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := p.ca.issue(clientCN, nil, x509.ExtKeyUsageClientAuth)
+	client, err := p.ca.Issue(clientCN)
 	if err != nil {
 		return nil, err
 	}
-	p.clientCertPEM, p.clientKeyPEM = certPEM, keyPEM
-	p.clientCert, p.clientKey, err = p.write("client", certPEM, keyPEM)
+	p.clientCertPEM, p.clientKeyPEM = client.CertPEM, client.KeyPEM
+	p.clientCert, p.clientKey, err = p.write("client", client)
 	return p, err
 }
 
@@ -73,74 +61,18 @@ func (p *pki) serverCert(untrusted bool, names ...string) (certFile, keyFile str
 	if untrusted {
 		ca = p.untrusted
 	}
-	certPEM, keyPEM, err := ca.issue(names[0], names, x509.ExtKeyUsageServerAuth)
+	leaf, err := ca.Issue(names[0], names...)
 	if err != nil {
 		return "", "", err
 	}
-	return p.write(names[0], certPEM, keyPEM)
+	return p.write(names[0], leaf)
 }
 
-func (p *pki) write(base string, certPEM, keyPEM []byte) (string, string, error) {
+func (p *pki) write(base string, leaf *ipki.Leaf) (string, string, error) {
 	certFile := filepath.Join(p.dir, base+".crt")
 	keyFile := filepath.Join(p.dir, base+".key")
-	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+	if err := os.WriteFile(certFile, leaf.CertPEM, 0o644); err != nil {
 		return "", "", err
 	}
-	return certFile, keyFile, os.WriteFile(keyFile, keyPEM, 0o600)
-}
-
-func newAuthority(cn string) (*authority, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"egressgw e2e"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("CA %q: %w", cn, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	return &authority{cert: cert, key: key}, err
-}
-
-func (a *authority) issue(cn string, dnsNames []string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"egressgw e2e"}},
-		DNSNames:     dnsNames,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("certificate %q: %w", cn, err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pemCert(der), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
-}
-
-func pemCert(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	return n
+	return certFile, keyFile, os.WriteFile(keyFile, leaf.KeyPEM, 0o600)
 }

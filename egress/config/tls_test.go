@@ -1,68 +1,38 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/egressgw/egressgw/internal/pki"
 )
 
 type testPKI struct {
 	caPEM, certPEM, keyPEM, otherKeyPEM []byte
 }
 
+// newTestPKI returns a CA, a client certificate and key it signed, and
+// another key that does not match the certificate.
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
-	key := func() (*ecdsa.PrivateKey, []byte) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	}
-	caKey, _ := key()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := pki.NewCA("test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	clientKey, clientKeyPEM := key()
-	_, otherKeyPEM := key()
-	clientTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "client.example.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	clientDER, err := x509.CreateCertificate(rand.Reader, clientTmpl, ca, &clientKey.PublicKey, caKey)
+	client, err := ca.Issue("client.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testPKI{
-		caPEM:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		certPEM:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientDER}),
-		keyPEM:      clientKeyPEM,
-		otherKeyPEM: otherKeyPEM,
+	other, err := ca.Issue("other.example.test")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return testPKI{caPEM: ca.CertPEM, certPEM: client.CertPEM, keyPEM: client.KeyPEM, otherKeyPEM: other.KeyPEM}
 }
 
 // secretYAML renders a Secret with base64 data.
