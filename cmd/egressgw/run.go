@@ -49,7 +49,7 @@ func run(args []string) error {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			log.Info("SIGHUP: reloading configuration")
-			gw.reload <- struct{}{}
+			gw.requestReload()
 			continue
 		}
 		log.Info("shutting down: no new connections; draining", zap.String("signal", sig.String()), zap.Duration("deadline", drainTimeout))
@@ -131,17 +131,21 @@ func start(o *options, log *zap.Logger) (*gateway, error) {
 	g.cancel = cancel
 	go g.reloads(ctx)
 	go func() {
-		err := config.Watch(ctx, g.watched, func() {
-			select {
-			case g.reload <- struct{}{}:
-			default:
-			}
-		})
+		err := config.Watch(ctx, g.watched, g.requestReload)
 		if err != nil && ctx.Err() == nil {
 			log.Error("watching configuration failed: changes need SIGHUP", zap.Error(err))
 		}
 	}()
 	return g, nil
+}
+
+// requestReload asks for a reload; requests that arrive while one is
+// pending are folded into it.
+func (g *gateway) requestReload() {
+	select {
+	case g.reload <- struct{}{}:
+	default:
+	}
 }
 
 func (g *gateway) configOptions() config.Options {
