@@ -40,10 +40,13 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
+	// Until the client has shown what it is there is nothing in flight:
+	// shutdown ends the wait at once instead of after helloTimeout.
+	unwatch := context.AfterFunc(e.stop, func() { _ = c.SetReadDeadline(time.Now()) })
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(c)
 	b, err := br.Peek(1)
-	if err != nil {
+	if !unwatch() || err != nil {
 		readers.Put(br)
 		_ = c.Close()
 		return

@@ -364,3 +364,20 @@ func TestEngineUpdateKeepsServingOnBindFailure(t *testing.T) {
 		t.Errorf("after a failed update: status %d (%s), want the old configuration serving", status, body)
 	}
 }
+
+// TestShutdownClosesSilentConnections: a connection that has not sent a
+// byte carries no request, so draining must not wait out its hello timeout.
+func TestShutdownClosesSilentConnections(t *testing.T) {
+	f := newFixture(t)
+	c, err := net.Dial("tcp", "127.0.0.1:"+f.httpPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(50 * time.Millisecond) // let the gateway accept it and start waiting for its first byte
+	ctx, cancel := context.WithTimeout(context.Background(), helloTimeout/2)
+	defer cancel()
+	if err := f.eng.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v; a silent connection held the drain", err)
+	}
+}
