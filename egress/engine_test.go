@@ -381,3 +381,23 @@ func TestShutdownClosesSilentConnections(t *testing.T) {
 		t.Fatalf("Shutdown: %v; a silent connection held the drain", err)
 	}
 }
+
+// TestEngineH2CClient: a client speaking HTTP/2 with prior knowledge (gRPC
+// without TLS) is served, and its request is originated like any other.
+func TestEngineH2CClient(t *testing.T) {
+	f := newFixture(t)
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+f.httpPort+"/h2c", nil)
+	req.Host = "api.example.test"
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.Proto != "HTTP/2.0" || resp.StatusCode != 200 || !strings.Contains(string(b), "site /h2c") {
+		t.Errorf("got %s %d %q; want HTTP/2.0 200 from the upstream", resp.Proto, resp.StatusCode, b)
+	}
+}
