@@ -89,8 +89,7 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 	if e.stop.Err() != nil {
 		return errors.New("engine is shutting down")
 	}
-	gen := e.gen.Load() + 1
-	st, err := e.buildState(snap, gen)
+	st, err := e.buildState(snap)
 	if err != nil {
 		return err
 	}
@@ -112,7 +111,7 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 		bound[spec.Port] = ln
 	}
 	e.state.Store(st)
-	e.gen.Store(gen)
+	gen := e.gen.Add(1)
 	for port, ln := range bound {
 		next[port] = e.startListener(port, ln)
 	}
@@ -137,17 +136,6 @@ func (e *Engine) Snapshot() *config.Snapshot {
 
 // Generation counts successful updates.
 func (e *Engine) Generation() uint64 { return e.gen.Load() }
-
-// Ports lists the ports listening now.
-func (e *Engine) Ports() []uint32 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := make([]uint32, 0, len(e.listeners))
-	for p := range e.listeners {
-		out = append(out, p)
-	}
-	return out
-}
 
 func (e *Engine) closeListener(l *listener, drain time.Duration) {
 	_ = l.ln.Close()

@@ -96,7 +96,6 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 	hostLabel, cluster, upstreamAddr := "unregistered", "", ""
 	if u != nil {
 		hostLabel, cluster = u.host, u.cluster
-		upstreamAddr = u.scheme + "://" + hostOr(u.target.host, host) + ":" + u.portStr
 	} else if d.Entry >= 0 {
 		hostLabel = st.snap.Entries[d.Entry].Host
 	}
@@ -106,6 +105,9 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 	}
 	e.metrics.Requests.WithLabelValues(l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
 	if ce := e.access.Check(zap.InfoLevel, "request"); ce != nil {
+		if u != nil {
+			upstreamAddr = u.scheme + "://" + hostOr(u.target.host, host) + ":" + u.portStr
+		}
 		fields := []zap.Field{
 			zap.String("src", r.RemoteAddr), zap.String("listener", l.label), zap.String("proto", r.Proto),
 			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.Path),

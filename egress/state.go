@@ -15,7 +15,6 @@ import (
 // immutable; connections read it through one atomic load.
 type state struct {
 	snap        *config.Snapshot
-	gen         uint64
 	listeners   map[uint32]config.Listener
 	upstreams   [][]*upstream        // [entry][port index], aligned with snap.Entries[i].Ports
 	passthrough map[uint32]*upstream // ALLOW_ANY traffic to unregistered hosts, per listener port
@@ -49,10 +48,9 @@ func (s *state) lookup(i int, port uint32) *upstream {
 	return nil
 }
 
-func (e *Engine) buildState(snap *config.Snapshot, gen uint64) (*state, error) {
+func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 	st := &state{
 		snap:        snap,
-		gen:         gen,
 		listeners:   make(map[uint32]config.Listener, len(snap.Listeners)),
 		upstreams:   make([][]*upstream, len(snap.Entries)),
 		passthrough: make(map[uint32]*upstream, len(snap.Listeners)),

@@ -69,7 +69,6 @@ type gateway struct {
 	ready   atomic.Bool
 	reload  chan struct{}
 	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
 // start loads the configuration and starts every server. A configuration
@@ -81,7 +80,7 @@ func start(o *options, log *zap.Logger) (*gateway, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g := &gateway{log: log, opts: o, metrics: egress.NewMetrics(reg), reload: make(chan struct{}, 1), done: make(chan struct{})}
+	g := &gateway{log: log, opts: o, metrics: egress.NewMetrics(reg), reload: make(chan struct{}, 1)}
 	g.engine = egress.New(egress.Config{
 		EgressAddr: o.egressAddr,
 		Resolver:   dnsproxy.NewResolver(o.dnsUpstream, 2*time.Second),
@@ -165,7 +164,6 @@ func (g *gateway) watched() []string {
 // fails to load or to provision is logged and counted; the last good one
 // keeps serving.
 func (g *gateway) reloads(ctx context.Context) {
-	defer close(g.done)
 	for {
 		select {
 		case <-ctx.Done():
