@@ -43,7 +43,7 @@ type target struct {
 func (d *dialer) dial(ctx context.Context, t *target, host string) (*net.TCPConn, error) {
 	addrs, err := d.addrs(ctx, t, host)
 	if err != nil {
-		return nil, err
+		return nil, &origination.ResolveError{Err: err}
 	}
 	name := host
 	if t.host != "" {

@@ -140,6 +140,14 @@ spec:
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
+metadata: {name: unresolvable}
+spec:
+  hosts: [nxdomain.example.test]
+  resolution: DNS
+  ports: [{number: {{.HTTP}}, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
 metadata: {name: mtls}
 spec:
   hosts: [mtls.example.test]
@@ -268,6 +276,8 @@ func TestEngineHTTP(t *testing.T) {
 			wantBody: []string{"certificate verification failed", "unknown authority"}},
 		{name: "upstream down", host: "down.example.test", path: "/", wantStatus: 503,
 			wantBody: []string{"cannot connect to upstream", "connection refused"}},
+		{name: "upstream name does not resolve", host: "nxdomain.example.test", path: "/", wantStatus: 503,
+			wantBody: []string{"cannot resolve upstream", "NXDOMAIN"}},
 		{name: "mutual TLS from credentialName", host: "mtls.example.test", path: "/m", wantStatus: 200,
 			wantBody: []string{"client=client.example.test"}},
 		{name: "plain HTTP to a TLS-declared port's host", host: "www.example.test", path: "/", wantStatus: 403,

@@ -25,6 +25,13 @@ const (
 	CauseProtocol     Cause = "upstream_protocol" // the upstream broke off or answered garbage
 )
 
+// ResolveError marks a failure to resolve an upstream's name; a dialer
+// wraps lookup errors in it so they are told apart from connect errors.
+type ResolveError struct{ Err error }
+
+func (e *ResolveError) Error() string { return e.Err.Error() }
+func (e *ResolveError) Unwrap() error { return e.Err }
+
 // ErrLoop is returned by a dialer that refuses to connect back to the gateway itself.
 var ErrLoop = errors.New("the upstream address is the gateway itself (a request loop)")
 
@@ -39,12 +46,13 @@ func Classify(err error) (status int, cause Cause) {
 	var cerr x509.CertificateInvalidError
 	var rerr tls.AlertError
 	var dnsErr *net.DNSError
+	var resErr *ResolveError
 	switch {
 	case errors.As(err, &verr), errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &cerr):
 		return http.StatusBadGateway, CauseTLSVerify
 	case errors.Is(err, ErrLoop):
 		return http.StatusServiceUnavailable, CauseLoop
-	case errors.As(err, &dnsErr), strings.Contains(err.Error(), "resolve "):
+	case errors.As(err, &resErr), errors.As(err, &dnsErr):
 		return http.StatusServiceUnavailable, CauseDNS
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return http.StatusServiceUnavailable, CauseRefused

@@ -33,6 +33,7 @@ func TestClassify(t *testing.T) {
 		{"dial timeout", dialErr(context.DeadlineExceeded), 503, CauseTimeout},
 		{"unreachable", dialErr(os.NewSyscallError("connect", syscall.ENETUNREACH)), 503, CauseUnreachable},
 		{"dns", &net.DNSError{Err: "no such host", Name: "x"}, 503, CauseDNS},
+		{"resolver", fmt.Errorf("dial: %w", &ResolveError{Err: errors.New("resolve x via 10.0.0.2:53: NXDOMAIN")}), 503, CauseDNS},
 		{"loop", fmt.Errorf("dial x: %w", ErrLoop), 503, CauseLoop},
 		{"alert", errors.New("remote error: tls: certificate required"), 502, CauseTLSHandshake},
 		{"eof", errors.New("EOF"), 502, CauseProtocol},
