@@ -12,12 +12,7 @@ import (
 // Client, gateway and upstream share the process and its cores: compare
 // runs with each other, not with a proxy measured alone.
 func BenchmarkOrigination(b *testing.B) {
-	t := &testing.T{}
-	f := newFixture(t)
-	defer func() {
-		b.StopTimer()
-		_ = f.eng.Shutdown(b.Context())
-	}()
+	f := newFixture(b) // shut down by b.Cleanup, after the timer stops
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	url := "http://127.0.0.1:" + f.httpPort + "/bench"

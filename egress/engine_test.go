@@ -45,7 +45,7 @@ type site struct {
 	lastCN  atomic.Value
 }
 
-func newSite(t *testing.T, leaf *pki.Leaf, clientCAs *pki.CA) *site {
+func newSite(t testing.TB, leaf *pki.Leaf, clientCAs *pki.CA) *site {
 	s := &site{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
@@ -73,7 +73,7 @@ func port(u string) string {
 	return p
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ type fixture struct {
 	ca                *pki.CA
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ca, err := pki.NewCA("test CA")
 	if err != nil {
@@ -219,21 +219,28 @@ func newFixture(t *testing.T) *fixture {
 	if err := os.WriteFile(filepath.Join(dir, "egress.yaml"), []byte(sb.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	f.eng = startEngine(t, dir)
+	return f
+}
+
+// startEngine serves the configuration in dir on 127.0.0.1 until the test ends.
+func startEngine(t testing.TB, dir string) *Engine {
+	t.Helper()
 	snap, err := config.Load([]string{dir}, config.Options{ClusterDomain: "cluster.local", Namespace: "istio-system", Mode: policy.RegistryOnly})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	f.eng = New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), Resolver: loopbackResolver{},
+	eng := New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), Resolver: loopbackResolver{},
 		Log: zap.NewNop(), Metrics: NewMetrics(prometheus.NewRegistry())})
-	if err := f.eng.Update(snap); err != nil {
+	if err := eng.Update(snap); err != nil {
 		t.Fatalf("update: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = f.eng.Shutdown(ctx)
+		_ = eng.Shutdown(ctx)
 	})
-	return f
+	return eng
 }
 
 func (f *fixture) get(t *testing.T, host, path string, hdr http.Header) (int, string) {

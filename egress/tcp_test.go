@@ -1,21 +1,13 @@
 package egress
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-
-	"github.com/egressgw/egressgw/egress/config"
-	"github.com/egressgw/egressgw/policy"
 )
 
 // TestEngineTCP forwards a server-first TCP protocol: the gateway must not
@@ -60,20 +52,7 @@ spec:
 	if err := os.WriteFile(filepath.Join(dir, "db.yaml"), []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := config.Load([]string{dir}, config.Options{Mode: policy.RegistryOnly})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), Resolver: loopbackResolver{}, Log: zap.NewNop(),
-		Metrics: NewMetrics(prometheus.NewRegistry())})
-	if err := eng.Update(snap); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Shutdown(ctx)
-	}()
+	startEngine(t, dir)
 	c, err := net.DialTimeout("tcp", "127.0.0.1:"+gwPort, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
