@@ -1,0 +1,339 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// httpPeers are the proxies in the order of the table's columns; "direct"
+// is the client talking to the upstream itself.
+var httpPeers = []string{"egressgw", "nginx", "haproxy", "direct"}
+
+func (w *world) proxy(peer string) *proc {
+	return map[string]*proc{"egressgw": w.egressgw, "nginx": w.nginx, "haproxy": w.haproxy}[peer]
+}
+
+// originationURL is where the client sends plain HTTP for peer to originate
+// TLS; the direct path is HTTPS to the upstream.
+func originationURL(peer string) string {
+	switch peer {
+	case "egressgw":
+		return "http://" + egressgwAddr + "/"
+	case "nginx":
+		return "http://" + nginxAddr + "/"
+	case "haproxy":
+		return "http://" + haproxyAddr + "/"
+	}
+	return "https://" + originName + "/"
+}
+
+// measured runs one wrk load against peer and adds its figures to the
+// rows, with the proxy's CPU time per request.
+func (w *world) measured(peer string, t *table, prefix string, url string, headers ...string) error {
+	p := w.proxy(peer)
+	var cpu0 time.Duration
+	if p != nil {
+		cpu0 = p.cpuTime()
+	}
+	res, err := wrk(w.opts.duration, w.opts.conns, url, headers...)
+	if err != nil {
+		return err
+	}
+	if res.non2xx > 0 || res.sockErrs > 0 {
+		t.note(fmt.Sprintf("%s %s: %.0f non-2xx answers, %.0f socket errors in a run", peer, prefix, res.non2xx, res.sockErrs))
+	}
+	t.add(prefix+" req/s", peer, res.rps)
+	t.add(prefix+" p50 ms", peer, ms(res.p50))
+	t.add(prefix+" p99 ms", peer, ms(res.p99))
+	if p != nil && res.requests > 0 {
+		t.add(prefix+" proxy CPU µs/req", peer, float64((p.cpuTime()-cpu0).Microseconds())/res.requests)
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// warm runs a short load so that every pool is filled before measuring.
+func (w *world) warm(url string, headers ...string) error {
+	_, err := wrk(time.Second, w.opts.conns, url, headers...)
+	return err
+}
+
+func (w *world) origination(r *report) error {
+	t := r.newTable("TLS origination", "plain HTTP/1.1 in with keep-alive, HTTPS out with certificate verification and SNI, to one nginx upstream", httpPeers)
+	t.row("origination req/s", higher, "≥ 1.2× best peer", atLeast(1.2))
+	t.row("origination p50 ms", lower, "", nil)
+	t.row("origination p99 ms", lower, "≤ best peer", atMost(1))
+	t.row("origination proxy CPU µs/req", lower, "< both peers", below())
+	host := "Host: " + originName
+	for _, peer := range httpPeers {
+		if err := w.warm(originationURL(peer), host); err != nil {
+			return err
+		}
+	}
+	for range w.opts.runs {
+		for _, peer := range httpPeers {
+			if err := w.measured(peer, t, "origination", originationURL(peer), host); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *world) passthrough(r *report) error {
+	t := r.newTable("SNI passthrough", "TLS from the client to the upstream, routed by the ClientHello's SNI, not decrypted", httpPeers)
+	t.row("kept connections req/s", higher, "≥ 1.1× best peer", atLeast(1.1))
+	t.row("kept connections p50 ms", lower, "", nil)
+	t.row("kept connections p99 ms", lower, "", nil)
+	t.row("kept connections proxy CPU µs/req", lower, "", nil)
+	t.row("new TLS connections/s", higher, "≥ 1.1× best peer", atLeast(1.1))
+	t.row("new TLS connections p99 ms", lower, "", nil)
+	t.row("bulk MB/s", higher, "≥ 0.9× direct", atLeastDirect(0.9))
+	url := func(peer, path string) string { return "https://" + ptName(peer) + path }
+	for _, peer := range httpPeers {
+		if err := w.warm(url(peer, "/")); err != nil {
+			return err
+		}
+	}
+	for range w.opts.runs {
+		for _, peer := range httpPeers {
+			if err := w.measured(peer, t, "kept connections", url(peer, "/")); err != nil {
+				return err
+			}
+		}
+	}
+	for range w.opts.runs {
+		for _, peer := range httpPeers {
+			res, err := wrk(w.opts.duration, w.opts.conns, url(peer, "/"), "Connection: close")
+			if err != nil {
+				return err
+			}
+			t.add("new TLS connections/s", peer, res.rps)
+			t.add("new TLS connections p99 ms", peer, ms(res.p99))
+		}
+	}
+	for range min(w.opts.runs, 3) {
+		for _, peer := range httpPeers {
+			bps, err := curlSpeed(url(peer, "/big"), w.caFile)
+			if err != nil {
+				return err
+			}
+			t.add("bulk MB/s", peer, bps/1e6)
+		}
+	}
+	return nil
+}
+
+func (w *world) dns(r *report) error {
+	peers := []string{"egressgw", "dnsmasq"}
+	servers := map[string]string{"egressgw": egressgwAddr, "dnsmasq": dnsmasqAddr}
+	if w.coredns != nil {
+		peers = append(peers, "coredns")
+		servers["coredns"] = corednsAddr
+	}
+	t := r.newTable("DNS", "dnsperf, 50/50 mix: names the server answers itself and names it forwards to a local upstream dnsmasq; no cache anywhere (dnsmasq --cache-size=0, CoreDNS without its cache plugin)", peers)
+	t.row("queries/s", higher, "≥ dnsmasq and ≥ 1.5× CoreDNS", dnsQPSTarget)
+	t.row("average latency ms", lower, "", nil)
+	t.row("p99 latency ms", lower, "≤ dnsmasq", atMostPeer("dnsmasq"))
+	queries := w.path("queries.txt")
+	var b strings.Builder
+	for i := range 500 {
+		fmt.Fprintf(&b, "r%d.%s A\nh%d.%s A\n", i, regZone, i, fwdZone)
+	}
+	if err := os.WriteFile(queries, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	for range w.opts.runs {
+		for _, peer := range peers {
+			res, err := dnsperf(w.opts.duration, servers[peer], queries)
+			if err != nil {
+				return err
+			}
+			if res.lost > 0 || res.bad > 0 {
+				t.note(fmt.Sprintf("%s: %.0f queries lost, %.0f answers not NOERROR in a run", peer, res.lost, res.bad))
+			}
+			t.add("queries/s", peer, res.qps)
+			t.add("average latency ms", peer, ms(res.avg))
+			t.add("p99 latency ms", peer, ms(res.p99))
+		}
+	}
+	return nil
+}
+
+// memory restarts each proxy, takes its idle RSS, then holds w.opts.hold
+// passthrough connections through it (each with its TLS handshake done end
+// to end) and reports the growth per connection.
+func (w *world) memory(r *report) error {
+	peers := httpPeers[:3]
+	t := r.newTable("Memory", fmt.Sprintf("RSS of a freshly started proxy, then with %d idle passthrough TLS connections held through it", w.opts.hold), peers)
+	t.row("idle RSS MiB", lower, "≤ 30 MiB", func(v map[string]float64) bool { return v["egressgw"] <= 30 })
+	t.row("KiB per held connection", lower, "≤ HAProxy", atMostPeer("haproxy"))
+	pool := x509.NewCertPool()
+	ca, err := os.ReadFile(w.caFile)
+	if err != nil {
+		return err
+	}
+	pool.AppendCertsFromPEM(ca)
+	for range min(w.opts.runs, 3) {
+		for _, peer := range peers {
+			p, err := w.restart(peer)
+			if err != nil {
+				return err
+			}
+			time.Sleep(time.Second)
+			idle := p.rssKiB()
+			t.add("idle RSS MiB", peer, float64(idle)/1024)
+			conns, err := holdConns(ptName(peer)+":443", pool, w.opts.hold)
+			if err != nil {
+				return fmt.Errorf("%s: %w", peer, err)
+			}
+			time.Sleep(2 * time.Second)
+			held := p.rssKiB()
+			for _, c := range conns {
+				c.Close()
+			}
+			t.add("KiB per held connection", peer, float64(held-idle)/float64(len(conns)))
+		}
+	}
+	// Leave fresh proxies for the phases after this one.
+	for _, peer := range peers {
+		if _, err := w.restart(peer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *world) restart(peer string) (*proc, error) {
+	p := w.proxy(peer)
+	p.stop()
+	var err error
+	switch peer {
+	case "egressgw":
+		w.egressgw, err = w.startEgressgw(false)
+		return w.egressgw, err
+	case "nginx":
+		w.nginx, err = startProc(p.name, p.log, nil, p.cmd.Args...)
+		if err == nil {
+			err = waitTCP(w.nginx, nginxAddr+":443")
+		}
+		return w.nginx, err
+	default:
+		w.haproxy, err = startProc(p.name, p.log, nil, p.cmd.Args...)
+		if err == nil {
+			err = waitTCP(w.haproxy, haproxyAddr+":443")
+		}
+		return w.haproxy, err
+	}
+}
+
+// holdConns opens n TLS connections to addr, 64 at a time, and returns them
+// open.
+func holdConns(addr string, pool *x509.CertPool, n int) ([]*tls.Conn, error) {
+	host, _, _ := strings.Cut(addr, ":")
+	conns := make([]*tls.Conn, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: host, RootCAs: pool})
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return nil, fmt.Errorf("holding %d connections to %s: %w (and %d more failures)", n, addr, err, len(errs))
+	}
+	return conns, nil
+}
+
+// reload rewrites a config file of the gateway every second during an
+// origination load and counts what the client lost.
+func (w *world) reload(r *report) error {
+	d := max(10*time.Second, w.opts.duration)
+	before, err := w.reloads()
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	var writeErr error
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for i := 0; i < int(d/time.Second)-1; i++ {
+			<-tick.C
+			se := fmt.Sprintf("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: reload, namespace: bench}\nspec:\n  hosts: [reload-%d.bench.test]\n  location: MESH_EXTERNAL\n  ports: [{number: 443, name: tls, protocol: TLS}]\n", i)
+			tmp := filepath.Join(w.egwConfig, ".reload.tmp")
+			if err := os.WriteFile(tmp, []byte(se), 0o644); err != nil {
+				writeErr = err
+				return
+			}
+			if err := os.Rename(tmp, filepath.Join(w.egwConfig, "reload.yaml")); err != nil {
+				writeErr = err
+				return
+			}
+		}
+	}()
+	res, err := wrk(d, w.opts.conns, originationURL("egressgw"), "Host: "+originName)
+	<-done
+	if err != nil {
+		return err
+	}
+	if writeErr != nil {
+		return writeErr
+	}
+	after, err := w.reloads()
+	if err != nil {
+		return err
+	}
+	n := after - before
+	r.reloadOK = res.non2xx == 0 && res.sockErrs == 0 && n >= float64(int(d/time.Second)-2)
+	r.reloadNote = fmt.Sprintf("%.0f successful reloads during a %s origination run of %.0f requests (%.0f req/s): %.0f non-2xx answers, %.0f socket errors",
+		n, d, res.requests, res.rps, res.non2xx, res.sockErrs)
+	return nil
+}
+
+var reloadsMetric = regexp.MustCompile(`(?m)^egressgw_config_reloads_total\{result="success"\} (\S+)$`)
+
+func (w *world) reloads() (float64, error) {
+	resp, err := http.Get("http://" + egressgwAddr + ":" + adminPort + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	m := reloadsMetric.FindSubmatch(b)
+	if m == nil {
+		return 0, nil // no reload yet
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
