@@ -3,6 +3,7 @@ package egress
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,7 +12,8 @@ import (
 	"github.com/egressgw/egressgw/egress/config"
 )
 
-// Admin serves /healthz, /readyz, /metrics and /config_dump.
+// Admin serves /healthz, /readyz, /metrics, /config_dump and Go's profiles
+// under /debug/pprof/ (the admin address is node-local, like Envoy's).
 type Admin struct {
 	Engine   *Engine
 	Gatherer prometheus.Gatherer
@@ -37,6 +39,10 @@ func (a *Admin) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(dump(a.Engine.Snapshot(), a.Engine.Generation(), a.Mode))
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	return mux
 }
 

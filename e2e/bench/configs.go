@@ -25,7 +25,7 @@ http {
 	keepalive_timeout 600s;
 	ssl_protocols TLSv1.2 TLSv1.3;
 	server {
-		listen {{.Upstream}}:443 ssl reuseport backlog=65535;
+		listen {{.Upstream}}:443 ssl http2 reuseport backlog=65535;
 		ssl_certificate {{.Cert}};
 		ssl_certificate_key {{.Key}};
 		location = /big { alias {{.Big}}; }

@@ -136,68 +136,75 @@ func (r *report) render(versions []string) string {
 	}
 	fmt.Fprintf(&b, "\nEach proxy and DNS server runs on CPU 0 with one worker (nginx `worker_processes 1`, HAProxy `nbthread 1`, "+
 		"`GOMAXPROCS=1` for egressgw and CoreDNS; dnsmasq has one thread). The nginx upstream (one worker), the upstream dnsmasq "+
-		"and the clients share CPU 1. HTTP loads: `wrk -t1 -c%d -d%s`. Each figure is the median of %d runs, with (min–max). "+
+		"and the clients share CPU 1. HTTP loads: `wrk -t1 -c%d -d%s`. Each figure is the median of %d runs (bulk and memory: at most 3), with (min–max). "+
 		"Access logs are off for every peer (egressgw `--log-level warn`). Ratios compare medians; \"best peer\" excludes the direct path.\n",
 		r.opts.conns, r.opts.duration, r.opts.runs)
+	b.WriteString("\nWhat each part measures:\n\n")
 	for _, t := range r.tables {
-		t.render(&b)
+		fmt.Fprintf(&b, "- **%s**: %s.\n", t.title, t.setup)
+	}
+	r.renderTable(&b)
+	for _, t := range r.tables {
+		for _, n := range t.notes {
+			fmt.Fprintf(&b, "\nNote (%s): %s.\n", t.title, n)
+		}
 	}
 	if r.reloadNote != "" {
 		verdict := "no request lost"
 		if !r.reloadOK {
 			verdict = "REQUESTS LOST"
 		}
-		fmt.Fprintf(&b, "\n## Config reload under load\n\nA ServiceEntry file rewritten every second: %s; %s.\n", r.reloadNote, verdict)
+		fmt.Fprintf(&b, "\n**Config reload under load.** A ServiceEntry file rewritten every second: %s; %s.\n", r.reloadNote, verdict)
 	}
 	return b.String()
 }
 
-func (t *table) render(b *strings.Builder) {
-	fmt.Fprintf(b, "\n## %s\n\n%s.\n\n| figure |", t.title, t.setup)
-	for _, p := range t.peers {
-		fmt.Fprintf(b, " %s |", p)
+// columns are the peers of every table, in the one table's order.
+var columns = []string{"egressgw", "nginx", "haproxy", "dnsmasq", "coredns", "direct"}
+
+// renderTable writes every row of every section as one table: a column
+// per peer (empty where a peer does not do that job), the ratios of
+// egressgw's median to the best peer's and to the direct path's.
+func (r *report) renderTable(b *strings.Builder) {
+	b.WriteString("\n| test | figure |")
+	for _, c := range columns {
+		fmt.Fprintf(b, " %s |", c)
 	}
-	hasDirect := slices.Contains(t.peers, "direct")
-	b.WriteString(" egressgw ÷ best peer |")
-	if hasDirect {
-		b.WriteString(" egressgw ÷ direct |")
-	}
-	b.WriteString(" target | met |\n|---|")
-	for range t.peers {
+	b.WriteString(" egressgw ÷ best peer | egressgw ÷ direct | target | met |\n|---|---|")
+	for range columns {
 		b.WriteString("---:|")
 	}
-	b.WriteString("---:|")
-	if hasDirect {
-		b.WriteString("---:|")
-	}
-	b.WriteString("---|---|\n")
-	for _, r := range t.rows {
-		m := map[string]float64{}
-		fmt.Fprintf(b, "| %s |", r.name)
-		for _, p := range t.peers {
-			s := r.samples[p]
-			if len(s) == 0 {
-				b.WriteString(" – |")
-				continue
+	b.WriteString("---:|---:|---|---|\n")
+	for _, t := range r.tables {
+		for _, row := range t.rows {
+			m := map[string]float64{}
+			fmt.Fprintf(b, "| %s | %s |", t.title, row.name)
+			for _, p := range columns {
+				s := row.samples[p]
+				if len(s) == 0 {
+					b.WriteString(" |")
+					continue
+				}
+				m[p] = median(s)
+				if len(s) == 1 {
+					fmt.Fprintf(b, " %s |", num(m[p]))
+				} else {
+					fmt.Fprintf(b, " %s (%s–%s) |", num(m[p]), num(slices.Min(s)), num(slices.Max(s)))
+				}
 			}
-			m[p] = median(s)
-			fmt.Fprintf(b, " %s (%s–%s) |", num(m[p]), num(slices.Min(s)), num(slices.Max(s)))
-		}
-		fmt.Fprintf(b, " %s |", ratio(m["egressgw"], bestPeer(m, r.dir)))
-		if hasDirect {
-			fmt.Fprintf(b, " %s |", ratio(m["egressgw"], m["direct"]))
-		}
-		met := ""
-		if r.target != nil && len(r.samples["egressgw"]) > 0 {
-			met = "yes"
-			if !r.target(m) {
-				met = "**no**"
+			direct := math.NaN()
+			if v, ok := m["direct"]; ok {
+				direct = v
 			}
+			met := ""
+			if row.target != nil && len(row.samples["egressgw"]) > 0 {
+				met = "yes"
+				if !row.target(m) {
+					met = "**no**"
+				}
+			}
+			fmt.Fprintf(b, " %s | %s | %s | %s |\n", ratio(m["egressgw"], bestPeer(m, row.dir)), ratio(m["egressgw"], direct), row.goal, met)
 		}
-		fmt.Fprintf(b, " %s | %s |\n", r.goal, met)
-	}
-	for _, n := range t.notes {
-		fmt.Fprintf(b, "\nNote: %s.\n", n)
 	}
 }
 
