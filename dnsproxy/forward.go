@@ -12,11 +12,12 @@ import (
 )
 
 // forwarder exchanges messages with the upstream resolver. It is immutable
-// and safe for concurrent use.
+// but for its pool of sockets, and safe for concurrent use.
 type forwarder struct {
 	upstream string
 	timeout  time.Duration // for a whole exchange, TCP retry included
-	udp, tcp *dns.Client
+	udp      udpConns
+	tcp      *dns.Client
 	metrics  *Metrics
 }
 
@@ -30,10 +31,19 @@ func newForwarder(upstream string, timeout time.Duration, m *Metrics) *forwarder
 	return &forwarder{
 		upstream: upstream,
 		timeout:  timeout,
-		udp:      &dns.Client{Net: "udp", Timeout: timeout},
+		udp:      udpConns{addr: upstream},
 		tcp:      &dns.Client{Net: "tcp", Timeout: timeout},
 		metrics:  m,
 	}
+}
+
+// deadline is when an exchange starting now must be over.
+func (f *forwarder) deadline(ctx context.Context) time.Time {
+	d := time.Now().Add(f.timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd
+	}
+	return d
 }
 
 // exchange sends m upstream under a fresh random ID and returns the reply
@@ -41,43 +51,122 @@ func newForwarder(upstream string, timeout time.Duration, m *Metrics) *forwarder
 // reply is truncated. m is not modified, except that packing it may reset
 // the extended rcode bits of its OPT record.
 func (f *forwarder) exchange(ctx context.Context, m *dns.Msg, tcp bool) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-
-	q := *m // shallow: packing only reads the sections
-	q.Id = dns.Id()
+	deadline := f.deadline(ctx)
 	if !tcp {
-		resp, err := f.once(ctx, &q, false)
-		switch {
-		case err == nil && !resp.Truncated:
-			resp.Id = m.Id
-			return resp, nil
-		case err != nil && (resp == nil || !resp.Truncated):
-			// A truncated reply may fail to unpack in full: retry it.
+		qbuf, rbuf := getBuffer(), getBuffer()
+		defer putBuffer(qbuf)
+		defer putBuffer(rbuf)
+		reply, err := f.exchangeUDP(ctx, deadline, m, *qbuf, *rbuf)
+		if err != nil {
 			return nil, err
 		}
+		if msgFlags(reply)&flagTC == 0 {
+			resp := new(dns.Msg)
+			if err := resp.Unpack(reply); err != nil {
+				return nil, err
+			}
+			return resp, nil
+		}
+		// A truncated reply may not even unpack: the TCP one will.
 	}
-	resp, err := f.once(ctx, &q, true)
+	return f.exchangeTCP(ctx, deadline, m)
+}
+
+var (
+	errOtherQuestion = errors.New("reply to another question")
+	errBadQuery      = errors.New("query has no question")
+	errLongAgo       = time.Unix(1, 0) // a deadline that has passed
+)
+
+// exchangeUDP packs m into qbuf under a fresh random ID, sends it upstream
+// on a pooled socket, and returns the reply, read into rbuf, in wire
+// format with m's ID. Datagrams that are not the reply (stale or stray:
+// another ID, or another question) are dropped while waiting for it.
+func (f *forwarder) exchangeUDP(ctx context.Context, deadline time.Time, m *dns.Msg, qbuf, rbuf []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	query, err := m.PackBuffer(qbuf)
 	if err != nil {
 		return nil, err
 	}
-	resp.Id = m.Id
-	return resp, nil
+	qend, ok := questionEnd(query)
+	if !ok {
+		return nil, errBadQuery
+	}
+	setMsgID(query, randomID())
+
+	c, err := f.udp.get()
+	if err != nil {
+		return nil, err
+	}
+	stop := func() bool { return true }
+	if ctx.Done() != nil { // never for the Handler's and the Resolver's contexts
+		stop = context.AfterFunc(ctx, func() { _ = c.SetDeadline(errLongAgo) })
+	}
+	start := time.Now()
+	n, err := roundTrip(c, deadline, query, qend, rbuf)
+	f.metrics.observeUpstream(false, time.Since(start))
+	// Once the cancellation has fired, its deadline could land on the
+	// socket's next exchange: such a socket is not reused.
+	f.udp.put(c, stop() && err == nil)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = ctxErr
+		}
+		return nil, err
+	}
+	reply := rbuf[:n]
+	setMsgID(reply, m.Id)
+	return reply, nil
 }
 
-var errOtherQuestion = errors.New("reply to another question")
-
-func (f *forwarder) once(ctx context.Context, m *dns.Msg, tcp bool) (*dns.Msg, error) {
-	c := f.udp
-	if tcp {
-		c = f.tcp
+// roundTrip writes query to c and reads into buf until the reply to it
+// comes, or the deadline passes, and returns the reply's length.
+func roundTrip(c net.Conn, deadline time.Time, query []byte, qend int, buf []byte) (int, error) {
+	if err := c.SetDeadline(deadline); err != nil {
+		return 0, err
 	}
-	resp, rtt, err := c.ExchangeContext(ctx, m, f.upstream)
-	f.metrics.observeUpstream(tcp, rtt)
-	if err == nil && !sameQuestion(resp, m) {
+	if _, err := c.Write(query); err != nil {
+		return 0, err
+	}
+	otherQuestion := false
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if otherQuestion && errors.As(err, &ne) && ne.Timeout() {
+				return 0, errOtherQuestion
+			}
+			return 0, err
+		}
+		switch matchReply(buf[:n], query, qend) {
+		case replyMatches:
+			return n, nil
+		case replyOtherQuestion:
+			// Not trusted even with our ID: wait on for the real reply,
+			// and say why if none comes.
+			otherQuestion = true
+		}
+	}
+}
+
+// exchangeTCP is exchange over TCP, to finish by deadline.
+func (f *forwarder) exchangeTCP(ctx context.Context, deadline time.Time, m *dns.Msg) (*dns.Msg, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	q := *m // shallow: packing only reads the sections
+	q.Id = randomID()
+	resp, rtt, err := f.tcp.ExchangeContext(ctx, &q, f.upstream)
+	f.metrics.observeUpstream(true, rtt)
+	if err != nil {
+		return nil, err
+	}
+	if !sameQuestion(resp, &q) {
 		return nil, errOtherQuestion
 	}
-	return resp, err
+	resp.Id = m.Id
+	return resp, nil
 }
 
 // sameQuestion reports whether reply answers req's question. A reply
@@ -98,26 +187,65 @@ func sameQuestion(reply, req *dns.Msg) bool {
 // client can take. Upstream failure is SERVFAIL with the Extended DNS
 // Error "Network Error".
 func (h *Handler) forward(w dns.ResponseWriter, r *dns.Msg, q *dns.Question) {
-	tcp := overTCP(w)
-	resp, err := h.fwd.exchange(context.Background(), r, tcp)
+	if overTCP(w) {
+		resp, err := h.fwd.exchange(context.Background(), r, true)
+		if err != nil {
+			h.upstreamFailed(w, r, q, err)
+			return
+		}
+		resp.Compress = true
+		h.write(w, resp)
+		h.forwarded(w, q, resp.Rcode)
+		return
+	}
+
+	ctx := context.Background()
+	deadline := h.fwd.deadline(ctx)
+	qbuf, rbuf := getBuffer(), getBuffer()
+	defer putBuffer(qbuf)
+	defer putBuffer(rbuf)
+	reply, err := h.fwd.exchangeUDP(ctx, deadline, r, *qbuf, *rbuf)
 	if err != nil {
 		h.upstreamFailed(w, r, q, err)
 		return
 	}
-	if tcp {
-		resp.Compress = true
-	} else {
-		size := dns.MinMsgSize
-		if opt := r.IsEdns0(); opt != nil {
-			size = int(opt.UDPSize())
-		}
-		resp.Truncate(size)
+	size := dns.MinMsgSize
+	if opt := r.IsEdns0(); opt != nil {
+		size = max(size, int(opt.UDPSize()))
 	}
+	if msgFlags(reply)&flagTC == 0 && len(reply) <= size {
+		// The common case: the upstream's reply as it came, but for the ID.
+		if _, err := w.Write(reply); err != nil {
+			h.notSent(w, err)
+		}
+		h.forwarded(w, q, int(msgFlags(reply)&0xF))
+		return
+	}
+
+	// Truncated, or more than the client can take (an upstream may ignore
+	// the size the client advertised): the whole answer, over TCP if need
+	// be, cut to the client's size.
+	var resp *dns.Msg
+	if msgFlags(reply)&flagTC != 0 {
+		resp, err = h.fwd.exchangeTCP(ctx, deadline, r)
+	} else {
+		resp = new(dns.Msg)
+		err = resp.Unpack(reply)
+	}
+	if err != nil {
+		h.upstreamFailed(w, r, q, err)
+		return
+	}
+	resp.Truncate(size)
 	h.write(w, resp)
+	h.forwarded(w, q, resp.Rcode)
+}
+
+func (h *Handler) forwarded(w dns.ResponseWriter, q *dns.Question, rcode int) {
 	h.metrics.count(outcomeForwarded)
 	if ce := h.log.Check(zap.DebugLevel, "dns query forwarded"); ce != nil {
 		ce.Write(zap.String("name", q.Name), zap.Stringer("qtype", dns.Type(q.Qtype)),
-			zap.Stringer("client", remote(w)), zap.String("rcode", dns.RcodeToString[resp.Rcode]))
+			zap.Stringer("client", remote(w)), zap.String("rcode", dns.RcodeToString[rcode]))
 	}
 }
 

@@ -155,58 +155,23 @@ func isSubdomain(name, zone string) bool {
 	return backslashes%2 == 0
 }
 
-// interceptReply is every part of an intercepted answer in one allocation.
-type interceptReply struct {
-	msg   dns.Msg
-	a     dns.A
-	aaaa  dns.AAAA
-	opt   dns.OPT
-	ans   [1]dns.RR
-	extra [1]dns.RR
-}
-
 // intercept answers q with the egress address, or NODATA for every type
 // that could carry another address. It sends nothing upstream, and builds
-// no string.
+// no string: the reply is packed straight into a pooled buffer.
 func (h *Handler) intercept(w dns.ResponseWriter, r *dns.Msg, q *dns.Question) {
-	rep := new(interceptReply)
-	m := &rep.msg
-	m.Id = r.Id
-	m.Response = true
-	m.Opcode = dns.OpcodeQuery
-	m.Authoritative = true
-	m.RecursionDesired = r.RecursionDesired
-	m.RecursionAvailable = true
-	m.CheckingDisabled = r.CheckingDisabled
-	m.Question = r.Question // read only while packing
-
-	hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: h.ttl}
-	if q.Qclass == dns.ClassINET {
-		switch {
-		case q.Qtype == dns.TypeA && h.a != nil:
-			rep.a = dns.A{Hdr: hdr, A: h.a}
-			rep.ans[0] = &rep.a
-			m.Answer = rep.ans[:]
-		case q.Qtype == dns.TypeAAAA && h.aaaa != nil:
-			rep.aaaa = dns.AAAA{Hdr: hdr, AAAA: h.aaaa}
-			rep.ans[0] = &rep.aaaa
-			m.Answer = rep.ans[:]
-		}
+	buf := smallBuffers.Get().(*[smallBufferLen]byte)
+	msg, answers, err := h.packIntercept(buf[:0], r, q)
+	if err == nil {
+		_, err = w.Write(msg)
 	}
-	if ropt := r.IsEdns0(); ropt != nil {
-		rep.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
-		rep.opt.SetUDPSize(ednsUDPSize)
-		if ropt.Do() {
-			rep.opt.SetDo()
-		}
-		rep.extra[0] = &rep.opt
-		m.Extra = rep.extra[:]
+	smallBuffers.Put(buf)
+	if err != nil {
+		h.notSent(w, err)
 	}
-	h.write(w, m)
 	h.metrics.count(outcomeIntercepted)
 	if ce := h.log.Check(zap.DebugLevel, "dns query intercepted"); ce != nil {
 		ce.Write(zap.String("name", q.Name), zap.Stringer("qtype", dns.Type(q.Qtype)),
-			zap.Stringer("client", remote(w)), zap.Int("answers", len(m.Answer)))
+			zap.Stringer("client", remote(w)), zap.Int("answers", answers))
 	}
 }
 
@@ -247,9 +212,13 @@ func (h *Handler) malformed(w dns.ResponseWriter, r *dns.Msg, rcode int) {
 
 func (h *Handler) write(w dns.ResponseWriter, m *dns.Msg) {
 	if err := w.WriteMsg(m); err != nil {
-		if ce := h.log.Check(zap.DebugLevel, "dns reply not sent"); ce != nil {
-			ce.Write(zap.Stringer("client", remote(w)), zap.Error(err))
-		}
+		h.notSent(w, err)
+	}
+}
+
+func (h *Handler) notSent(w dns.ResponseWriter, err error) {
+	if ce := h.log.Check(zap.DebugLevel, "dns reply not sent"); ce != nil {
+		ce.Write(zap.Stringer("client", remote(w)), zap.Error(err))
 	}
 }
 

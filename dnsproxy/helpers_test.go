@@ -44,7 +44,9 @@ func (w *recorder) WriteMsg(m *dns.Msg) error {
 	return w.record(b)
 }
 
-func (w *recorder) Write(b []byte) (int, error) { return len(b), w.record(b) }
+// Write records a copy: a writer must not keep b (io.Writer), which the
+// handler may reuse.
+func (w *recorder) Write(b []byte) (int, error) { return len(b), w.record(append([]byte(nil), b...)) }
 
 func (w *recorder) record(b []byte) error {
 	m := new(dns.Msg)

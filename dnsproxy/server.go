@@ -36,7 +36,11 @@ func (s *Server) Start() error {
 	s.errc = make(chan error, 2)
 	started := make(chan struct{}, 2)
 	notify := func() { started <- struct{}{} }
-	s.udp = &dns.Server{PacketConn: pc, Handler: s.h, NotifyStartedFunc: notify}
+	// miekg reads each datagram into a pooled buffer of UDPSize bytes, 512
+	// by default, silently cutting longer queries (EDNS0 options, padding).
+	// The buffer goes back to the pool before the handler runs, so the
+	// largest size costs nothing per query.
+	s.udp = &dns.Server{PacketConn: pc, Handler: s.h, UDPSize: dns.MaxMsgSize, NotifyStartedFunc: notify}
 	s.tcp = &dns.Server{Listener: ln, Handler: s.h, NotifyStartedFunc: notify}
 	for _, srv := range []*dns.Server{s.udp, s.tcp} {
 		go func() { s.errc <- srv.ActivateAndServe() }()

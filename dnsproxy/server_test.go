@@ -74,3 +74,26 @@ func TestServerShutdownUnstarted(t *testing.T) {
 		t.Errorf("Shutdown before Start: %v", err)
 	}
 }
+
+// TestServerLongUDPQuery: a query longer than 512 bytes (here for its
+// EDNS0 padding) reaches the handler whole.
+func TestServerLongUDPQuery(t *testing.T) {
+	h := NewHandler(Config{Names: namesFunc(testNames), EgressAddr: egress4, Upstream: deadUpstream(t)})
+	s := NewServer("127.0.0.1:0", h)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+
+	req := query("api.example.com", dns.TypeA, 4096)
+	opt := req.IsEdns0()
+	opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, 1000)})
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, UDPSize: 4096}
+	resp, _, err := c.Exchange(req, s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+		t.Errorf("rcode %s answers %v, want NOERROR with the egress address", dns.RcodeToString[resp.Rcode], resp.Answer)
+	}
+}
