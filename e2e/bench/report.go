@@ -65,6 +65,10 @@ func (t *table) add(name, peer string, v float64) {
 	panic("bench: no row " + name)
 }
 
+func (t *table) has(name string) bool {
+	return slices.ContainsFunc(t.rows, func(r *row) bool { return r.name == name })
+}
+
 func (t *table) note(s string) {
 	if !slices.Contains(t.notes, s) {
 		t.notes = append(t.notes, s)
