@@ -25,9 +25,18 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sniff.
 // otherwise a TLS ClientHello goes to SNI passthrough and anything else to
 // the listener's HTTP server. Each connection keeps the state it started with.
 func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
-	defer e.conns.Done()
 	e.metrics.ActiveConns.Inc()
-	defer e.metrics.ActiveConns.Dec()
+	end := func() {
+		e.metrics.ActiveConns.Dec()
+		e.conns.Done()
+	}
+	// A relayed connection ends after this goroutine: the relay calls end.
+	relayed := false
+	defer func() {
+		if !relayed {
+			end()
+		}
+	}()
 	st := e.state.Load()
 	spec, ok := st.listeners[l.port]
 	if !ok {
@@ -36,7 +45,7 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	}
 	if spec.Kind == config.ListenerTCP {
 		ent := &st.snap.Entries[spec.TCPEntry]
-		e.forward(st, l, c, nil, ent.Host, "tcp")
+		relayed = e.forward(st, l, c, nil, ent.Host, "tcp", end)
 		return
 	}
 	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
@@ -72,11 +81,15 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	e.forward(st, l, c, br, requestHost(hello.ServerName), "tls")
+	relayed = e.forward(st, l, c, br, requestHost(hello.ServerName), "tls", end)
 }
 
-// forward decides on a TLS (by SNI) or TCP connection and splices it to the upstream.
-func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reader, host, proto string) {
+// forward decides on a TLS (by SNI) or TCP connection and hands it to the
+// relay, which splices it to the upstream. It reports whether it did: the
+// connection is then logged and end called when the relay is done with it,
+// and the calling goroutine is free to go (its stack is most of what an
+// idle connection would otherwise cost).
+func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reader, host, proto string, end func()) bool {
 	start := time.Now()
 	release := func() {
 		if br != nil {
@@ -95,7 +108,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reade
 		}
 		e.logConn(st, l, c, lg)
 		_ = c.Close()
-		return
+		return false
 	}
 	u := st.lookup(d.Entry, l.port)
 	lg.upstream = u
@@ -106,7 +119,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reade
 		sniff.WriteAlert(c, sniff.AlertInternalError)
 		e.logConn(st, l, c, lg)
 		_ = c.Close()
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancel(e.stop)
 	up, err := e.dialer.dial(ctx, u.target, host)
@@ -117,7 +130,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reade
 		lg.close, lg.reason = string(cause), err.Error()
 		e.logConn(st, l, c, lg)
 		_ = c.Close()
-		return
+		return false
 	}
 	lg.addr = up.RemoteAddr().String()
 	if br != nil {
@@ -127,17 +140,18 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reade
 			e.logConn(st, l, c, lg)
 			_ = c.Close()
 			_ = up.Close()
-			return
+			return false
 		}
 		lg.sent = int64(len(buf))
 		release()
 	}
-	stop := context.AfterFunc(e.hardStop, func() { _ = c.Close(); _ = up.Close() })
-	res := pipe(c, up, u.idle)
-	stop()
-	lg.sent += res.sent
-	lg.received, lg.close = res.received, res.reason
-	e.logConn(st, l, c, lg)
+	e.relay.add(c, up, u.idle, func(res relayResult) {
+		lg.sent += res.sent
+		lg.received, lg.close = res.received, res.reason
+		e.logConn(st, l, c, lg)
+		end()
+	})
+	return true
 }
 
 type connLog struct {

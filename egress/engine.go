@@ -43,11 +43,10 @@ type Engine struct {
 	mu        sync.Mutex           // serializes Update and Shutdown
 	listeners map[uint32]*listener // guarded by mu
 
-	conns    sync.WaitGroup  // connections in flight
-	stop     context.Context // cancelled when shutdown begins
-	cancel   context.CancelFunc
-	hardStop context.Context // cancelled when the drain deadline passes: open connections are closed
-	kill     context.CancelFunc
+	conns  sync.WaitGroup  // connections in flight
+	stop   context.Context // cancelled when shutdown begins
+	cancel context.CancelFunc
+	relay  relay // splices passthrough and TCP connections; closing it closes them
 }
 
 // New returns an engine with no configuration; Update gives it one.
@@ -75,7 +74,6 @@ func New(cfg Config) *Engine {
 		return ok
 	}}
 	e.stop, e.cancel = context.WithCancel(context.Background())
-	e.hardStop, e.kill = context.WithCancel(context.Background())
 	return e
 }
 
@@ -177,7 +175,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("drain deadline passed with connections open: closing them: %w", ctx.Err())
-		e.kill()
+		e.relay.close() // relayed connections end "closed"
 		for _, l := range ls {
 			_ = l.srv.Close()
 		}
@@ -186,7 +184,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	e.kill()
+	e.relay.close() // nothing is relayed any more: stop the loops
 	e.pool.CloseIdle()
 	return err
 }
