@@ -163,7 +163,7 @@ spec:
 // render writes a template filled with the world's names to dir/name.
 func (w *world) render(name, text string) (string, error) {
 	data := map[string]string{
-		"Files": strconv.Itoa(fileLimit), "Conns": strconv.Itoa(fileLimit/2 - 100),
+		"Files": strconv.Itoa(fileLimit), "Conns": strconv.Itoa(fileLimit - 200), // nginx counts each client and upstream socket
 		// HAProxy wants two descriptors per connection and one pipe per four.
 		"HAConns": strconv.Itoa(fileLimit*2/5 - 100),
 		"Dir":     w.dir, "CA": w.caFile, "Cert": w.cert, "Key": w.key, "Big": w.bigFile, "Hello": `hello from the upstream\n`,

@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -67,17 +69,29 @@ const (
 )
 
 // outside makes the namespace and its hosts file, runs this program again
-// inside it on CPU 1, and removes the namespace afterwards.
+// inside it on CPU 1, and removes the namespace afterwards, killing whatever
+// still runs in it: nginx and dnsmasq drop privileges, which clears the
+// parent-death signal, so they would outlive an interrupted run.
 func outside() int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: must run as root (network namespace, CPU pinning, ports below 1024)")
+		return 1
+	}
+	// One run at a time: a second would measure the first's load.
+	lock, err := os.OpenFile("/run/egressgw-bench.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: another benchmark run holds /run/egressgw-bench.lock; wait for it to end")
 		return 1
 	}
 	self, err := os.Executable()
 	if err != nil {
 		fatalf("%v", err)
 	}
-	_ = exec.Command("ip", "netns", "del", nsName).Run() // a previous run's, if any
+	removeNamespace() // a previous, interrupted run's
 	hostsDir := filepath.Join("/etc/netns", nsName)
 	if err := os.MkdirAll(hostsDir, 0o755); err != nil {
 		fatalf("%v", err)
@@ -94,23 +108,50 @@ func outside() int {
 	}
 	for _, args := range setup {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			removeNamespace()
 			fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	defer exec.Command("ip", "netns", "del", nsName).Run()
+	defer removeNamespace()
 
 	args := append([]string{"netns", "exec", nsName, "taskset", "-c", "1", self}, os.Args[1:]...)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), insideEnv+"=1")
-	if err := cmd.Run(); err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "bench: interrupted; stopping everything in the namespace")
+		killNamespace()
+	}()
+	if err := cmd.Wait(); err != nil {
+		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() > 0 {
 			return ee.ExitCode()
 		}
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	return 0
+}
+
+// killNamespace kills every process in the benchmark's namespace.
+func killNamespace() {
+	out, _ := exec.Command("ip", "netns", "pids", nsName).Output()
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func removeNamespace() {
+	killNamespace()
+	_ = exec.Command("ip", "netns", "del", nsName).Run()
 }
 
 // inside runs every phase and writes the table.
