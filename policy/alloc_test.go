@@ -7,7 +7,7 @@ import "testing"
 func TestZeroAllocs(t *testing.T) {
 	reg := mustRegistry(t, entries10k(1000))
 	mixed := []Query{
-		{Host: "SVC7.Example.COM.", Port: 443}, // folded into the stack buffer
+		{Host: "SVC7.Example.COM.", Port: 443}, // upper case and a trailing dot
 		{Host: "svc7.example.com", Port: 80},   // registered, wrong port
 	}
 	for _, authz := range []*Authz{nil, benchAuthz(t)} {

@@ -13,17 +13,22 @@ type Authz struct {
 	deny     []rule // every rule of every DENY policy, in order
 	allow    []rule // every rule of every ALLOW policy, in order
 	hasAllow bool   // an ALLOW policy exists, even one with no rules
+	hasFrom  bool   // some rule has a From, so the source address is needed
 }
 
 // rule is a compiled Rule.
 type rule struct {
-	name string // "AuthorizationPolicy ns/name rules[i]", for Decision.Rule
+	filter        // checked first, to reject most rules without their parts
+	name   string // "AuthorizationPolicy ns/name rules[i]", for Decision.Rule
+	// The sources: when none has notIpBlocks, as ips, the union of their
+	// ipBlocks, which is what they match together; else as from.
+	ips  []prefix
 	from []source
 	to   []operation
 }
 
 type source struct {
-	ipBlocks, notIPBlocks []netip.Prefix
+	ipBlocks, notIPBlocks []prefix
 }
 
 type operation struct {
@@ -61,6 +66,7 @@ func NewAuthz(ps []AuthzPolicy) (*Authz, error) {
 			cr := c.rule(r)
 			errs = append(errs, c.errs...)
 			*list = append(*list, cr)
+			a.hasFrom = a.hasFrom || len(cr.ips)+len(cr.from) > 0
 		}
 	}
 	if len(errs) > 0 {
@@ -84,9 +90,16 @@ func (c *compiler) rule(r Rule) rule {
 	for i, s := range r.From {
 		cr.from = append(cr.from, c.source(i, s))
 	}
+	if !slices.ContainsFunc(cr.from, func(s source) bool { return len(s.notIPBlocks) > 0 }) {
+		for _, s := range cr.from {
+			cr.ips = append(cr.ips, s.ipBlocks...)
+		}
+		cr.from = nil
+	}
 	for i, o := range r.To {
 		cr.to = append(cr.to, c.operation(i, o))
 	}
+	cr.filter = newFilter(cr.to)
 	return cr
 }
 
@@ -101,14 +114,14 @@ func (c *compiler) source(i int, s Source) source {
 	}
 }
 
-func (c *compiler) prefixes(field string, ps []netip.Prefix) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(ps))
+func (c *compiler) prefixes(field string, ps []netip.Prefix) []prefix {
+	out := make([]prefix, 0, len(ps))
 	for i, p := range ps {
 		if !p.IsValid() {
 			c.fail(field, i, p, errors.New("invalid prefix"))
 			continue
 		}
-		out = append(out, p.Masked())
+		out = append(out, newPrefix(p))
 	}
 	return out
 }
@@ -120,8 +133,8 @@ func (c *compiler) operation(i int, o Operation) operation {
 		c.errs = append(c.errs, fmt.Errorf("%s.%s: must not be empty", c.at, f[:len(f)-1]))
 	}
 	return operation{
-		hosts:      compileAll(c, f+"hosts", o.Hosts, compileHost),
-		notHosts:   compileAll(c, f+"notHosts", o.NotHosts, compileHost),
+		hosts:      uniq(compileAll(c, f+"hosts", o.Hosts, compileHost)),
+		notHosts:   uniq(compileAll(c, f+"notHosts", o.NotHosts, compileHost)),
 		ports:      c.ports(f+"ports", o.Ports),
 		notPorts:   c.ports(f+"notPorts", o.NotPorts),
 		methods:    c.methods(f+"methods", o.Methods),
@@ -141,6 +154,18 @@ func compileAll[T any](c *compiler, field string, vs []string, compile func(stri
 			continue
 		}
 		out = append(out, t)
+	}
+	return out
+}
+
+// uniq drops repeated values, keeping the first of each: a host listed as
+// both "a.com" and "a.com:*" (as Istio advises) is then matched once.
+func uniq[T comparable](vs []T) []T {
+	var out []T
+	for _, v := range vs {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
 	}
 	return out
 }

@@ -26,55 +26,61 @@ func (p *Policy) Decide(q Query) Decision {
 		reg, az, mode = p.Registry, p.Authz, p.Mode
 	}
 
-	d := Decision{Entry: -1}
-	host := q.Host
-	i, ok, registered := reg.find(q.Host, q.Port)
+	// The host is trimmed once, for both the registry and the authorization
+	// policies.
+	host, valid := cleanName(q.Host)
+	i, ok, registered := -1, false, false
+	if valid && reg != nil {
+		i, ok, registered = reg.hosts.find(host, q.Port)
+	}
+	entry, rule, reason := -1, ruleAllowAny, reasonAllowAny
 	switch {
 	case ok && q.Port != 0:
 		e := &reg.entries[i]
-		d.Entry, d.Rule, d.Reason = i, e.Source, reasonRegistered
+		entry, rule, reason = i, e.Source, reasonRegistered
 		if e.AuthzHost != "" {
-			host = e.AuthzHost
+			host = trimDot(e.AuthzHost) // an ExternalName may end with a dot
 		}
 	case mode != AllowAny:
-		d.Rule, d.Reason = ruleRegistryOnly, reasonNotRegistered
+		reason = reasonNotRegistered
 		if registered {
-			d.Reason = reasonWrongPort
+			reason = reasonWrongPort
 		}
-		return d
-	default:
-		d.Rule, d.Reason = ruleAllowAny, reasonAllowAny
+		return Decision{Entry: -1, Rule: ruleRegistryOnly, Reason: reason}
 	}
+	// Decision is returned from values rather than built in a variable whose
+	// address is taken: copying such a variable out costs a store-forwarding
+	// stall on the hot path.
 	if az == nil {
-		d.Allow = true
-		return d
+		return Decision{Allow: true, Entry: entry, Rule: rule, Reason: reason}
 	}
-	az.decide(&d, &q, host)
-	return d
+	allow, r, why := az.decide(&q, host)
+	if r != "" {
+		rule, reason = r, why
+	}
+	return Decision{Allow: allow, Entry: entry, Rule: rule, Reason: reason}
 }
 
 // decide applies DENY, then ALLOW policies to a request the registry let
-// through, updating d.
-func (a *Authz) decide(d *Decision, q *Query, host string) {
-	if n := len(host); n > 0 && host[n-1] == '.' {
-		host = host[:n-1]
+// through. host is the authorization host without its trailing dot. An
+// empty rule means that no policy decided and the request is allowed.
+func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) {
+	// The request is filled in field by field: a request returned by a
+	// function would be copied, and the CPU would stall for the copy.
+	req := request{q: q, host: host}
+	req.words[0], req.words[1] = hostWords(host)
+	req.f = requestFilter(host, byte(req.words[0]>>56), q.Port)
+	if a.hasFrom {
+		req.src = newAddr(q.Source.Unmap())
 	}
-	req := request{q: q, host: host, fold: hasUpper(host), src: q.Source.Unmap()}
-	for i := range a.deny {
-		if r := &a.deny[i]; r.match(&req, true) {
-			d.Rule, d.Reason = r.name, reasonDenyRule
-			return
-		}
+	if r := firstMatch(a.deny, &req, true); r != nil {
+		return false, r.name, reasonDenyRule
 	}
 	if !a.hasAllow {
-		d.Allow = true
-		return
+		return true, "", ""
 	}
-	for i := range a.allow {
-		if r := &a.allow[i]; r.match(&req, false) {
-			d.Allow, d.Rule, d.Reason = true, r.name, reasonAllowRule
-			return
-		}
+	if r := firstMatch(a.allow, &req, false); r != nil {
+		return true, r.name, reasonAllowRule
 	}
-	d.Rule, d.Reason = ruleAuthz, reasonNoAllowRule
+	return false, ruleAuthz, reasonNoAllowRule
 }

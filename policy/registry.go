@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -11,7 +10,7 @@ import (
 // immutable and safe for concurrent use. A nil *Registry is empty.
 type Registry struct {
 	entries []Entry
-	hosts   *hostIndex
+	hosts   hostIndex
 }
 
 // NewRegistry validates and indexes entries. Entry i is found as index i.
@@ -19,13 +18,24 @@ type Registry struct {
 // one wins (Istio: the oldest). All problems are reported, one per line,
 // each naming the entry's Source.
 func NewRegistry(entries []Entry) (*Registry, error) {
+	nports := 0
+	for _, e := range entries {
+		nports += len(e.Ports)
+	}
 	r := &Registry{
 		entries: make([]Entry, len(entries)),
-		hosts:   newHostIndex(),
+		hosts:   newHostIndex(len(entries), nports),
 	}
+	// The registry's copies of the entries' ports share one array; each
+	// is capped, so that appending to one cannot overwrite the next.
+	ports := make([]uint32, 0, nports)
 	var errs []error
 	for i, e := range entries {
-		e.Ports = slices.Clone(e.Ports)
+		if len(e.Ports) > 0 {
+			p := len(ports)
+			ports = append(ports, e.Ports...)
+			e.Ports = ports[p:len(ports):len(ports)]
+		}
 		r.entries[i] = e
 		if err := validateEntry(e); err != nil {
 			errs = append(errs, fmt.Errorf("%s: host %q: %w", entryName(e, i), e.Host, err))
@@ -35,9 +45,7 @@ func NewRegistry(entries []Entry) (*Registry, error) {
 			errs = append(errs, fmt.Errorf("%s: authzHost %q: %w", entryName(e, i), e.AuthzHost, err))
 			continue
 		}
-		for _, p := range e.Ports {
-			r.hosts.add(e.Host, p, i)
-		}
+		r.hosts.add(e.Host, e.Ports, i)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -100,19 +108,10 @@ func (r *Registry) Intercepts(name string) bool {
 // find is Lookup, with port 0 meaning any port, that also reports whether
 // host is registered on some port.
 func (r *Registry) find(host string, port uint32) (entry int, ok, registered bool) {
-	if r == nil {
-		return -1, false, false
+	if host, valid := cleanName(host); valid && r != nil {
+		return r.hosts.find(host, port)
 	}
-	host, fold, ok := cleanName(host)
-	switch {
-	case !ok:
-		return -1, false, false
-	case fold:
-		var buf [maxNameLen]byte
-		return find(r.hosts, foldName(&buf, host), port)
-	default:
-		return find(r.hosts, host, port)
-	}
+	return -1, false, false
 }
 
 // Len returns the number of entries.
