@@ -11,7 +11,8 @@ import (
 // off: keep-alive to the upstream, certificate verification against the
 // bench CA with the name the upstream's certificate carries, SNI sent.
 
-// upstreamNginxConf is the one HTTPS upstream, on CPU 1.
+// upstreamNginxConf is the one HTTPS upstream, on CPU 1. It offers HTTP/2
+// by ALPN, as public APIs do; a proxy that asks for it gets it.
 const upstreamNginxConf = `
 worker_processes 1;
 worker_rlimit_nofile {{.Files}};
@@ -75,8 +76,10 @@ stream {
 }
 `
 
-// haproxyConf: HTTP mode with "ssl verify required" and SNI for origination;
-// TCP mode routing on req.ssl_sni for passthrough, splicing.
+// haproxyConf: HTTP mode with "ssl verify required" and SNI for origination,
+// HTTP/2 to the upstream when offered (as egressgw does; it made HAProxy
+// faster here, nginx's proxy_pass has no HTTP/2); TCP mode routing on
+// req.ssl_sni for passthrough, splicing.
 const haproxyConf = `
 global
 	nbthread 1
@@ -94,7 +97,7 @@ frontend origination
 backend origin
 	mode http
 	http-reuse always
-	server up {{.Upstream}}:443 ssl verify required ca-file {{.CA}} sni str({{.Origin}}) verifyhost {{.Origin}} pool-max-conn 128
+	server up {{.Upstream}}:443 ssl verify required ca-file {{.CA}} sni str({{.Origin}}) verifyhost {{.Origin}} alpn h2,http/1.1 pool-max-conn 128
 frontend passthrough
 	mode tcp
 	option splice-auto
