@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -28,7 +27,6 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "run":
-		tuneGC()
 		err = run(os.Args[2:])
 	case "check":
 		os.Exit(check(os.Args[2:], os.Stdout, os.Stderr))
@@ -45,16 +43,5 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "egressgw:", err)
 		os.Exit(1)
-	}
-}
-
-// tuneGC lets the heap grow to five times the live data between
-// collections instead of twice, unless GOGC is set: the live heap of a
-// gateway is small (the snapshot and the connections), so this costs a few
-// MiB, and it took 12% off the CPU per proxied request in the benchmark
-// (make bench: 58 to 51 µs at GOMAXPROCS=1).
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
 	}
 }
