@@ -31,16 +31,7 @@ for pkg in "${!want[@]}"; do
 	[ -e "${want[$pkg]}" ] || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-	policy=/usr/sbin/policy-rc.d
-	created_policy=0
-	if ! [ -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		created_policy=1
-	fi
-	trap 'if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	bash scripts/apt-install.sh "${missing[@]}"
 fi
 for svc in haproxy nginx dnsmasq; do
 	if [ -x "/etc/init.d/$svc" ]; then

@@ -36,25 +36,7 @@ if ! [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
-	# Keep package scripts from starting services (nginx would take port 80
-	# on the host); policy-rc.d is removed again on exit.
-	policy=/usr/sbin/policy-rc.d
-	created_policy=0
-	if ! [ -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		created_policy=1
-	fi
-	trap 'if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
-
-	apt-get update -q
-	pkgs=("${missing[@]}")
-	# nginx-light is gone from newer Debian releases; fall back to nginx.
-	if printf '%s\n' "${pkgs[@]}" | grep -qx nginx-light &&
-		! apt-cache show nginx-light >/dev/null 2>&1; then
-		pkgs=("${pkgs[@]/nginx-light/nginx}")
-	fi
-	apt-get install -y -q --no-install-recommends "${pkgs[@]}" ca-certificates
+	bash "$(dirname "$0")/apt-install.sh" "${missing[@]}" ca-certificates
 fi
 
 # Whatever started them (an earlier install, a package's postinst without
