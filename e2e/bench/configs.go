@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/template"
 )
 
@@ -11,19 +12,24 @@ import (
 // off: keep-alive to the upstream, certificate verification against the
 // bench CA with the name the upstream's certificate carries, SNI sent.
 
-// upstreamNginxConf is the one HTTPS upstream, on CPU 1. It offers HTTP/2
-// by ALPN, as public APIs do; a proxy that asks for it gets it.
-const upstreamNginxConf = `
-worker_processes 1;
+// nginxCommon is what both nginx configs start with: one worker, enough
+// connections, no access log, keep-alive without limits, files in the run's
+// directory. It leaves the http block open.
+const nginxCommon = `{{define "nginx"}}worker_processes 1;
 worker_rlimit_nofile {{.Files}};
-pid {{.Dir}}/upstream-nginx.pid;
+pid {{.Dir}}/{{.Self}}.pid;
 events { worker_connections {{.Conns}}; multi_accept on; }
 http {
 	access_log off;
 	client_body_temp_path {{.Dir}}/tmp; proxy_temp_path {{.Dir}}/tmp;
 	fastcgi_temp_path {{.Dir}}/tmp; uwsgi_temp_path {{.Dir}}/tmp; scgi_temp_path {{.Dir}}/tmp;
 	keepalive_requests 100000000;
-	keepalive_timeout 600s;
+	keepalive_timeout 600s;{{end}}`
+
+// upstreamNginxConf is the one HTTPS upstream, on CPU 1. It offers HTTP/2
+// by ALPN, as public APIs do; a proxy that asks for it gets it.
+const upstreamNginxConf = `
+{{template "nginx" .}}
 	ssl_protocols TLSv1.2 TLSv1.3;
 	server {
 		listen {{.Upstream}}:443 ssl http2 reuseport backlog=65535;
@@ -39,16 +45,7 @@ http {
 // upstream pool for origination; stream with ssl_preread for passthrough.
 const proxyNginxConf = `
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-worker_processes 1;
-worker_rlimit_nofile {{.Files}};
-pid {{.Dir}}/proxy-nginx.pid;
-events { worker_connections {{.Conns}}; multi_accept on; }
-http {
-	access_log off;
-	client_body_temp_path {{.Dir}}/tmp; proxy_temp_path {{.Dir}}/tmp;
-	fastcgi_temp_path {{.Dir}}/tmp; uwsgi_temp_path {{.Dir}}/tmp; scgi_temp_path {{.Dir}}/tmp;
-	keepalive_requests 100000000;
-	keepalive_timeout 600s;
+{{template "nginx" .}}
 	upstream origin { server {{.Upstream}}:443; keepalive 128; keepalive_requests 100000000; }
 	server {
 		listen {{.Nginx}}:80 reuseport backlog=65535;
@@ -174,7 +171,8 @@ func (w *world) render(name, text string) (string, error) {
 		"Origin": originName, "RegZone": regZone, "RegAnswer": regAnswer,
 		"PtNginx": ptName("nginx"), "PtHAProxy": ptName("haproxy"), "PtEgressgw": ptName("egressgw"),
 	}
-	t, err := template.New(name).Parse(text)
+	data["Self"] = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+	t, err := template.New(name).Parse(nginxCommon + text)
 	if err != nil {
 		return "", err
 	}
