@@ -15,6 +15,7 @@ import (
 // is refused at DNS, TLS and HTTP, and nothing reaches it.
 func testRegistryOnly(t *testing.T, tp *topology, gw *gateway) {
 	const host = "other.example.test" // nginx serves it; nothing registers it
+	mark := tp.nginxMark(t)
 	t.Run("dns_blocked", func(t *testing.T) {
 		wantBlockedName(t, tp, host)
 		r := tp.podCurl("http://" + host + "/case3?id=registry-dns")
@@ -35,7 +36,7 @@ func testRegistryOnly(t *testing.T, tp *topology, gw *gateway) {
 	// A request that does arrive, so nginx has logged everything before it.
 	tp.podCurl("http://api.example.test/case3?id=sentinel-registry")
 	tp.nginxSaw(t, "id=sentinel-registry")
-	tp.nginxNever(t, "traffic for "+host, func(e nginxEntry) bool {
+	tp.nginxNever(t, mark, "traffic for "+host, func(e nginxEntry) bool {
 		return e.SNI == host || e.Host == host || strings.Contains(e.Request, "id=registry-")
 	})
 }
@@ -43,6 +44,7 @@ func testRegistryOnly(t *testing.T, tp *topology, gw *gateway) {
 // testAuthzDeny is case 4: an AuthorizationPolicy DENY on /admin paths of an
 // originated host.
 func testAuthzDeny(t *testing.T, tp *topology, gw *gateway) {
+	mark := tp.nginxMark(t)
 	// Paths are normalized as Istio's default (BASE) does before matching:
 	// dot segments resolved, percent-encoded unreserved characters decoded.
 	denied := []struct{ name, path string }{
@@ -65,7 +67,7 @@ func testAuthzDeny(t *testing.T, tp *topology, gw *gateway) {
 		}
 	})
 	tp.nginxSaw(t, "id=authz-allowed")
-	tp.nginxNever(t, "a denied /admin request", func(e nginxEntry) bool {
+	tp.nginxNever(t, mark, "a denied /admin request", func(e nginxEntry) bool {
 		return strings.Contains(e.Request, "admin") && !strings.Contains(e.Request, "/administrator")
 	})
 	t.Run("access_log", func(t *testing.T) {
@@ -78,11 +80,12 @@ func testAuthzDeny(t *testing.T, tp *topology, gw *gateway) {
 // testUntrustedUpstream is case 8: origination to a certificate the gateway
 // does not trust.
 func testUntrustedUpstream(t *testing.T, tp *topology, gw *gateway) {
+	mark := tp.nginxMark(t)
 	r := tp.podCurl("http://untrusted.example.test/case8?id=untrusted")
 	wantResponse(t, r, 502, "unknown authority")
 	tp.podCurl("http://api.example.test/case8?id=untrusted-sentinel")
 	tp.nginxSaw(t, "id=untrusted-sentinel")
-	tp.nginxNever(t, "a request over an unverified connection", func(e nginxEntry) bool {
+	tp.nginxNever(t, mark, "a request over an unverified connection", func(e nginxEntry) bool {
 		return strings.Contains(e.Request, "id=untrusted") && !strings.Contains(e.Request, "sentinel")
 	})
 }

@@ -85,10 +85,11 @@ func TestTopology(t *testing.T) {
 	})
 
 	t.Run("pod cannot reach the internet directly", func(t *testing.T) {
+		mark := tp.nginxMark(t)
 		r := tp.curl(tp.pod, "--connect-timeout", "1", "http://"+internetAddr+"/direct")
 		if r.code == 0 {
 			t.Errorf("pod reached %s without the gateway: status %d body %q", internetAddr, r.status, r.body)
 		}
-		tp.nginxNever(t, "a request straight from the pod", func(e nginxEntry) bool { return e.Remote == podAddr })
+		tp.nginxNever(t, mark, "a request straight from the pod", func(e nginxEntry) bool { return e.Remote == podAddr })
 	})
 }
