@@ -16,12 +16,11 @@ import (
 
 // wrkResult is what one wrk run reports.
 type wrkResult struct {
-	requests  float64 // completed requests
-	rps       float64
-	p50, p99  time.Duration
-	non2xx    float64
-	sockErrs  float64 // connect, read, write and timeout errors together
-	transferB float64 // bytes/s
+	requests float64 // completed requests
+	rps      float64
+	p50, p99 time.Duration
+	non2xx   float64
+	sockErrs float64 // connect, read, write and timeout errors together
 }
 
 var (
@@ -147,12 +146,12 @@ func dnsperf(d time.Duration, server, queries string) (dnsperfResult, error) {
 
 // curlSpeed downloads url once and returns the rate in bytes/s.
 func curlSpeed(url, caFile string) (float64, error) {
-	out, err := exec.Command("curl", "-sS", "--fail", "--cacert", caFile, "-o", "/dev/null", "-w", "%{speed_download} %{size_download}", url).CombinedOutput()
+	out, err := exec.Command("curl", "-sS", "--fail", "--cacert", caFile, "-o", "/dev/null", "-w", "%{speed_download}", url).CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("curl %s: %v: %s", url, err, out)
 	}
-	var speed, size float64
-	if _, err := fmt.Sscan(string(out), &speed, &size); err != nil {
+	var speed float64
+	if _, err := fmt.Sscan(string(out), &speed); err != nil {
 		return 0, fmt.Errorf("curl %s: %q: %v", url, out, err)
 	}
 	return speed, nil

@@ -15,22 +15,21 @@ import (
 // Addresses inside the namespace. Each proxy has its own address and the
 // same ports, so a client differs only in where it connects.
 const (
-	upstreamAddr  = "127.0.0.10" // nginx: the HTTPS upstream of every proxy
-	upDNSAddr     = "127.0.0.11" // dnsmasq: the upstream resolver of every DNS server
-	egressgwAddr  = "127.0.0.20"
-	nginxAddr     = "127.0.0.21"
-	haproxyAddr   = "127.0.0.22"
-	dnsmasqAddr   = "127.0.0.23"
-	corednsAddr   = "127.0.0.24"
-	originName    = "api.bench.test"          // Host and SNI of the origination upstream
-	regZone       = "reg.bench.test"          // names answered by the DNS server itself
-	fwdZone       = "bench.svc.cluster.local" // names forwarded to the upstream resolver, as egressgw forwards the cluster's
-	regAnswer     = egressgwAddr
-	fwdAnswer     = "10.9.9.9"
-	adminPort     = "15000"
-	proxyCPU      = "0"
-	upstreamCPU   = "1"
-	helloResponse = "hello from the upstream\n"
+	upstreamAddr = "127.0.0.10" // nginx: the HTTPS upstream of every proxy
+	upDNSAddr    = "127.0.0.11" // dnsmasq: the upstream resolver of every DNS server
+	egressgwAddr = "127.0.0.20"
+	nginxAddr    = "127.0.0.21"
+	haproxyAddr  = "127.0.0.22"
+	dnsmasqAddr  = "127.0.0.23"
+	corednsAddr  = "127.0.0.24"
+	originName   = "api.bench.test"          // Host and SNI of the origination upstream
+	regZone      = "reg.bench.test"          // names answered by the DNS server itself
+	fwdZone      = "bench.svc.cluster.local" // names forwarded to the upstream resolver, as egressgw forwards the cluster's
+	regAnswer    = egressgwAddr
+	fwdAnswer    = "10.9.9.9"
+	adminPort    = "15000"
+	proxyCPU     = "0"
+	upstreamCPU  = "1"
 )
 
 // ptName is the SNI a client sends to reach the upstream through peer p in
