@@ -19,11 +19,23 @@ import (
 // helloTimeout bounds how long a new connection may take to show what it is.
 const helloTimeout = 10 * time.Second
 
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sniff.BufferSize) }}
+// readers lend each new connection the buffer it is classified with (and,
+// for HTTP/1, read with); writers lend HTTP/1 connections their response buffer.
+var (
+	readers = sync.Pool{New: func() any { p := new(peekReader); p.br = bufio.NewReaderSize(&p.cr, sniff.BufferSize); return p }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+// h2Preface starts the connection preface of HTTP/2 with prior knowledge.
+const h2Preface = "PRI "
+
+// noDecision is the policy outcome logged for a request refused before any decision.
+func noDecision(rule string) policy.Decision { return policy.Decision{Entry: -1, Rule: rule} }
 
 // serveConn classifies a new connection: a TCP listener forwards it as is;
-// otherwise a TLS ClientHello goes to SNI passthrough and anything else to
-// the listener's HTTP server. Each connection keeps the state it started with.
+// otherwise a TLS ClientHello goes to SNI passthrough, HTTP/2 with prior
+// knowledge to the listener's net/http server, and anything else is served
+// as HTTP/1 on this goroutine. Each connection keeps the state it started with.
 func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	e.metrics.ActiveConns.Inc()
 	end := func() {
@@ -52,36 +64,44 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	// Until the client has shown what it is there is nothing in flight:
 	// shutdown ends the wait at once instead of after helloTimeout.
 	unwatch := context.AfterFunc(e.stop, func() { _ = c.SetReadDeadline(time.Now()) })
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(c)
+	pr := readers.Get().(*peekReader)
+	pr.reset(c)
+	br := pr.br
 	b, err := br.Peek(1)
+	if err == nil && b[0] == h2Preface[0] {
+		b, err = br.Peek(len(h2Preface))
+	}
 	if !unwatch() || err != nil {
-		readers.Put(br)
+		readers.Put(pr)
 		_ = c.Close()
 		return
 	}
-	if b[0] != sniff.RecordTypeHandshake {
+	if string(b) == h2Preface {
 		_ = c.SetReadDeadline(time.Time{})
 		e.conns.Add(1) // the HTTP server now owns it; released when it closes
-		l.queue.push(&bufConn{TCPConn: c, br: br, done: e.conns.Done})
+		l.queue.push(&bufConn{TCPConn: c, pr: pr, done: e.conns.Done})
+		return
+	}
+	if b[0] != sniff.RecordTypeHandshake {
+		e.serveH1(l, c, pr)
 		return
 	}
 	hello, err := sniff.ReadClientHello(br)
 	if err != nil {
-		readers.Put(br)
+		readers.Put(pr)
 		e.logConn(st, l, c, connLog{proto: "tls", decision: "deny", reason: "not a valid TLS ClientHello: " + err.Error(), close: "bad_client_hello"})
 		_ = c.Close()
 		return
 	}
 	if hello.ServerName == "" {
-		readers.Put(br)
+		readers.Put(pr)
 		sniff.WriteAlert(c, sniff.AlertUnrecognizedName)
 		e.logConn(st, l, c, connLog{proto: "tls", decision: "deny", reason: "the ClientHello carries no SNI; egressgw routes TLS by server name", close: "no_sni"})
 		_ = c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	relayed = e.forward(st, l, c, br, requestHost(hello.ServerName), "tls", end)
+	relayed = e.forward(st, l, c, pr, requestHost(hello.ServerName), "tls", end)
 }
 
 // forward decides on a TLS (by SNI) or TCP connection and hands it to the
@@ -89,12 +109,16 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 // connection is then logged and end called when the relay is done with it,
 // and the calling goroutine is free to go (its stack is most of what an
 // idle connection would otherwise cost).
-func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, br *bufio.Reader, host, proto string, end func()) bool {
+func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, end func()) bool {
 	start := time.Now()
+	var br *bufio.Reader
+	if pr != nil {
+		br = pr.br
+	}
 	release := func() {
-		if br != nil {
-			readers.Put(br)
-			br = nil
+		if pr != nil {
+			readers.Put(pr)
+			pr, br = nil, nil
 		}
 	}
 	defer release()
@@ -192,18 +216,18 @@ func closeLabel(s string) string {
 // peek buffer first, which then goes back to the pool.
 type bufConn struct {
 	*net.TCPConn
-	br   *bufio.Reader
+	pr   *peekReader
 	once sync.Once
 	done func()
 }
 
 func (c *bufConn) Read(p []byte) (int, error) {
-	if c.br != nil {
-		if c.br.Buffered() > 0 {
-			return c.br.Read(p)
+	if c.pr != nil {
+		if c.pr.br.Buffered() > 0 {
+			return c.pr.br.Read(p)
 		}
-		readers.Put(c.br)
-		c.br = nil
+		readers.Put(c.pr)
+		c.pr = nil
 	}
 	return c.TCPConn.Read(p)
 }

@@ -136,11 +136,9 @@ func (e *Engine) Snapshot() *config.Snapshot {
 func (e *Engine) Generation() uint64 { return e.gen.Load() }
 
 func (e *Engine) closeListener(l *listener, drain time.Duration) {
-	_ = l.ln.Close()
-	_ = l.queue.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	_ = l.srv.Shutdown(ctx)
+	l.shutdown(ctx)
 }
 
 // Shutdown stops accepting, lets requests and connections in flight finish
@@ -154,14 +152,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	for _, l := range ls {
-		_ = l.ln.Close()
-		_ = l.queue.Close()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.srv.Shutdown(ctx); err != nil {
-				_ = l.srv.Close()
-			}
+			l.shutdown(ctx)
 		}()
 	}
 	done := make(chan struct{})
@@ -178,6 +172,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		e.relay.close() // relayed connections end "closed"
 		for _, l := range ls {
 			_ = l.srv.Close()
+			l.closeAll()
 		}
 		select {
 		case <-done:

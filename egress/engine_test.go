@@ -101,6 +101,23 @@ spec:
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
+metadata: {name: h2}
+spec:
+  hosts: [h2.example.test]
+  resolution: DNS
+  ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Site}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: h2}
+spec:
+  host: h2.example.test
+  trafficPolicy:
+    tls: {mode: SIMPLE, caCertificates: ca.pem, sni: api.example.test}
+    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
 metadata: {name: sans}
 spec:
   hosts: [sans.example.test]
@@ -270,7 +287,9 @@ func TestEngineHTTP(t *testing.T) {
 		wantSiteHit      bool
 	}{
 		{name: "origination SIMPLE", host: "api.example.test", path: "/x", wantStatus: 200,
-			wantBody: []string{"site /x", "sni=api.example.test", "proto=HTTP/2.0", "host=api.example.test"}, wantSiteHit: true},
+			wantBody: []string{"site /x", "sni=api.example.test", "proto=HTTP/1.1", "host=api.example.test"}, wantSiteHit: true},
+		{name: "h2UpgradePolicy UPGRADE originates HTTP/2", host: "h2.example.test", path: "/y", wantStatus: 200,
+			wantBody: []string{"site /y", "sni=api.example.test", "proto=HTTP/2.0", "host=h2.example.test"}, wantSiteHit: true},
 		{name: "deny by path", host: "api.example.test", path: "/admin/users", wantStatus: 403,
 			wantBody: []string{"AuthorizationPolicy istio-system/no-admin rules[0]"}},
 		{name: "dot segments cannot dodge the deny", host: "api.example.test", path: "/public/../admin", wantStatus: 403,

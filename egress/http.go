@@ -14,19 +14,26 @@ import (
 	"github.com/egressgw/egressgw/policy"
 )
 
-// serveHTTP handles one plaintext HTTP request on a listener: decide, then
-// proxy (originating TLS where a DestinationRule asks) or refuse. The
-// configuration is read once per request, so a reload applies to the next
-// request on a kept-alive connection.
+// serveHTTP handles a request that came through the net/http server
+// (clients speaking HTTP/2 with prior knowledge).
 func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	st := e.state.Load()
 	rec := getRecorder(w)
 	defer putRecorder(rec)
+	src, _ := netip.ParseAddrPort(r.RemoteAddr)
+	e.handle(l, nil, rec, r, src.Addr().Unmap())
+}
+
+// handle serves one plaintext HTTP request on a listener: decide, then
+// proxy (originating TLS where a DestinationRule asks) or refuse. h is the
+// HTTP/1 connection it came on, nil for one from the net/http server. The
+// configuration is read once per request, so a reload applies to the next
+// request on a kept-alive connection.
+func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, src netip.Addr) {
+	start := time.Now()
+	st := e.state.Load()
 
 	host := requestHost(r.Host)
 	if n := headerBytes(r); n > e.cfg.MaxHeaderBytes {
-		// Checked here rather than by net/http, so the refusal is logged like every other request.
 		d := policy.Decision{Entry: -1, Rule: "request header limit"}
 		refuse(rec, http.StatusRequestHeaderFieldsTooLarge, "egressgw: request headers are "+strconv.Itoa(n)+
 			" bytes, over the limit of "+strconv.Itoa(e.cfg.MaxHeaderBytes))
@@ -38,9 +45,8 @@ func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		// normalization), so "/public/../admin" cannot slip past a rule on /admin.
 		r.URL.Path, r.URL.RawPath = p, ""
 	}
-	src, _ := netip.ParseAddrPort(r.RemoteAddr)
 	d := st.snap.Policy.Decide(policy.Query{
-		Host: host, Port: l.port, Source: src.Addr().Unmap(), HTTP: true, Method: r.Method, Path: r.URL.Path,
+		Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: r.URL.Path,
 	})
 	var u *upstream
 	switch {
@@ -56,6 +62,8 @@ func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		case u.proxy == nil:
 			refuse(rec, http.StatusBadRequest, "egressgw: port "+l.label+" of "+host+" is declared "+protocolName(u.port.Protocol)+
 				" in "+u.entry.Source+": plain HTTP was sent; use TLS, or declare the port HTTP (with a DestinationRule to originate TLS)")
+		case h != nil && u.h1 != nil && !isUpgrade(r):
+			h.roundTrip(u, rec, r, host)
 		default:
 			u.proxy.ServeHTTP(rec, r)
 		}
@@ -82,6 +90,7 @@ func deny(w *recorder, d policy.Decision, host string) {
 
 func refuse(w *recorder, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
 	if status == http.StatusBadRequest || status == http.StatusRequestHeaderFieldsTooLarge {
 		w.Header().Set("Connection", "close") // the client is confused about the protocol: start afresh
 	}

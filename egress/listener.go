@@ -1,11 +1,13 @@
 package egress
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,12 +20,16 @@ type listener struct {
 	port  uint32
 	label string // port as text, for logs and metrics
 	ln    *net.TCPListener
-	queue *connQueue
-	srv   *http.Server
+	queue *connQueue   // HTTP/2 (prior knowledge) connections for srv
+	srv   *http.Server // serves those; HTTP/1 connections are served by h1conn
+
+	closing atomic.Bool // no new requests: connections close after the one in flight
+	mu      sync.Mutex
+	h1      map[*h1conn]struct{} // guarded by mu
 }
 
 func (e *Engine) startListener(port uint32, ln *net.TCPListener) *listener {
-	l := &listener{port: port, label: strconv.Itoa(int(port)), ln: ln, queue: newConnQueue(ln.Addr())}
+	l := &listener{port: port, label: strconv.Itoa(int(port)), ln: ln, queue: newConnQueue(ln.Addr()), h1: map[*h1conn]struct{}{}}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // HTTP2/GRPC ports: h2c with prior knowledge
@@ -31,7 +37,7 @@ func (e *Engine) startListener(port uint32, ln *net.TCPListener) *listener {
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.serveHTTP(l, w, r) }),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
-		MaxHeaderBytes:    16 * e.cfg.MaxHeaderBytes, // backstop only: serveHTTP enforces (and logs) the limit itself
+		MaxHeaderBytes:    16 * e.cfg.MaxHeaderBytes, // backstop only: handle enforces (and logs) the limit itself
 		Protocols:         &protocols,
 		ErrorLog:          zap.NewStdLog(e.log.Named("http")),
 	}
@@ -56,6 +62,73 @@ func (e *Engine) accept(l *listener) {
 		backoff = 0
 		e.conns.Add(1)
 		go e.serveConn(l, c)
+	}
+}
+
+// track registers an HTTP/1 connection, unless the listener is closing.
+func (l *listener) track(h *h1conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing.Load() {
+		return false
+	}
+	l.h1[h] = struct{}{}
+	return true
+}
+
+func (l *listener) untrack(h *h1conn) {
+	l.mu.Lock()
+	delete(l.h1, h)
+	l.mu.Unlock()
+}
+
+// closeIdle starts the listener's drain: idle HTTP/1 connections close
+// now, busy ones after their response (which says Connection: close).
+func (l *listener) closeIdle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closing.Store(true)
+	for h := range l.h1 {
+		if h.idle.Load() {
+			_ = h.c.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// closeAll ends every HTTP/1 connection at once.
+func (l *listener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closing.Store(true)
+	for h := range l.h1 {
+		_ = h.c.Close()
+	}
+}
+
+// shutdown drains the listener until ctx is done, then closes what is left.
+func (l *listener) shutdown(ctx context.Context) {
+	_ = l.ln.Close()
+	_ = l.queue.Close()
+	l.closeIdle()
+	if err := l.srv.Shutdown(ctx); err != nil {
+		_ = l.srv.Close()
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		n := len(l.h1)
+		l.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			l.closeAll()
+			return
+		case <-t.C:
+			l.closeIdle() // connections that went idle since
+		}
 	}
 }
 

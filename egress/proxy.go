@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"sync"
 
 	"go.uber.org/zap"
@@ -49,24 +50,30 @@ func (e *Engine) dialFunc(t *target) func(ctx context.Context, network, addr str
 // connection could be made.
 func (e *Engine) proxyError(u *upstream) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		rec, _ := w.(*recorder)
+		rec, ok := w.(*recorder)
+		if !ok {
+			rec = &recorder{ResponseWriter: w}
+		}
 		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-			if rec != nil {
-				rec.status, rec.note = 499, "client went away"
-			}
+			rec.status, rec.note = 499, "client went away"
 			return
 		}
-		status, cause := origination.Classify(err)
-		e.metrics.UpstreamFailures.WithLabelValues(string(cause)).Inc()
-		msg := fmt.Sprintf("egressgw: %s: %s: %v", u.cluster, describeCause(cause), err)
-		if rec != nil {
-			rec.note = msg
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("X-Egressgw-Error", string(cause))
-		w.WriteHeader(status)
-		_, _ = fmt.Fprintln(w, msg)
+		e.upstreamError(u, rec, err)
 	}
+}
+
+// upstreamError answers a request whose upstream exchange failed before
+// the response began.
+func (e *Engine) upstreamError(u *upstream, w *recorder, err error) {
+	status, cause := origination.Classify(err)
+	e.metrics.UpstreamFailures.WithLabelValues(string(cause)).Inc()
+	msg := fmt.Sprintf("egressgw: %s: %s: %v", u.cluster, describeCause(cause), err)
+	w.note = msg
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
+	w.Header().Set("X-Egressgw-Error", string(cause))
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintln(w, msg)
 }
 
 func describeCause(c origination.Cause) string {

@@ -1,7 +1,9 @@
 package egress
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http/httputil"
 	"strconv"
 	"time"
@@ -32,6 +34,7 @@ type upstream struct {
 	target  *target
 	idle    time.Duration
 	proxy   *httputil.ReverseProxy // nil for TLS/TCP-only ports
+	h1      *origination.H1Pool    // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and HTTP/2 upstreams
 }
 
 // lookup returns the upstream for entry i on port, or the ALLOW_ANY passthrough for i < 0.
@@ -104,16 +107,23 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 	if p.TLS != nil {
 		fp = p.TLS.Fingerprint
 	}
-	key := fmt.Sprint(t.key(), "|", fp, "|", u.idle, "|", p.Pool.MaxRequestsPerConnection, "|", p.HTTP2)
+	http2 := p.HTTP2 || p.Pool.H2Upgrade
+	key := fmt.Sprint(t.key(), "|", fp, "|", u.idle, "|", p.Pool.MaxRequestsPerConnection, "|", http2)
 	st.keys[key] = true
-	tr := e.pool.Transport(origination.Upstream{
+	ou := origination.Upstream{
 		Key:               key,
 		TLS:               p.TLS,
 		Dial:              e.dialFunc(t),
+		DialHost:          func(ctx context.Context, host string) (*net.TCPConn, error) { return e.dialer.dial(ctx, t, host) },
 		IdleTimeout:       u.idle,
 		DisableKeepAlives: p.Pool.MaxRequestsPerConnection == 1,
-		H2C:               p.HTTP2 && p.TLS == nil,
-	})
+		MaxRequests:       p.Pool.MaxRequestsPerConnection,
+		HTTP2:             http2,
+	}
+	tr := e.pool.Transport(ou)
+	if !http2 {
+		u.h1 = e.pool.H1(ou)
+	}
 	u.proxy = e.newProxy(u, tr)
 	return u, nil
 }

@@ -76,39 +76,75 @@ func TestPoolOriginates(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{name: "simple, host as SNI", tls: &TLS{RootCAs: ca.Pool()}, host: "api.example.test", want: "api.example.test HTTP/2.0 -"},
-		{name: "explicit sni", tls: &TLS{RootCAs: ca.Pool(), SNI: "api.example.test"}, host: "other.example.test", want: "api.example.test HTTP/2.0 -"},
+		{name: "simple, host as SNI", tls: &TLS{RootCAs: ca.Pool()}, host: "api.example.test", want: "api.example.test PROTO -"},
+		{name: "explicit sni", tls: &TLS{RootCAs: ca.Pool(), SNI: "api.example.test"}, host: "other.example.test", want: "api.example.test PROTO -"},
 		{name: "host mismatch", tls: &TLS{RootCAs: ca.Pool()}, host: "other.example.test", wantErr: "certificate is valid for api.example.test"},
-		{name: "SAN accepted replaces host check", tls: &TLS{RootCAs: ca.Pool(), SubjectAltNames: []string{"api.example.test"}}, host: "other.example.test", want: "other.example.test HTTP/2.0 -"},
+		{name: "SAN accepted replaces host check", tls: &TLS{RootCAs: ca.Pool(), SubjectAltNames: []string{"api.example.test"}}, host: "other.example.test", want: "other.example.test PROTO -"},
 		{name: "SAN rejected", tls: &TLS{RootCAs: ca.Pool(), SubjectAltNames: []string{"billing.example.test"}}, host: "api.example.test", wantErr: "match none"},
 		{name: "system roots do not know the CA", tls: &TLS{}, host: "api.example.test", wantErr: "unknown authority"},
-		{name: "insecureSkipVerify", tls: &TLS{InsecureSkipVerify: true}, host: "other.example.test", want: "other.example.test HTTP/2.0 -"},
-		{name: "mutual", tls: &TLS{RootCAs: ca.Pool(), Mutual: true, Certificate: &client.TLS}, host: "api.example.test", want: "api.example.test HTTP/2.0 client"},
+		{name: "insecureSkipVerify", tls: &TLS{InsecureSkipVerify: true}, host: "other.example.test", want: "other.example.test PROTO -"},
+		{name: "mutual", tls: &TLS{RootCAs: ca.Pool(), Mutual: true, Certificate: &client.TLS}, host: "api.example.test", want: "api.example.test PROTO client"},
 	}
 	pool := NewPool(x509.NewCertPool())
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tr := pool.Transport(Upstream{Key: fmt.Sprint(i), TLS: tt.tls, Dial: dial, IdleTimeout: time.Minute})
-			req, _ := http.NewRequest(http.MethodGet, "https://"+tt.host+"/", nil)
-			resp, err := tr.RoundTrip(req)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
-				}
-				if status, cause := Classify(err); status != 502 || cause != CauseTLSVerify {
-					t.Errorf("Classify = %d %s, want 502 tls_verify", status, cause)
-				}
-				return
-			}
+	dialHost := func(ctx context.Context, _ string) (*net.TCPConn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.TCPConn), nil
+	}
+	// Each case goes through the HTTP/2 transport and through the HTTP/1.1 pool.
+	get := map[string]func(u Upstream, host string) (string, error){
+		"HTTP/2.0": func(u Upstream, host string) (string, error) {
+			u.HTTP2 = true
+			req, _ := http.NewRequest(http.MethodGet, "https://"+host+"/", nil)
+			resp, err := pool.Transport(u).RoundTrip(req)
 			if err != nil {
-				t.Fatal(err)
+				return "", err
 			}
 			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if got := string(b); got != tt.want {
-				t.Errorf("upstream saw %q, want %q", got, tt.want)
+			b, err := io.ReadAll(resp.Body)
+			return string(b), err
+		},
+		"HTTP/1.1": func(u Upstream, host string) (string, error) {
+			c, err := pool.H1(u).Get(context.Background(), host)
+			if err != nil {
+				return "", err
 			}
-		})
+			defer c.Close()
+			fmt.Fprintf(c.W, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+			if err := c.W.Flush(); err != nil {
+				return "", err
+			}
+			resp, err := http.ReadResponse(c.R, nil)
+			if err != nil {
+				return "", err
+			}
+			b, err := io.ReadAll(resp.Body)
+			return string(b), err
+		},
+	}
+	for i, tt := range tests {
+		for proto, get := range get {
+			t.Run(tt.name+" "+proto, func(t *testing.T) {
+				got, err := get(Upstream{Key: fmt.Sprint(i), TLS: tt.tls, Dial: dial, DialHost: dialHost, IdleTimeout: time.Minute}, tt.host)
+				if tt.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+					}
+					if status, cause := Classify(err); status != 502 || cause != CauseTLSVerify {
+						t.Errorf("Classify = %d %s, want 502 tls_verify", status, cause)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strings.Replace(tt.want, "PROTO", proto, 1); got != want {
+					t.Errorf("upstream saw %q, want %q", got, want)
+				}
+			})
+		}
 	}
 	if tr1, tr2 := pool.Transport(Upstream{Key: "0"}), pool.Transport(Upstream{Key: "0"}); tr1 != tr2 {
 		t.Error("same key gave two transports: pooled connections would not survive a reload")
@@ -135,7 +171,7 @@ func TestPoolH2C(t *testing.T) {
 		h2c  bool
 		want string
 	}{{false, "HTTP/1.1"}, {true, "HTTP/2.0"}} {
-		tr := NewPool(nil).Transport(Upstream{Key: "k", Dial: dial, H2C: tt.h2c})
+		tr := NewPool(nil).Transport(Upstream{Key: "k", Dial: dial, HTTP2: tt.h2c})
 		req, _ := http.NewRequest(http.MethodGet, "http://grpc.example.test/", nil)
 		resp, err := tr.RoundTrip(req)
 		if err != nil {

@@ -2,6 +2,7 @@ package origination
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"net/http"
@@ -14,26 +15,29 @@ type Upstream struct {
 	Key               string // identity of everything below; equal keys share one transport and its idle connections
 	TLS               *TLS   // nil: plaintext HTTP upstream
 	Dial              func(ctx context.Context, network, addr string) (net.Conn, error)
-	IdleTimeout       time.Duration // idle pooled connections are closed after this
-	DisableKeepAlives bool          // maxRequestsPerConnection: 1
-	H2C               bool          // plaintext upstream speaks HTTP/2 with prior knowledge (port declared HTTP2/GRPC)
+	DialHost          func(ctx context.Context, host string) (*net.TCPConn, error) // for H1 pools: connect for the requested host
+	IdleTimeout       time.Duration                                                // idle pooled connections are closed after this
+	DisableKeepAlives bool                                                         // maxRequestsPerConnection: 1
+	MaxRequests       int                                                          // maxRequestsPerConnection; 0 = unlimited (H1 pools)
+	HTTP2             bool                                                         // HTTP/2 upstream (port declared HTTP2/GRPC, or h2UpgradePolicy UPGRADE): ALPN h2 over TLS, prior knowledge in plaintext
 }
 
-// Pool keeps one http.Transport per upstream key, so that pooled
-// connections survive configuration reloads that leave an upstream as it
-// was. Transport is called when a snapshot is built, never per request.
-// Safe for concurrent use.
+// Pool keeps one http.Transport and one H1Pool per upstream key, so that
+// pooled connections survive configuration reloads that leave an upstream
+// as it was. Transport and H1 are called when a snapshot is built, never
+// per request. Safe for concurrent use.
 type Pool struct {
 	roots *x509.CertPool // immutable: system roots plus --ca-file
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport // guarded by mu
+	h1         map[string]*H1Pool         // guarded by mu
 }
 
 // NewPool returns an empty pool verifying upstreams against roots unless an
 // Upstream's TLS names its own CA.
 func NewPool(roots *x509.CertPool) *Pool {
-	return &Pool{roots: roots, transports: map[string]*http.Transport{}}
+	return &Pool{roots: roots, transports: map[string]*http.Transport{}, h1: map[string]*H1Pool{}}
 }
 
 // Transport returns the transport for u, creating it on first use.
@@ -45,7 +49,7 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 	}
 	t := &http.Transport{
 		DialContext:           u.Dial,
-		ForceAttemptHTTP2:     true, // HTTP/2 when the upstream offers it by ALPN
+		ForceAttemptHTTP2:     u.HTTP2, // as Istio: HTTP/1.1 upstream unless the port asks for HTTP/2
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       u.IdleTimeout,
@@ -58,7 +62,7 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 	}
 	if u.TLS != nil {
 		t.TLSClientConfig = ClientConfig(u.TLS, p.roots)
-	} else if u.H2C {
+	} else if u.HTTP2 {
 		t.Protocols = new(http.Protocols)
 		t.Protocols.SetUnencryptedHTTP2(true)
 	}
@@ -66,8 +70,24 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 	return t
 }
 
-// Retain drops every transport whose key is not in keep, closing its idle
-// connections; requests in flight on them finish normally.
+// H1 returns the HTTP/1.1 connection pool for u, creating it on first use.
+func (p *Pool) H1(u Upstream) *H1Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h, ok := p.h1[u.Key]; ok {
+		return h
+	}
+	var cfg *tls.Config
+	if u.TLS != nil {
+		cfg = ClientConfig(u.TLS, p.roots)
+	}
+	h := newH1Pool(u, cfg)
+	p.h1[u.Key] = h
+	return h
+}
+
+// Retain drops every transport and H1 pool whose key is not in keep,
+// closing its idle connections; requests in flight on them finish normally.
 func (p *Pool) Retain(keep map[string]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -77,13 +97,22 @@ func (p *Pool) Retain(keep map[string]bool) {
 			delete(p.transports, k)
 		}
 	}
+	for k, h := range p.h1 {
+		if !keep[k] {
+			h.closeIdle(true)
+			delete(p.h1, k)
+		}
+	}
 }
 
-// CloseIdle closes idle connections of every transport (shutdown).
+// CloseIdle closes idle connections of every transport and H1 pool (shutdown).
 func (p *Pool) CloseIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range p.transports {
 		t.CloseIdleConnections()
+	}
+	for _, h := range p.h1 {
+		h.closeIdle(false)
 	}
 }

@@ -143,11 +143,8 @@ func (c *compiler) portSettings(o *object, field, src string, t *networking.Clie
 			c.r.problem(o.File, o.Resource(), field+".connectionPool.http.maxRequestsPerConnection", "%d must not be negative", n)
 		} else {
 			ps.pool.MaxRequestsPerConnection = int(n)
-			if n > 1 {
-				c.r.warn(o.File, o.Resource(), field+".connectionPool.http.maxRequestsPerConnection",
-					"only 1 (no connection reuse) is applied; %d is treated as unlimited", n)
-			}
 		}
+		ps.pool.H2Upgrade = cp.Http.H2UpgradePolicy == networking.ConnectionPoolSettings_HTTPSettings_UPGRADE
 	}
 	return ps
 }

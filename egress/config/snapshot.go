@@ -93,6 +93,7 @@ type PoolSettings struct {
 	ConnectTimeout           time.Duration // tcp.connectTimeout; default 10s
 	IdleTimeout              time.Duration // http.idleTimeout (and tcp idle for passthrough); default 1h
 	MaxRequestsPerConnection int           // http.maxRequestsPerConnection; 0 = unlimited, 1 disables keep-alive
+	H2Upgrade                bool          // http.h2UpgradePolicy UPGRADE: HTTP/2 to the upstream for a port declared HTTP
 }
 
 // Port returns the entry's port with the given number.

@@ -1,0 +1,357 @@
+package egress
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Timeouts of a plaintext HTTP/1 client connection, as the net/http server had them.
+const (
+	h1HeaderTimeout = 30 * time.Second // to read a request's line and headers
+	h1IdleTimeout   = 5 * time.Minute  // between requests
+)
+
+// h1conn serves the HTTP/1.x requests of one plaintext client connection
+// on one goroutine: read a request, decide, and for the common case write
+// it to a pooled upstream connection and copy the answer back, with no
+// other goroutine involved (net/http's server and Transport hand each
+// request across three). Requests it does not proxy itself (protocol
+// upgrades, HTTP/2 upstreams) go through the upstream's ReverseProxy with
+// h1conn as the http.ResponseWriter.
+type h1conn struct {
+	e      *Engine
+	l      *listener
+	c      *net.TCPConn
+	pr     *peekReader // br reads the connection through a header-size limit
+	bw     *bufio.Writer
+	src    netip.Addr
+	remote string
+	idle   atomic.Bool // waiting for the next request: shutdown may close it now
+
+	// the response being written; reset per request
+	header   http.Header
+	status   int
+	wrote    bool  // the status line and headers are out
+	chunked  bool  // the body goes out chunked
+	bodyless bool  // HEAD, 1xx, 204, 304: no body whatever the headers say
+	closing  bool  // close the connection after this response
+	proto11  bool  // the client speaks HTTP/1.1
+	hijacked bool  // a ReverseProxy took the connection over (protocol upgrade)
+	dead     bool  // nothing more can be said: close without a response
+	sent     int64 // body bytes written
+}
+
+// errHeadTooLarge ends the read of a request head that passed the limit.
+var errHeadTooLarge = errors.New("request head too large")
+
+// connReader reads a client connection; while limit is finite it fails
+// once that many bytes were read, which bounds a request head.
+type connReader struct {
+	c     *net.TCPConn
+	limit int64
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.limit <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > r.limit {
+		p = p[:r.limit]
+	}
+	n, err := r.c.Read(p)
+	r.limit -= int64(n)
+	return n, err
+}
+
+// peekReader is the pooled buffered reader of a new connection: it
+// classifies the connection and then, for HTTP, reads its requests.
+type peekReader struct {
+	br *bufio.Reader
+	cr connReader
+}
+
+func (p *peekReader) reset(c *net.TCPConn) {
+	p.cr = connReader{c: c, limit: math.MaxInt64}
+	p.br.Reset(&p.cr)
+}
+
+// serveH1 serves requests on c until the client or the gateway ends the connection.
+func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
+	h := &h1conn{e: e, l: l, c: c, pr: pr, remote: c.RemoteAddr().String(), header: http.Header{}}
+	if ap, err := netip.ParseAddrPort(h.remote); err == nil {
+		h.src = ap.Addr().Unmap()
+	}
+	if !l.track(h) {
+		_ = c.Close()
+		return
+	}
+	defer func() {
+		l.untrack(h)
+		if !h.hijacked {
+			_ = c.Close()
+		}
+		readers.Put(pr)
+		if h.bw != nil {
+			h.bw.Reset(nil)
+			writers.Put(h.bw)
+		}
+	}()
+	h.bw = writers.Get().(*bufio.Writer)
+	h.bw.Reset(c)
+	for first := true; ; first = false {
+		if !first && !h.waitRequest() {
+			return
+		}
+		if !h.serveOne() {
+			return
+		}
+	}
+}
+
+// waitRequest waits for the first byte of the next request, as an idle connection.
+func (h *h1conn) waitRequest() bool {
+	_ = h.c.SetReadDeadline(time.Now().Add(h1IdleTimeout))
+	h.idle.Store(true)
+	if h.l.closing.Load() {
+		return false
+	}
+	_, err := h.pr.br.Peek(1)
+	h.idle.Store(false)
+	return err == nil && !h.l.closing.Load()
+}
+
+// serveOne reads and answers one request; it reports whether the connection may serve another.
+func (h *h1conn) serveOne() bool {
+	_ = h.c.SetReadDeadline(time.Now().Add(h1HeaderTimeout))
+	h.pr.cr.limit = int64(h.e.cfg.MaxHeaderBytes) + 4<<10 // exact limit checked (and logged) in handle
+	r, err := http.ReadRequest(h.pr.br)
+	h.pr.cr.limit = math.MaxInt64
+	if err != nil {
+		h.badRequest(err)
+		return false
+	}
+	_ = h.c.SetReadDeadline(time.Time{})
+	r.RemoteAddr = h.remote
+	h.reset(r)
+	rec := getRecorder(h)
+	defer putRecorder(rec)
+	if msg := invalidRequest(r); msg != "" {
+		h.closing = true
+		refuse(rec, http.StatusBadRequest, "egressgw: "+msg)
+		h.e.logRequest(h.e.state.Load(), h.l, r, requestHost(r.Host), noDecision("malformed request"), nil, rec, time.Now())
+	} else {
+		h.e.handle(h.l, h, rec, r, h.src)
+	}
+	if h.hijacked || h.dead {
+		return false
+	}
+	if !h.finish() {
+		return false
+	}
+	return !h.closing && h.discardBody(r)
+}
+
+// invalidRequest returns why net/http's server would have refused r, or "".
+func invalidRequest(r *http.Request) string {
+	switch {
+	case r.ProtoMajor != 1:
+		return "unsupported protocol version " + r.Proto
+	case r.ProtoAtLeast(1, 1) && r.Host == "" && r.Method != http.MethodConnect:
+		return "missing required Host header"
+	case !httpguts.ValidHostHeader(r.Host):
+		return "malformed Host header"
+	}
+	for k, vs := range r.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return "invalid header name " + strconv.Quote(k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return "invalid value of header " + k
+			}
+		}
+	}
+	return ""
+}
+
+// badRequest answers a request that could not be read, unless the client simply went away.
+func (h *h1conn) badRequest(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne) && ne.Timeout() && h.pr.br.Buffered() == 0:
+		return
+	}
+	status, msg := http.StatusBadRequest, "egressgw: malformed request: "+err.Error()
+	if errors.Is(err, errHeadTooLarge) {
+		status, msg = http.StatusRequestHeaderFieldsTooLarge, "egressgw: request headers are over the limit of "+strconv.Itoa(h.e.cfg.MaxHeaderBytes)+" bytes"
+	}
+	r := &http.Request{Method: "-", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RemoteAddr: h.remote, Header: http.Header{}}
+	r.URL = new(url.URL)
+	h.reset(r)
+	h.closing = true
+	rec := getRecorder(h)
+	defer putRecorder(rec)
+	refuse(rec, status, msg)
+	h.e.logRequest(h.e.state.Load(), h.l, r, "", noDecision("malformed request"), nil, rec, time.Now())
+	_ = h.finish()
+}
+
+// discardBody reads what the handler left of r's body, so the next request
+// can be read; a large remainder closes the connection instead.
+func (h *h1conn) discardBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	n, err := io.CopyN(io.Discard, r.Body, 256<<10+1)
+	return err == io.EOF || (err == nil && n == 0)
+}
+
+// reset prepares the response writer for r.
+func (h *h1conn) reset(r *http.Request) {
+	clear(h.header)
+	h.status, h.wrote, h.chunked, h.sent, h.hijacked, h.dead = 0, false, false, 0, false, false
+	h.bodyless = r.Method == http.MethodHead
+	h.proto11 = r.ProtoAtLeast(1, 1)
+	h.closing = r.Close || h.l.closing.Load()
+}
+
+// Header, WriteHeader, Write, Flush and Hijack make h1conn the
+// http.ResponseWriter of refusals and of the ReverseProxy fallback.
+func (h *h1conn) Header() http.Header { return h.header }
+
+func (h *h1conn) WriteHeader(code int) {
+	if h.wrote {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		h.writeHead(code, h.header, false) // interim response (103 Early Hints)
+		clear(h.header)
+		return
+	}
+	h.status = code
+}
+
+func (h *h1conn) Write(p []byte) (int, error) {
+	if !h.wrote {
+		h.commit()
+	}
+	if h.bodyless {
+		return len(p), nil
+	}
+	h.sent += int64(len(p))
+	if h.chunked && len(p) > 0 {
+		writeChunkHeader(h.bw, len(p))
+		n, err := h.bw.Write(p)
+		_, _ = h.bw.WriteString("\r\n")
+		return n, err
+	}
+	return h.bw.Write(p)
+}
+
+func (h *h1conn) Flush() {
+	if !h.wrote {
+		h.commit()
+	}
+	_ = h.bw.Flush()
+}
+
+// Hijack hands the connection over, with whatever the client already sent buffered.
+func (h *h1conn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h.wrote {
+		return nil, nil, errors.New("egressgw: hijack after the response started")
+	}
+	h.hijacked = true
+	return &hijackedConn{TCPConn: h.c, br: h.pr.br}, bufio.NewReadWriter(h.pr.br, h.bw), nil
+}
+
+// commit writes the status line and headers, choosing the body's framing.
+func (h *h1conn) commit() {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	code := h.status
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		h.bodyless = true
+	}
+	if !h.bodyless && h.header.Get("Content-Length") == "" {
+		if h.proto11 {
+			h.chunked = true
+		} else {
+			h.closing = true // HTTP/1.0 without a length: the body ends with the connection
+		}
+	}
+	if h.header.Get("Connection") == "close" {
+		h.closing = true
+	}
+	h.writeHead(code, h.header, true)
+}
+
+// writeHead writes a status line and the headers of hdr; a final head
+// ends with the framing and connection headers this connection needs.
+func (h *h1conn) writeHead(code int, hdr http.Header, final bool) {
+	_, _ = h.bw.WriteString("HTTP/1.1 ")
+	writeStatus(h.bw, code)
+	writeHeaders(h.bw, hdr)
+	if final {
+		h.endHead()
+		return
+	}
+	_, _ = h.bw.WriteString("\r\n")
+}
+
+// endHead writes the framing and connection headers and the blank line.
+func (h *h1conn) endHead() {
+	h.wrote = true
+	if h.chunked {
+		_, _ = h.bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	switch {
+	case h.closing:
+		_, _ = h.bw.WriteString("Connection: close\r\n")
+	case !h.proto11:
+		_, _ = h.bw.WriteString("Connection: keep-alive\r\n")
+	}
+	_, _ = h.bw.WriteString("\r\n")
+}
+
+// finish completes the response (headers if none were written, the last
+// chunk) and sends it; it reports whether that worked.
+func (h *h1conn) finish() bool {
+	if !h.wrote {
+		if h.status == 0 {
+			h.status = http.StatusOK
+		}
+		if h.status >= 200 && h.status != http.StatusNoContent && h.status != http.StatusNotModified && h.header.Get("Content-Length") == "" {
+			h.header.Set("Content-Length", "0")
+		}
+		h.commit()
+	}
+	if h.chunked {
+		_, _ = h.bw.WriteString("0\r\n\r\n")
+	}
+	return h.bw.Flush() == nil
+}
+
+// hijackedConn reads what was buffered before the connection was taken over.
+type hijackedConn struct {
+	*net.TCPConn
+	br *bufio.Reader
+}
+
+func (c *hijackedConn) Read(p []byte) (int, error) {
+	if c.br.Buffered() > 0 {
+		return c.br.Read(p)
+	}
+	return c.TCPConn.Read(p)
+}

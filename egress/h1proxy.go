@@ -1,0 +1,333 @@
+package egress
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/egressgw/egressgw/origination"
+)
+
+// roundTrip proxies r to u over a pooled HTTP/1.1 connection and copies
+// the response back to the client, all on the calling goroutine. A request
+// that needs no body and is safe to repeat is retried once on a new
+// connection when a reused one turns out to have been closed by the
+// upstream; other requests check a reused connection before using it.
+func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host string) {
+	pool := u.h1
+	replayable := r.ContentLength == 0 && isIdempotent(r.Method)
+	uc, err := h.upstreamConn(pool, host, !replayable)
+	if err != nil {
+		h.e.upstreamError(u, rec, err)
+		return
+	}
+	resp, clientErr, err := h.exchange(uc, pool, r)
+	if err != nil && clientErr == nil && uc.Reused && replayable && closedByPeer(err) {
+		_ = uc.Close()
+		if uc, err = pool.Dial(h.e.stop, host); err == nil {
+			resp, clientErr, err = h.exchange(uc, pool, r)
+		}
+	}
+	switch {
+	case clientErr != nil:
+		if uc != nil {
+			_ = uc.Close()
+		}
+		h.closing = true
+		if errors.Is(clientErr, io.ErrUnexpectedEOF) || errors.Is(clientErr, io.EOF) {
+			rec.status, rec.note = 499, "client went away while sending the request body"
+			h.dead = true
+			return
+		}
+		refuse(rec, http.StatusBadRequest, "egressgw: cannot read the request body: "+clientErr.Error())
+		return
+	case err != nil:
+		if uc != nil {
+			_ = uc.Close()
+		}
+		h.e.upstreamError(u, rec, err)
+		return
+	}
+	h.relayResponse(rec, uc, pool, resp)
+}
+
+// upstreamConn takes a pooled connection, or a new one. With check, a
+// reused connection is first checked for having been closed meanwhile.
+func (h *h1conn) upstreamConn(pool *origination.H1Pool, host string, check bool) (*origination.H1Conn, error) {
+	for range 3 {
+		uc, err := pool.Get(h.e.stop, host)
+		if err != nil || !uc.Reused || !check || uc.Alive() {
+			return uc, err
+		}
+		_ = uc.Close()
+	}
+	return pool.Dial(h.e.stop, host)
+}
+
+// exchange writes r to uc and reads the response head. clientErr is set
+// when reading the request body from the client failed.
+func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *http.Request) (resp *http.Response, clientErr, err error) {
+	w := uc.W
+	writeRequestHead(w, r, !pool.KeepAlive(uc))
+	if r.ContentLength != 0 {
+		if h.proto11 && httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue") {
+			_, _ = h.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := h.bw.Flush(); err != nil {
+				return nil, err, nil
+			}
+		}
+		buf := proxyBuffers.Get()
+		_, rerr, werr := pump(w, r.Body, h.pr.br, r.ContentLength < 0, r.ContentLength, buf)
+		proxyBuffers.Put(buf)
+		switch {
+		case rerr != nil:
+			return nil, rerr, nil
+		case werr != nil:
+			return nil, nil, werr
+		}
+		if r.ContentLength < 0 {
+			writeLastChunk(w, r.Trailer)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return nil, nil, err
+	}
+	for {
+		resp, err = http.ReadResponse(uc.R, r)
+		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil, err
+		}
+		if resp.StatusCode != http.StatusContinue && h.proto11 { // 103 Early Hints and the like go on to the client
+			h.writeHead(resp.StatusCode, resp.Header, false)
+			if err := h.bw.Flush(); err != nil {
+				return nil, err, nil
+			}
+		}
+	}
+}
+
+// relayResponse writes resp to the client and gives uc back to the pool
+// if the exchange left it reusable.
+func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *origination.H1Pool, resp *http.Response) {
+	code := resp.StatusCode
+	rec.status, h.status = code, code
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		h.bodyless = true
+	}
+	cl := resp.ContentLength
+	if !h.bodyless && cl < 0 {
+		if h.proto11 {
+			h.chunked = true
+		} else {
+			h.closing = true
+		}
+	}
+	if h.closing || h.e.stop.Err() != nil {
+		h.closing = true
+	}
+	bw := h.bw
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.WriteString(resp.Status)
+	_, _ = bw.WriteString("\r\n")
+	writeResponseHeaders(bw, resp.Header, !h.bodyless && cl < 0, h.chunked)
+	if !h.bodyless && cl >= 0 && resp.Header["Content-Length"] == nil {
+		_, _ = bw.WriteString("Content-Length: ")
+		_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), cl, 10))
+		_, _ = bw.WriteString("\r\n")
+	}
+	h.endHead()
+
+	keep := !resp.Close && pool.KeepAlive(uc)
+	if !h.bodyless {
+		buf := proxyBuffers.Get()
+		n, rerr, werr := pump(bw, resp.Body, uc.R, h.chunked, cl, buf)
+		proxyBuffers.Put(buf)
+		h.sent, rec.bytes = n, n
+		switch {
+		case rerr != nil:
+			rec.note = "the upstream broke off the response: " + rerr.Error()
+			h.closing, h.chunked, keep = true, false, false // the client sees the body end early
+		case werr != nil:
+			rec.note = "client went away during the response: " + werr.Error()
+			h.closing, h.chunked, keep = true, false, false
+		}
+		if h.chunked {
+			writeLastChunk(bw, resp.Trailer)
+			h.chunked = false
+		}
+	}
+	h.wrote = true
+	if keep {
+		pool.Put(uc)
+	} else {
+		_ = uc.Close()
+	}
+}
+
+// pump copies src to dst, framing each piece as a chunk when chunked,
+// until src ends or, with limit >= 0, limit bytes were copied. It flushes
+// dst whenever the reader under src (pending) has nothing buffered, since
+// the next read may wait: a streamed body goes on as it comes, and a small
+// one leaves in a single write together with its head.
+func pump(dst *bufio.Writer, src io.Reader, pending *bufio.Reader, chunked bool, limit int64, buf []byte) (n int64, rerr, werr error) {
+	for limit < 0 || n < limit {
+		m, err := src.Read(buf)
+		if m > 0 {
+			if chunked {
+				writeChunkHeader(dst, m)
+			}
+			if _, werr = dst.Write(buf[:m]); werr != nil {
+				return n, nil, werr
+			}
+			if chunked {
+				_, _ = dst.WriteString("\r\n")
+			}
+			n += int64(m)
+		}
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
+			} else if limit >= 0 && n < limit {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return n, rerr, nil
+		}
+		if pending.Buffered() == 0 && (limit < 0 || n < limit) {
+			if werr = dst.Flush(); werr != nil {
+				return n, nil, werr
+			}
+		}
+	}
+	return n, nil, nil
+}
+
+// writeRequestHead writes r's request line and end-to-end headers as
+// HTTP/1.1, with the body framing of r. The Host header is the client's;
+// hop-by-hop headers and the X-Forwarded set are not forwarded, as
+// httputil.ReverseProxy in Rewrite mode does.
+func writeRequestHead(w *bufio.Writer, r *http.Request, close bool) {
+	_, _ = w.WriteString(r.Method)
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(r.URL.RequestURI())
+	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = w.WriteString(r.Host)
+	_, _ = w.WriteString("\r\n")
+	conn := r.Header["Connection"]
+	for k, vs := range r.Header {
+		if requestHopHeader(k) || (conn != nil && httpguts.HeaderValuesContainsToken(conn, k)) {
+			continue
+		}
+		writeHeader(w, k, vs)
+	}
+	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
+		_, _ = w.WriteString("Te: trailers\r\n")
+	}
+	switch {
+	case r.ContentLength > 0 || r.ContentLength == 0 && (r.Header["Content-Length"] != nil || bodyMethod(r.Method)):
+		_, _ = w.WriteString("Content-Length: ")
+		_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), r.ContentLength, 10))
+		_, _ = w.WriteString("\r\n")
+	case r.ContentLength < 0:
+		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if close {
+		_, _ = w.WriteString("Connection: close\r\n")
+	}
+	_, _ = w.WriteString("\r\n")
+}
+
+// writeResponseHeaders writes the end-to-end headers of a response; it
+// drops Content-Length when the length is unknown and keeps the Trailer
+// announcement only for a chunked body.
+func writeResponseHeaders(w *bufio.Writer, hdr http.Header, unknownLength, chunked bool) {
+	conn := hdr["Connection"]
+	for k, vs := range hdr {
+		switch {
+		case k == "Trailer":
+			if !chunked {
+				continue
+			}
+		case responseHopHeader(k), unknownLength && k == "Content-Length",
+			conn != nil && httpguts.HeaderValuesContainsToken(conn, k):
+			continue
+		}
+		writeHeader(w, k, vs)
+	}
+}
+
+func requestHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer",
+		"Transfer-Encoding", "Upgrade", "Content-Length", "Expect", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return false
+}
+
+func responseHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te",
+		"Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+func writeHeader(w *bufio.Writer, k string, vs []string) {
+	for _, v := range vs {
+		_, _ = w.WriteString(k)
+		_, _ = w.WriteString(": ")
+		_, _ = w.WriteString(v)
+		_, _ = w.WriteString("\r\n")
+	}
+}
+
+// writeHeaders writes every header of hdr.
+func writeHeaders(w *bufio.Writer, hdr http.Header) {
+	for k, vs := range hdr {
+		writeHeader(w, k, vs)
+	}
+}
+
+func writeStatus(w *bufio.Writer, code int) {
+	_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(code), 10))
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(http.StatusText(code))
+	_, _ = w.WriteString("\r\n")
+}
+
+func writeChunkHeader(w *bufio.Writer, n int) {
+	_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(n), 16))
+	_, _ = w.WriteString("\r\n")
+}
+
+func writeLastChunk(w *bufio.Writer, trailer http.Header) {
+	_, _ = w.WriteString("0\r\n")
+	writeHeaders(w, trailer)
+	_, _ = w.WriteString("\r\n")
+}
+
+func isIdempotent(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
+}
+
+// bodyMethod: methods whose empty body is still announced with Content-Length: 0, as Go's client does.
+func bodyMethod(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
+}
+
+func isUpgrade(r *http.Request) bool {
+	return r.Header["Upgrade"] != nil && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
+}
+
+// closedByPeer reports an error that a reused connection gives when the
+// upstream closed it while it sat idle.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
