@@ -33,6 +33,7 @@ type options struct {
 	hold     int           // passthrough connections held for the memory figure
 	bulkMiB  int           // size of the bulk download
 	only     string        // comma-separated phases to run, "" for all
+	profile  string        // directory for egressgw's CPU profiles under load, "" for none
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.IntVar(&o.hold, "hold", 5000, "idle passthrough connections held through each proxy for the memory figure")
 	flag.IntVar(&o.bulkMiB, "bulk-mib", 512, "size of the bulk download, MiB")
 	flag.StringVar(&o.only, "only", "", "phases to run, comma-separated: origination,passthrough,dns,memory,reload (default all)")
+	flag.StringVar(&o.profile, "profile", "", "directory to write egressgw's CPU profile of each load to (the last run of each figure)")
 	flag.Parse()
 	if o.bin == "" {
 		fatalf("-egressgw is required")

@@ -45,7 +45,17 @@ func (w *world) measured(peer string, t *table, prefix string, url string, heade
 	if p != nil {
 		cpu0 = p.cpuTime()
 	}
+	var profiled chan error
+	if peer == "egressgw" && w.opts.profile != "" {
+		profiled = make(chan error, 1)
+		go func() { profiled <- w.cpuProfile(prefix) }()
+	}
 	res, err := wrk(w.opts.duration, w.opts.conns, url, headers...)
+	if profiled != nil {
+		if perr := <-profiled; perr != nil && err == nil {
+			err = perr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -61,6 +71,27 @@ func (w *world) measured(peer string, t *table, prefix string, url string, heade
 		t.add(prefix+" proxy CPU µs/req", peer, float64((p.cpuTime()-cpu0).Microseconds())/res.requests)
 	}
 	return nil
+}
+
+// cpuProfile saves egressgw's CPU profile of the load that is starting
+// (all but its first and last half second) as <dir>/<figure>.cpu.pprof.
+func (w *world) cpuProfile(figure string) error {
+	secs := max(1, int((w.opts.duration-time.Second)/time.Second))
+	time.Sleep(500 * time.Millisecond)
+	resp, err := http.Get("http://" + egressgwAddr + ":" + adminPort + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs))
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", figure, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: status %d, %v", figure, resp.StatusCode, err)
+	}
+	if err := os.MkdirAll(w.opts.profile, 0o755); err != nil {
+		return err
+	}
+	name := strings.NewReplacer(" ", "-", ":", "").Replace(figure) + ".cpu.pprof"
+	return os.WriteFile(filepath.Join(w.opts.profile, name), b, 0o644)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
