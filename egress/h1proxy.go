@@ -81,9 +81,9 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 				return nil, err, nil
 			}
 		}
-		buf := proxyBuffers.Get()
-		_, rerr, werr := pump(w, r.Body, h.pr.br, r.ContentLength < 0, r.ContentLength, buf)
-		proxyBuffers.Put(buf)
+		buf := getBuffer()
+		_, rerr, werr := pump(w, r.Body, h.pr.br, r.ContentLength < 0, r.ContentLength, *buf)
+		putBuffer(buf)
 		switch {
 		case rerr != nil:
 			return nil, rerr, nil
@@ -144,9 +144,9 @@ func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *orig
 
 	keep := !resp.Close && pool.KeepAlive(uc)
 	if !h.bodyless {
-		buf := proxyBuffers.Get()
-		n, rerr, werr := pump(bw, resp.Body, uc.R, h.chunked, cl, buf)
-		proxyBuffers.Put(buf)
+		buf := getBuffer()
+		n, rerr, werr := pump(bw, resp.Body, uc.R, h.chunked, cl, *buf)
+		putBuffer(buf)
 		h.sent, rec.bytes = n, n
 		switch {
 		case rerr != nil:

@@ -112,7 +112,11 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 	if !d.Allow {
 		decision = "deny"
 	}
-	e.metrics.Requests.WithLabelValues(l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
+	if u != nil && d.Allow && rec.status == http.StatusOK {
+		u.served(e.metrics, l.label).Inc() // the common case, without hashing labels
+	} else {
+		e.metrics.Requests.WithLabelValues(l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
+	}
 	if ce := e.access.Check(zap.InfoLevel, "request"); ce != nil {
 		if u != nil {
 			upstreamAddr = u.scheme + "://" + hostOr(u.target.host, host) + ":" + u.portStr

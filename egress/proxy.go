@@ -94,10 +94,17 @@ func describeCause(c origination.Cause) string {
 	return "upstream failed"
 }
 
-// proxyBuffers lends 32 KiB copy buffers to every reverse proxy.
-var proxyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+// copyBuffers lends 32 KiB copy buffers; proxyBuffers lends them to every
+// reverse proxy, whose interface takes slices (so its Put allocates).
+var (
+	copyBuffers  = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	proxyBuffers = &bufferPool{p: &copyBuffers}
+)
 
-type bufferPool struct{ p sync.Pool }
+type bufferPool struct{ p *sync.Pool }
+
+func getBuffer() *[]byte  { return copyBuffers.Get().(*[]byte) }
+func putBuffer(b *[]byte) { copyBuffers.Put(b) }
 
 func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
 func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }

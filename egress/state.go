@@ -6,7 +6,10 @@ import (
 	"net"
 	"net/http/httputil"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/origination"
@@ -33,8 +36,20 @@ type upstream struct {
 	portStr string // target port
 	target  *target
 	idle    time.Duration
-	proxy   *httputil.ReverseProxy // nil for TLS/TCP-only ports
-	h1      *origination.H1Pool    // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and HTTP/2 upstreams
+	proxy   *httputil.ReverseProxy             // nil for TLS/TCP-only ports
+	h1      *origination.H1Pool                // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and HTTP/2 upstreams
+	ok      atomic.Pointer[prometheus.Counter] // requests allowed and answered 200, once the first was
+}
+
+// served returns the counter of u's allowed requests answered 200 on
+// listener label (an upstream belongs to one listener port).
+func (u *upstream) served(m *Metrics, label string) prometheus.Counter {
+	if c := u.ok.Load(); c != nil {
+		return *c
+	}
+	c := m.Requests.WithLabelValues(label, u.host, "allow", "200")
+	u.ok.Store(&c)
+	return c
 }
 
 // lookup returns the upstream for entry i on port, or the ALLOW_ANY passthrough for i < 0.
