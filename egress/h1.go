@@ -38,6 +38,7 @@ type h1conn struct {
 	src    netip.Addr
 	remote string
 	idle   atomic.Bool // waiting for the next request: shutdown may close it now
+	watch  *clientWatch
 
 	// the response being written; reset per request
 	header   http.Header
@@ -88,7 +89,7 @@ func (p *peekReader) reset(c *net.TCPConn) {
 
 // serveH1 serves requests on c until the client or the gateway ends the connection.
 func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
-	h := &h1conn{e: e, l: l, c: c, pr: pr, remote: c.RemoteAddr().String(), header: http.Header{}}
+	h := &h1conn{e: e, l: l, c: c, pr: pr, remote: c.RemoteAddr().String(), header: http.Header{}, watch: newClientWatch(c)}
 	if ap, err := netip.ParseAddrPort(h.remote); err == nil {
 		h.src = ap.Addr().Unmap()
 	}

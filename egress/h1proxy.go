@@ -33,6 +33,14 @@ func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host str
 			resp, clientErr, err = h.exchange(uc, pool, r)
 		}
 	}
+	if h.watch.stop() {
+		if uc != nil {
+			_ = uc.Close()
+		}
+		h.closing, h.dead = true, true
+		rec.status, rec.note = 499, "client went away while waiting for the upstream"
+		return
+	}
 	switch {
 	case clientErr != nil:
 		if uc != nil {
@@ -97,6 +105,7 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 	if err := w.Flush(); err != nil {
 		return nil, nil, err
 	}
+	h.watch.start(uc)
 	for {
 		resp, err = http.ReadResponse(uc.R, r)
 		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
@@ -145,10 +154,15 @@ func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *orig
 	keep := !resp.Close && pool.KeepAlive(uc)
 	if !h.bodyless {
 		buf := getBuffer()
+		h.watch.start(uc)
 		n, rerr, werr := pump(bw, resp.Body, uc.R, h.chunked, cl, *buf)
+		gone := h.watch.stop()
 		putBuffer(buf)
 		h.sent, rec.bytes = n, n
 		switch {
+		case gone:
+			rec.note = "client went away during the response"
+			h.closing, h.chunked, keep, h.dead = true, false, false, true
 		case rerr != nil:
 			rec.note = "the upstream broke off the response: " + rerr.Error()
 			h.closing, h.chunked, keep = true, false, false // the client sees the body end early

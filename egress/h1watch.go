@@ -1,0 +1,85 @@
+package egress
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/egressgw/egressgw/origination"
+)
+
+// watchPeriod is how often a client waiting on the upstream is checked for having gone away.
+const watchPeriod = time.Second
+
+// clientWatch notices a client that goes away while its request waits on
+// the upstream: every watchPeriod it peeks at the client's socket and, at
+// end of stream or an error, closes the upstream connection, which ends
+// the wait (net/http's server noticed the same with a background read).
+// One timer per client connection, reset per request.
+type clientWatch struct {
+	c     *net.TCPConn
+	timer *time.Timer
+
+	mu   sync.Mutex
+	uc   *origination.H1Conn // being waited on; nil when not watching
+	gone bool                // the client went away during this watch
+}
+
+func newClientWatch(c *net.TCPConn) *clientWatch {
+	w := &clientWatch{c: c}
+	w.timer = time.AfterFunc(time.Hour, w.check)
+	w.timer.Stop()
+	return w
+}
+
+// start watches the client while uc is waited on.
+func (w *clientWatch) start(uc *origination.H1Conn) {
+	w.mu.Lock()
+	w.uc, w.gone = uc, false
+	w.mu.Unlock()
+	w.timer.Reset(watchPeriod)
+}
+
+// stop ends the watch and reports whether the client went away during it.
+func (w *clientWatch) stop() bool {
+	w.timer.Stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.uc = nil
+	return w.gone
+}
+
+func (w *clientWatch) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.uc == nil {
+		return
+	}
+	if peerClosed(w.c) {
+		w.gone = true
+		_ = w.uc.Close()
+		return
+	}
+	w.timer.Reset(watchPeriod)
+}
+
+// peerClosed reports whether c's peer has closed or reset the connection,
+// without reading anything and without waiting.
+func peerClosed(c *net.TCPConn) bool {
+	sc, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := false
+	var b [1]byte
+	if err := sc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = err == nil && n == 0 || err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR)
+		return true
+	}); err != nil {
+		return true
+	}
+	return closed
+}
