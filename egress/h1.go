@@ -41,16 +41,18 @@ type h1conn struct {
 	watch  *clientWatch
 
 	// the response being written; reset per request
-	header   http.Header
-	status   int
-	wrote    bool  // the status line and headers are out
-	chunked  bool  // the body goes out chunked
-	bodyless bool  // HEAD, 1xx, 204, 304: no body whatever the headers say
-	closing  bool  // close the connection after this response
-	proto11  bool  // the client speaks HTTP/1.1
-	hijacked bool  // a ReverseProxy took the connection over (protocol upgrade)
-	dead     bool  // nothing more can be said: close without a response
-	sent     int64 // body bytes written
+	header       http.Header
+	status       int
+	wrote        bool          // the status line and headers are out
+	chunked      bool          // the body goes out chunked
+	bodyless     bool          // HEAD, 1xx, 204, 304: no body whatever the headers say
+	closing      bool          // close the connection after this response
+	proto11      bool          // the client speaks HTTP/1.1
+	hijacked     bool          // a ReverseProxy took the connection over (protocol upgrade)
+	dead         bool          // nothing more can be said: close without a response
+	req          *http.Request // the request being answered
+	sentContinue bool          // a 100 Continue went out for it
+	sent         int64         // body bytes written
 }
 
 // errHeadTooLarge ends the read of a request head that passed the limit.
@@ -99,14 +101,13 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 	}
 	defer func() {
 		l.untrack(h)
-		if !h.hijacked {
-			_ = c.Close()
+		if h.hijacked {
+			return // the buffers may still be in use by the upgraded connection's copiers: leave them to the GC
 		}
+		_ = c.Close()
 		readers.Put(pr)
-		if h.bw != nil {
-			h.bw.Reset(nil)
-			writers.Put(h.bw)
-		}
+		h.bw.Reset(nil)
+		writers.Put(h.bw)
 	}()
 	h.bw = writers.Get().(*bufio.Writer)
 	h.bw.Reset(c)
@@ -160,7 +161,48 @@ func (h *h1conn) serveOne() bool {
 	if !h.finish() {
 		return false
 	}
-	return !h.closing && h.discardBody(r)
+	if h.closing {
+		h.lingerClose()
+		return false
+	}
+	return true
+}
+
+// settleBody, before a response head is written, reads what the handler
+// left of the request body (up to 256 KiB, as net/http's server does) so
+// the connection can serve the next request; when that cannot be done the
+// response says Connection: close.
+func (h *h1conn) settleBody() {
+	r := h.req
+	if r == nil || r.Body == nil || r.Body == http.NoBody || h.closing {
+		return
+	}
+	if !h.sentContinue && httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue") {
+		h.closing = true // the client waits for a 100 Continue before it sends the body
+		return
+	}
+	if _, err := io.CopyN(io.Discard, r.Body, 256<<10+1); err != io.EOF && !errors.Is(err, http.ErrBodyReadAfterClose) {
+		h.closing = true
+	}
+}
+
+// lingerClose ends the connection after a response: it shuts down the
+// sending side, then reads and drops what the client still sends (the
+// rest of a refused upload) for up to a second, so that closing with
+// unread bytes does not reset the connection before the client has read
+// the response (net/http's server waits the same way).
+func (h *h1conn) lingerClose() {
+	if h.c.CloseWrite() != nil {
+		return
+	}
+	_ = h.c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	for {
+		if _, err := h.pr.br.Read(*buf); err != nil {
+			return
+		}
+	}
 }
 
 // invalidRequest returns why net/http's server would have refused r, or "".
@@ -208,20 +250,11 @@ func (h *h1conn) badRequest(err error) {
 	_ = h.finish()
 }
 
-// discardBody reads what the handler left of r's body, so the next request
-// can be read; a large remainder closes the connection instead.
-func (h *h1conn) discardBody(r *http.Request) bool {
-	if r.Body == nil || r.Body == http.NoBody {
-		return true
-	}
-	n, err := io.CopyN(io.Discard, r.Body, 256<<10+1)
-	return err == io.EOF || (err == nil && n == 0)
-}
-
 // reset prepares the response writer for r.
 func (h *h1conn) reset(r *http.Request) {
 	clear(h.header)
-	h.status, h.wrote, h.chunked, h.sent, h.hijacked, h.dead = 0, false, false, 0, false, false
+	h.req = r
+	h.status, h.wrote, h.chunked, h.sent, h.hijacked, h.dead, h.sentContinue = 0, false, false, 0, false, false, false
 	h.bodyless = r.Method == http.MethodHead
 	h.proto11 = r.ProtoAtLeast(1, 1)
 	h.closing = r.Close || h.l.closing.Load()
@@ -273,7 +306,7 @@ func (h *h1conn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("egressgw: hijack after the response started")
 	}
 	h.hijacked = true
-	return &hijackedConn{TCPConn: h.c, br: h.pr.br}, bufio.NewReadWriter(h.pr.br, h.bw), nil
+	return &hijackedConn{Conn: h.c, br: h.pr.br}, bufio.NewReadWriter(h.pr.br, h.bw), nil
 }
 
 // commit writes the status line and headers, choosing the body's framing.
@@ -295,6 +328,7 @@ func (h *h1conn) commit() {
 	if h.header.Get("Connection") == "close" {
 		h.closing = true
 	}
+	h.settleBody()
 	h.writeHead(code, h.header, true)
 }
 
@@ -345,8 +379,10 @@ func (h *h1conn) finish() bool {
 }
 
 // hijackedConn reads what was buffered before the connection was taken over.
+// It embeds the net.Conn interface, not the TCP connection, so that
+// io.Copy cannot take the socket's WriteTo and skip the buffer.
 type hijackedConn struct {
-	*net.TCPConn
+	net.Conn
 	br *bufio.Reader
 }
 
@@ -354,5 +390,5 @@ func (c *hijackedConn) Read(p []byte) (int, error) {
 	if c.br.Buffered() > 0 {
 		return c.br.Read(p)
 	}
-	return c.TCPConn.Read(p)
+	return c.Conn.Read(p)
 }

@@ -84,6 +84,7 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 	writeRequestHead(w, r, !pool.KeepAlive(uc))
 	if r.ContentLength != 0 {
 		if h.proto11 && httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue") {
+			h.sentContinue = true
 			_, _ = h.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if err := h.bw.Flush(); err != nil {
 				return nil, err, nil
