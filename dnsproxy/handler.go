@@ -90,31 +90,40 @@ func (noNames) Intercepts(string) bool { return false }
 // upstream or, under REGISTRY_ONLY, blocked. A message that is itself a
 // response is dropped unanswered, so that two servers cannot loop.
 func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if rest := h.serveSplit(w, r); rest != nil {
+		rest()
+	}
+}
+
+// serveSplit answers r at once, except a query to forward: that it
+// returns as the work left to do, for the UDP server to run on a goroutine.
+func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 	if r.Response {
 		h.metrics.count(outcomeMalformed)
-		return
+		return nil
 	}
 	if r.Opcode != dns.OpcodeQuery {
 		h.malformed(w, r, dns.RcodeNotImplemented)
-		return
+		return nil
 	}
 	if len(r.Question) != 1 {
 		h.malformed(w, r, dns.RcodeFormatError)
-		return
+		return nil
 	}
 	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
 		h.malformed(w, r, dns.RcodeBadVers) // RFC 6891 section 6.1.3
-		return
+		return nil
 	}
 	q := &r.Question[0]
 	switch names := h.names(); {
 	case names != nil && names.Intercepts(q.Name):
 		h.intercept(w, r, q)
 	case !h.block || h.alwaysForwarded(q.Name):
-		h.forward(w, r, q)
+		return func() { h.forward(w, r, q) }
 	default:
 		h.blocked(w, r, q)
 	}
+	return nil
 }
 
 // alwaysForwarded reports whether name is under the cluster domain or a

@@ -6,18 +6,21 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/miekg/dns"
 )
 
-// Server serves a dns.Handler on UDP and TCP at one address, with miekg's
-// dns.Server. Start it once; Shutdown it once.
+// Server serves a dns.Handler at one address: on UDP with a read loop of
+// its own (udpserve.go), on TCP with miekg's dns.Server. Start it once;
+// Shutdown it once.
 type Server struct {
-	addr string
-	h    dns.Handler
-	udp  *dns.Server // set by Start
-	tcp  *dns.Server // set by Start
-	errc chan error  // the serve loops' results, one each
+	addr     string
+	h        dns.Handler
+	udp      *net.UDPConn   // set by Start
+	tcp      *dns.Server    // set by Start
+	errc     chan error     // the serve loops' results, one each
+	inflight sync.WaitGroup // UDP queries answered on goroutines of their own
 }
 
 // NewServer returns a Server for h on addr ("host:port"). Port 0 picks a
@@ -34,27 +37,19 @@ func (s *Server) Start() error {
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
 	s.errc = make(chan error, 2)
-	started := make(chan struct{}, 2)
-	notify := func() { started <- struct{}{} }
-	// miekg reads each datagram into a pooled buffer of UDPSize bytes, 512
-	// by default, silently cutting longer queries (EDNS0 options, padding).
-	// The buffer goes back to the pool before the handler runs, so the
-	// largest size costs nothing per query.
-	s.udp = &dns.Server{PacketConn: pc, Handler: s.h, UDPSize: dns.MaxMsgSize, NotifyStartedFunc: notify}
-	s.tcp = &dns.Server{Listener: ln, Handler: s.h, NotifyStartedFunc: notify}
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		go func() { s.errc <- srv.ActivateAndServe() }()
+	started := make(chan struct{}, 1)
+	s.udp = pc.(*net.UDPConn)
+	s.tcp = &dns.Server{Listener: ln, Handler: s.h, NotifyStartedFunc: func() { started <- struct{}{} }}
+	go func() { s.errc <- s.tcp.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-s.errc:
+		// ActivateAndServe failed before serving: close what runs.
+		_ = pc.Close()
+		_ = ln.Close()
+		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
-	for range 2 {
-		select {
-		case <-started:
-		case err := <-s.errc:
-			// ActivateAndServe failed before serving: close what runs.
-			_ = pc.Close()
-			_ = ln.Close()
-			return fmt.Errorf("dns server %s: %w", s.addr, err)
-		}
-	}
+	go func() { s.errc <- s.serveUDP(s.udp) }() // the socket is bound: queries queue until the loop reads them
 	return nil
 }
 
@@ -73,7 +68,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.udp == nil {
 		return nil
 	}
-	err := errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+	_ = s.udp.Close()
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	err := s.tcp.ShutdownContext(ctx)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.Join(err, fmt.Errorf("UDP queries still in progress: %w", ctx.Err()))
+	}
 	if err != nil {
 		return fmt.Errorf("dns server %s: shutdown: %w", s.Addr(), err)
 	}
