@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -95,22 +96,19 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 	if ap, err := netip.ParseAddrPort(h.remote); err == nil {
 		h.src = ap.Addr().Unmap()
 	}
-	if !l.track(h) {
-		_ = c.Close()
-		return
-	}
+	h.bw = writers.Get().(*bufio.Writer)
+	h.bw.Reset(c)
 	defer func() {
 		l.untrack(h)
 		if h.hijacked {
 			return // the buffers may still be in use by the upgraded connection's copiers: leave them to the GC
 		}
 		_ = c.Close()
-		readers.Put(pr)
-		h.bw.Reset(nil)
-		writers.Put(h.bw)
+		h.releaseBuffers()
 	}()
-	h.bw = writers.Get().(*bufio.Writer)
-	h.bw.Reset(c)
+	if !l.track(h) {
+		return
+	}
 	for first := true; ; first = false {
 		if !first && !h.waitRequest() {
 			return
@@ -121,16 +119,60 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 	}
 }
 
-// waitRequest waits for the first byte of the next request, as an idle connection.
+// waitRequest waits for the first byte of the next request, as an idle
+// connection. Unless the client already sent more (pipelining), it waits
+// without buffers: an idle connection holds its goroutine and little else.
 func (h *h1conn) waitRequest() bool {
 	_ = h.c.SetReadDeadline(time.Now().Add(h1IdleTimeout))
 	h.idle.Store(true)
 	if h.l.closing.Load() {
 		return false
 	}
+	if h.pr.br.Buffered() == 0 {
+		h.releaseBuffers()
+		if err := waitReadable(h.c); err != nil {
+			return false
+		}
+		h.takeBuffers()
+	}
 	_, err := h.pr.br.Peek(1)
 	h.idle.Store(false)
 	return err == nil && !h.l.closing.Load()
+}
+
+// releaseBuffers gives the reader and writer back to their pools.
+func (h *h1conn) releaseBuffers() {
+	if h.pr != nil {
+		readers.Put(h.pr)
+		h.pr = nil
+	}
+	if h.bw != nil {
+		h.bw.Reset(nil)
+		writers.Put(h.bw)
+		h.bw = nil
+	}
+}
+
+func (h *h1conn) takeBuffers() {
+	h.pr = readers.Get().(*peekReader)
+	h.pr.reset(h.c)
+	h.bw = writers.Get().(*bufio.Writer)
+	h.bw.Reset(h.c)
+}
+
+// waitReadable waits until c has bytes to read, an end of stream or an
+// error, taking nothing from it. The check for what is already there comes
+// after the runtime's poller was armed, so an arrival in between still
+// wakes the wait.
+func waitReadable(c *net.TCPConn) error {
+	sc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return sc.Read(func(fd uintptr) bool {
+		_, err := peekFD(fd)
+		return !errors.Is(err, syscall.EAGAIN)
+	})
 }
 
 // serveOne reads and answers one request; it reports whether the connection may serve another.

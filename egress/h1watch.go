@@ -73,13 +73,20 @@ func peerClosed(c *net.TCPConn) bool {
 		return true
 	}
 	closed := false
-	var b [1]byte
 	if err := sc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		n, err := peekFD(fd)
 		closed = err == nil && n == 0 || err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR)
 		return true
 	}); err != nil {
 		return true
 	}
 	return closed
+}
+
+// peekFD looks at a socket's receive queue without taking from it or
+// waiting: n > 0 bytes are there, n == 0 the peer closed; EAGAIN: nothing yet.
+func peekFD(fd uintptr) (int, error) {
+	var b [1]byte
+	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return n, err
 }
