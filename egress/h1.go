@@ -169,7 +169,12 @@ func waitReadable(c *net.TCPConn) error {
 	if err != nil {
 		return err
 	}
+	first := true
 	return sc.Read(func(fd uintptr) bool {
+		if !first {
+			return true // woken by the poller: the read that follows finds out, and waits again if it must
+		}
+		first = false
 		_, err := peekFD(fd)
 		return !errors.Is(err, syscall.EAGAIN)
 	})
