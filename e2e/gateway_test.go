@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -237,14 +238,22 @@ func (g *gateway) requireRunning(t *testing.T) {
 }
 
 // logRecords returns egressgw's JSON log lines that contain every one of
-// subs (case-insensitive), decoded.
+// subs (case-insensitive), decoded. Access lines are flushed every second,
+// so it waits up to three for at least one.
 func (g *gateway) logRecords(subs ...string) []map[string]any {
 	var out []map[string]any
-	for _, line := range g.proc.logLines(subs...) {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil {
-			out = append(out, rec)
+	_ = poll(3*time.Second, 50*time.Millisecond, func() error {
+		out = out[:0]
+		for _, line := range g.proc.logLines(subs...) {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				out = append(out, rec)
+			}
 		}
-	}
+		if len(out) == 0 {
+			return errors.New("none yet")
+		}
+		return nil
+	})
 	return out
 }

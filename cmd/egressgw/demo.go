@@ -74,7 +74,8 @@ func demo(out io.Writer) error {
 		adminListen: "127.0.0.1:0", clusterDomain: "cluster.local", namespace: "istio-system",
 		labels: map[string]string{"istio": "egressgateway"}}
 	step("Starting egressgw: DNS interceptor on %s, egress listeners on 127.0.0.1:%s (HTTP) and :%s (TLS)", dnsAddr, cfg.HTTPPort, cfg.TLSPort)
-	gw, err := start(o, demoLogger(out))
+	dlog := demoLogger(out)
+	gw, err := start(o, dlog, dlog.Named("access"))
 	if err != nil {
 		return err
 	}

@@ -35,12 +35,13 @@ func run(args []string) error {
 		}
 		return err
 	}
-	log, err := newLogger(o.logFormat, o.logLevel)
+	logs, err := newLoggers(o.logFormat, o.logLevel)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = log.Sync() }()
-	gw, err := start(o, log)
+	defer logs.close()
+	log := logs.log
+	gw, err := start(o, log, logs.access)
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ type gateway struct {
 
 // start loads the configuration and starts every server. A configuration
 // that does not load is fatal here: there is no last good one yet.
-func start(o *options, log *zap.Logger) (*gateway, error) {
+func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	roots, err := rootPool(o.caFile)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func start(o *options, log *zap.Logger) (*gateway, error) {
 		Resolver:   dnsproxy.NewResolver(o.dnsUpstream, 2*time.Second),
 		Roots:      roots,
 		Log:        log.Named("engine"),
-		AccessLog:  log.Named("access"),
+		AccessLog:  access,
 		Metrics:    g.metrics,
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
