@@ -88,11 +88,23 @@ var (
 	dnsperfLost = regexp.MustCompile(`Queries lost:\s+(\d+)`)
 )
 
+// dnsFixedRate is the offered load of the DNS latency figures taken below
+// saturation, under every peer's maximum here. At saturation dnsperf keeps
+// 200 queries outstanding, so latency there is queueing: a server that
+// answers its own names faster leaves more of the 200 waiting on the
+// upstream, whose answers then look slower.
+const dnsFixedRate = 20000
+
 // dnsperf runs one load against server with the query file, reading each
-// query's latency from verbose output for the average and the p99.
-func dnsperf(d time.Duration, server, queries string) (dnsperfResult, error) {
+// query's latency from verbose output for the average and the p99. rate
+// limits the queries sent per second; 0 sends as fast as answers come.
+func dnsperf(d time.Duration, server, queries string, rate int) (dnsperfResult, error) {
 	secs := strconv.Itoa(int(d.Round(time.Second) / time.Second))
-	cmd := exec.Command("dnsperf", "-s", server, "-p", "53", "-d", queries, "-l", secs, "-c", "8", "-q", "200", "-v")
+	args := []string{"-s", server, "-p", "53", "-d", queries, "-l", secs, "-c", "8", "-q", "200", "-v"}
+	if rate > 0 {
+		args = append(args, "-Q", strconv.Itoa(rate))
+	}
+	cmd := exec.Command("dnsperf", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

@@ -202,6 +202,9 @@ func (w *world) dns(r *report) error {
 	t.row("queries/s", higher, "≥ dnsmasq and ≥ 1.5× CoreDNS", dnsQPSTarget)
 	t.row("average latency ms", lower, "", nil)
 	t.row("p99 latency ms", lower, "≤ dnsmasq", atMostPeer("dnsmasq"))
+	fixed := fmt.Sprintf("at %dk queries/s offered: ", dnsFixedRate/1000)
+	t.row(fixed+"average latency ms", lower, "", nil)
+	t.row(fixed+"p99 latency ms", lower, "", nil)
 	queries := w.path("queries.txt")
 	var b strings.Builder
 	for i := range 500 {
@@ -212,16 +215,23 @@ func (w *world) dns(r *report) error {
 	}
 	for range w.opts.runs {
 		for _, peer := range peers {
-			res, err := dnsperf(w.opts.duration, servers[peer], queries)
-			if err != nil {
-				return err
+			for _, rate := range []int{0, dnsFixedRate} {
+				res, err := dnsperf(w.opts.duration, servers[peer], queries, rate)
+				if err != nil {
+					return err
+				}
+				if res.lost > 0 || res.bad > 0 {
+					t.note(fmt.Sprintf("%s: %.0f queries lost, %.0f answers not NOERROR in a run", peer, res.lost, res.bad))
+				}
+				prefix := ""
+				if rate > 0 {
+					prefix = fixed
+				} else {
+					t.add("queries/s", peer, res.qps)
+				}
+				t.add(prefix+"average latency ms", peer, ms(res.avg))
+				t.add(prefix+"p99 latency ms", peer, ms(res.p99))
 			}
-			if res.lost > 0 || res.bad > 0 {
-				t.note(fmt.Sprintf("%s: %.0f queries lost, %.0f answers not NOERROR in a run", peer, res.lost, res.bad))
-			}
-			t.add("queries/s", peer, res.qps)
-			t.add("average latency ms", peer, ms(res.avg))
-			t.add("p99 latency ms", peer, ms(res.p99))
 		}
 	}
 	return nil
