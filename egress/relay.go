@@ -43,6 +43,8 @@ const (
 	sparePipes = 8
 	// maxTick bounds the idle sweep's period.
 	maxTick = time.Second
+	// readSize is the loop's buffer for the first read of a burst.
+	readSize = 64 << 10
 )
 
 // relayResult is what a finished relay reports to the access log.
@@ -165,6 +167,7 @@ type loop struct {
 	again []*relayConn // connections whose turn ended with input left
 	now   int64        // monotonic nanoseconds at the last wake-up
 	batch []*relayConn // connections of the current events
+	buf   []byte       // the first read of each burst lands here
 }
 
 func newLoop(r *relay) (*loop, error) {
@@ -189,7 +192,8 @@ func newLoop(r *relay) (*loop, error) {
 		_ = unix.Close(wakefd)
 		return nil, fmt.Errorf("epoll non-blocking: %w", err)
 	}
-	lp := &loop{r: r, epfd: epfd, ep: os.NewFile(uintptr(epfd), "relay-epoll"), wakefd: wakefd, exited: make(chan struct{})}
+	lp := &loop{r: r, epfd: epfd, ep: os.NewFile(uintptr(epfd), "relay-epoll"), wakefd: wakefd, exited: make(chan struct{}),
+		buf: make([]byte, readSize)}
 	if err := lp.ep.SetReadDeadline(time.Time{}); err != nil { // fails if the netpoller did not take it
 		_ = lp.ep.Close()
 		_ = unix.Close(wakefd)
@@ -328,6 +332,9 @@ func (lp *loop) run() {
 			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				c.readable[side] = true
 			}
+			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				c.hangup[side] = true
+			}
 			if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				c.writable[side] = true
 			}
@@ -434,13 +441,43 @@ var sideName = [2]string{"client", "upstream"}
 
 // pump moves direction d (0: client to upstream, 1: upstream to client)
 // until its source has nothing, its destination is full, or its turn ends.
-// The pipe is filled only when empty and emptied before the next read, so
-// "empty" is known exactly and the pipe goes back to the pool as soon as
-// the source has nothing more.
+//
+// The first read of a burst is a read(2) into the loop's buffer, sent on
+// with write(2): for the small messages of request and response traffic
+// that is two system calls, and a read that comes back short proves the
+// socket empty (bytes arriving later raise a new edge), which saves the
+// read that would only say EAGAIN. A read that fills the buffer means bulk:
+// the rest of the turn splices through a pipe, filled only when empty and
+// emptied before the next read, so "empty" is known exactly and the pipe
+// goes back to the pool as soon as the source has nothing more. A splice
+// that comes back short proves nothing (the pipe may have run out of
+// slots), so splicing reads on until EAGAIN.
 func (lp *loop) pump(c *relayConn, d int) error {
 	h := &c.dir[d]
 	src, dst := d, 1-d
+	bulk := false
 	for rounds := 0; ; {
+		if len(h.pending) > 0 {
+			if !c.writable[dst] {
+				return nil // back-pressure: wait for EPOLLOUT
+			}
+			n, err := unix.Write(c.fd[dst], h.pending)
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				c.writable[dst] = false
+				return nil
+			case errors.Is(err, unix.EINTR):
+				continue
+			case err != nil:
+				return fmt.Errorf("write %s: %w", sideName[dst], err)
+			}
+			h.total += int64(n)
+			c.last = lp.now
+			if h.pending = h.pending[n:]; len(h.pending) == 0 {
+				h.pending = nil
+			}
+			continue
+		}
 		if h.n > 0 {
 			if !c.writable[dst] {
 				return nil // back-pressure: keep the pipe, wait for EPOLLOUT
@@ -472,14 +509,22 @@ func (lp *loop) pump(c *relayConn, d int) error {
 			}
 			return nil
 		}
-		if h.p == nil {
-			p, err := lp.getPipe()
-			if err != nil {
-				return err
+		var n int
+		var err error
+		if bulk {
+			if h.p == nil {
+				p, err := lp.getPipe()
+				if err != nil {
+					return err
+				}
+				h.p = p
 			}
-			h.p = p
+			var m int64
+			m, err = unix.Splice(c.fd[src], nil, h.p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+			n = int(m)
+		} else {
+			n, err = unix.Read(c.fd[src], lp.buf)
 		}
-		n, err := unix.Splice(c.fd[src], nil, h.p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			c.readable[src] = false
@@ -489,13 +534,42 @@ func (lp *loop) pump(c *relayConn, d int) error {
 		case err != nil:
 			return fmt.Errorf("read %s: %w", sideName[src], err)
 		case n == 0:
-			// EOF with the pipe empty: pass the half-close on.
+			// EOF with nothing buffered: pass the half-close on.
 			h.eof = true
 			_ = unix.Shutdown(c.fd[dst], unix.SHUT_WR)
 			continue
 		}
-		h.n = int(n)
 		rounds++
+		if bulk {
+			h.n = n
+			continue
+		}
+		if n < len(lp.buf) && !c.hangup[src] {
+			// Short: the socket is empty now. Not after a hang-up
+			// signal, whose end of stream must still be read.
+			c.readable[src] = false
+		}
+		bulk = n == len(lp.buf)
+		h.pending = lp.buf[:n] // sent from the loop's buffer right away; copied below if it must wait
+		if c.writable[dst] {
+			w, err := unix.Write(c.fd[dst], h.pending)
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				c.writable[dst] = false
+			case errors.Is(err, unix.EINTR):
+			case err != nil:
+				return fmt.Errorf("write %s: %w", sideName[dst], err)
+			default:
+				h.total += int64(w)
+				c.last = lp.now
+				h.pending = h.pending[w:]
+			}
+		}
+		if len(h.pending) == 0 {
+			h.pending = nil
+		} else {
+			h.pending = append([]byte(nil), h.pending...) // the loop's buffer is reused by the next read
+		}
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	t.Helper()
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -34,7 +34,7 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 }
 
 // newRelay returns a relay closed when the test ends.
-func newRelay(t *testing.T) *relay {
+func newRelay(t testing.TB) *relay {
 	r := &relay{}
 	t.Cleanup(r.close)
 	return r
@@ -43,7 +43,7 @@ func newRelay(t *testing.T) *relay {
 // relayed starts relaying between two fresh loopback connections and
 // returns their outer ends: client talks to the gateway, upstream is what
 // the gateway dialled. The result arrives on done.
-func relayed(t *testing.T, r *relay, idle time.Duration) (client, upstream *net.TCPConn, done <-chan relayResult) {
+func relayed(t testing.TB, r *relay, idle time.Duration) (client, upstream *net.TCPConn, done <-chan relayResult) {
 	t.Helper()
 	client, gwClient := tcpPair(t)
 	gwUp, upstream := tcpPair(t)
