@@ -13,6 +13,9 @@ import (
 	"github.com/egressgw/egressgw/origination"
 )
 
+// maxInterim bounds the 1xx responses taken before the final one, as net/http's Transport does.
+const maxInterim = 5
+
 // roundTrip proxies r to u over a pooled HTTP/1.1 connection and copies
 // the response back to the client, all on the calling goroutine. A request
 // that needs no body and is safe to repeat is retried once on a new
@@ -107,10 +110,15 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 		return nil, nil, err
 	}
 	h.watch.start(uc)
-	for {
+	uc.LimitHead()
+	defer uc.Unlimit()
+	for interim := 0; ; interim++ {
 		resp, err = http.ReadResponse(uc.R, r)
 		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			return resp, nil, err
+		}
+		if interim == maxInterim {
+			return nil, nil, errors.New("the upstream sent more than 5 informational (1xx) responses")
 		}
 		if resp.StatusCode != http.StatusContinue && h.proto11 { // 103 Early Hints and the like go on to the client
 			h.writeHead(resp.StatusCode, resp.Header, false)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"math"
 	"net"
 	"sync"
 	"syscall"
@@ -23,9 +25,41 @@ type H1Conn struct {
 	Reused   bool          // it served an earlier request, so the upstream may have closed it meanwhile
 
 	raw       *net.TCPConn
+	lim       headLimit // under R
 	host      string
 	uses      int
 	idleSince time.Time
+}
+
+// MaxResponseHead bounds what an upstream may send before its response's
+// body (status line, headers, interim responses), as net/http's Transport
+// does by default.
+const MaxResponseHead = 10 << 20
+
+// ErrResponseHeadTooLarge ends a response whose head passed MaxResponseHead.
+var ErrResponseHeadTooLarge = errors.New("upstream response headers exceed 10 MiB")
+
+// LimitHead bounds the bytes R may read from now on to MaxResponseHead
+// (plus its buffer's read-ahead); Unlimit lifts the bound for the body.
+func (c *H1Conn) LimitHead() { c.lim.n = MaxResponseHead }
+func (c *H1Conn) Unlimit()   { c.lim.n = math.MaxInt64 }
+
+// headLimit fails reads once n bytes were read.
+type headLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headLimit) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, ErrResponseHeadTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // Alive reports whether a pooled connection still looks usable: the
@@ -125,7 +159,8 @@ func (p *H1Pool) Dial(ctx context.Context, host string) (*H1Conn, error) {
 		}
 		c.Conn = tc
 	}
-	c.R = bufio.NewReaderSize(c.Conn, 16<<10)
+	c.lim = headLimit{r: c.Conn, n: math.MaxInt64}
+	c.R = bufio.NewReaderSize(&c.lim, 16<<10)
 	c.W = bufio.NewWriterSize(c.Conn, 16<<10)
 	return c, nil
 }

@@ -1,0 +1,59 @@
+package egress
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestH1UpstreamLimits: an upstream that floods informational responses or
+// sends an endless head gets a 502 naming the problem, as net/http's
+// Transport bounds both.
+func TestH1UpstreamLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+		interim int // 1xx responses the client sees first
+	}{
+		{"five early hints pass", func(w http.ResponseWriter, r *http.Request) {
+			for range 5 {
+				w.Header().Set("Link", "</style.css>; rel=preload")
+				w.WriteHeader(http.StatusEarlyHints)
+			}
+			_, _ = w.Write([]byte("final"))
+		}, "final", 5},
+		{"six are too many", func(w http.ResponseWriter, r *http.Request) {
+			for range 6 {
+				w.WriteHeader(http.StatusEarlyHints)
+			}
+			_, _ = w.Write([]byte("final"))
+		}, "more than 5 informational", 5},
+		{"a head over 10 MiB", func(w http.ResponseWriter, r *http.Request) {
+			for i := range 11 {
+				w.Header().Set("X-Big-"+string(rune('a'+i)), strings.Repeat("x", 1<<20))
+			}
+			_, _ = w.Write([]byte("final"))
+		}, "exceed 10 MiB", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newH1Env(t, tt.handler, h1Options{})
+			c := env.dial(t)
+			c.send(rawRequest(http.MethodGet, "/"))
+			for i := range tt.interim {
+				resp, _ := c.response(http.MethodGet)
+				if resp.StatusCode != http.StatusEarlyHints {
+					t.Fatalf("response %d: %d, want 103", i+1, resp.StatusCode)
+				}
+			}
+			resp, body := c.response(http.MethodGet)
+			if !strings.Contains(body, tt.want) {
+				t.Errorf("got %d %q, want a body containing %q", resp.StatusCode, body, tt.want)
+			}
+			if tt.want != "final" && resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", resp.StatusCode)
+			}
+		})
+	}
+}
