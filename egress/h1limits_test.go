@@ -29,6 +29,9 @@ func TestH1UpstreamLimits(t *testing.T) {
 			}
 			_, _ = w.Write([]byte("final"))
 		}, "more than 5 informational", 5},
+		{"101 unasked", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusSwitchingProtocols)
+		}, "switched protocols", 0},
 		{"a head over 10 MiB", func(w http.ResponseWriter, r *http.Request) {
 			for i := range 11 {
 				w.Header().Set("X-Big-"+string(rune('a'+i)), strings.Repeat("x", 1<<20))

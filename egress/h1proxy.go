@@ -114,8 +114,11 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 	defer uc.Unlimit()
 	for interim := 0; ; interim++ {
 		resp, err = http.ReadResponse(uc.R, r)
-		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+		switch {
+		case err != nil || resp.StatusCode >= 200:
 			return resp, nil, err
+		case resp.StatusCode == http.StatusSwitchingProtocols: // upgrades take the ReverseProxy path: this one was not asked for
+			return nil, nil, errors.New("the upstream switched protocols (101) without being asked to")
 		}
 		if interim == maxInterim {
 			return nil, nil, errors.New("the upstream sent more than 5 informational (1xx) responses")
