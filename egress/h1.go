@@ -316,7 +316,9 @@ func (h *h1conn) WriteHeader(code int) {
 		return
 	}
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
-		h.writeHead(code, h.header, false) // interim response (103 Early Hints)
+		if h.proto11 { // interim responses (103 Early Hints) mean nothing to HTTP/1.0
+			h.writeHead(code, h.header, false)
+		}
 		clear(h.header)
 		return
 	}
@@ -375,6 +377,10 @@ func (h *h1conn) commit() {
 	if h.header.Get("Connection") == "close" {
 		h.closing = true
 	}
+	// Framing and connection headers are this connection's to write (endHead).
+	delete(h.header, "Connection")
+	delete(h.header, "Keep-Alive")
+	delete(h.header, "Transfer-Encoding")
 	h.settleBody()
 	h.writeHead(code, h.header, true)
 }

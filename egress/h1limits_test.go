@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestH1UpstreamLimits: an upstream that floods informational responses or
@@ -58,5 +59,30 @@ func TestH1UpstreamLimits(t *testing.T) {
 				t.Errorf("status %d, want 502", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestH1RefusalHead: a refusal's head carries each framing and connection
+// header once, whatever the handler set.
+func TestH1RefusalHead(t *testing.T) {
+	env := newH1Env(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), h1Options{})
+	c := env.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: " + h1Host + "\r\nBad Header: x\r\n\r\n")
+	_ = c.c.SetReadDeadline(time.Now().Add(h1Wait))
+	counts := map[string]int{}
+	for {
+		line, err := c.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the head: %v", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+		if name, _, ok := strings.Cut(line, ":"); ok {
+			counts[http.CanonicalHeaderKey(name)]++
+		}
+	}
+	if counts["Connection"] != 1 || counts["Content-Length"] != 1 {
+		t.Errorf("head has %d Connection and %d Content-Length lines, want one of each", counts["Connection"], counts["Content-Length"])
 	}
 }
