@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/egressgw/egressgw/internal/limit"
 )
 
 // Timeouts of a plaintext HTTP/1 client connection, as the net/http server had them.
@@ -59,34 +61,15 @@ type h1conn struct {
 // errHeadTooLarge ends the read of a request head that passed the limit.
 var errHeadTooLarge = errors.New("request head too large")
 
-// connReader reads a client connection; while limit is finite it fails
-// once that many bytes were read, which bounds a request head.
-type connReader struct {
-	c     *net.TCPConn
-	limit int64
-}
-
-func (r *connReader) Read(p []byte) (int, error) {
-	if r.limit <= 0 {
-		return 0, errHeadTooLarge
-	}
-	if int64(len(p)) > r.limit {
-		p = p[:r.limit]
-	}
-	n, err := r.c.Read(p)
-	r.limit -= int64(n)
-	return n, err
-}
-
 // peekReader is the pooled buffered reader of a new connection: it
 // classifies the connection and then, for HTTP, reads its requests.
 type peekReader struct {
 	br *bufio.Reader
-	cr connReader
+	cr limit.Reader // under br: bounds a request head while one is read
 }
 
 func (p *peekReader) reset(c *net.TCPConn) {
-	p.cr = connReader{c: c, limit: math.MaxInt64}
+	p.cr = limit.Reader{R: c, N: math.MaxInt64, Err: errHeadTooLarge}
 	p.br.Reset(&p.cr)
 }
 
@@ -183,9 +166,9 @@ func waitReadable(c *net.TCPConn) error {
 // serveOne reads and answers one request; it reports whether the connection may serve another.
 func (h *h1conn) serveOne() bool {
 	_ = h.c.SetReadDeadline(time.Now().Add(h1HeaderTimeout))
-	h.pr.cr.limit = int64(h.e.cfg.MaxHeaderBytes) + 4<<10 // exact limit checked (and logged) in handle
+	h.pr.cr.N = int64(h.e.cfg.MaxHeaderBytes) + 4<<10 // exact limit checked (and logged) in handle
 	r, err := http.ReadRequest(h.pr.br)
-	h.pr.cr.limit = math.MaxInt64
+	h.pr.cr.N = math.MaxInt64
 	if err != nil {
 		h.badRequest(err)
 		return false

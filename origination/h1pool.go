@@ -5,12 +5,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"math"
 	"net"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/egressgw/egressgw/internal/limit"
 )
 
 // maxIdlePerHost bounds the idle connections an H1Pool keeps for one host.
@@ -25,7 +26,7 @@ type H1Conn struct {
 	Reused   bool          // it served an earlier request, so the upstream may have closed it meanwhile
 
 	raw       *net.TCPConn
-	lim       headLimit // under R
+	lim       limit.Reader // under R
 	host      string
 	uses      int
 	idleSince time.Time
@@ -41,26 +42,8 @@ var ErrResponseHeadTooLarge = errors.New("upstream response headers exceed 10 Mi
 
 // LimitHead bounds the bytes R may read from now on to MaxResponseHead
 // (plus its buffer's read-ahead); Unlimit lifts the bound for the body.
-func (c *H1Conn) LimitHead() { c.lim.n = MaxResponseHead }
-func (c *H1Conn) Unlimit()   { c.lim.n = math.MaxInt64 }
-
-// headLimit fails reads once n bytes were read.
-type headLimit struct {
-	r io.Reader
-	n int64
-}
-
-func (l *headLimit) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, ErrResponseHeadTooLarge
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	return n, err
-}
+func (c *H1Conn) LimitHead() { c.lim.N = MaxResponseHead }
+func (c *H1Conn) Unlimit()   { c.lim.N = math.MaxInt64 }
 
 // Alive reports whether a pooled connection still looks usable: the
 // upstream has neither closed it nor sent anything unasked. It costs one
@@ -159,7 +142,7 @@ func (p *H1Pool) Dial(ctx context.Context, host string) (*H1Conn, error) {
 		}
 		c.Conn = tc
 	}
-	c.lim = headLimit{r: c.Conn, n: math.MaxInt64}
+	c.lim = limit.Reader{R: c.Conn, N: math.MaxInt64, Err: ErrResponseHeadTooLarge}
 	c.R = bufio.NewReaderSize(&c.lim, 16<<10)
 	c.W = bufio.NewWriterSize(c.Conn, 16<<10)
 	return c, nil
