@@ -457,11 +457,11 @@ func (lp *loop) pump(c *relayConn, d int) error {
 	src, dst := d, 1-d
 	bulk := false
 	for rounds := 0; ; {
-		if len(h.pending) > 0 {
+		if len(h.pending) > 0 || h.n > 0 {
 			if !c.writable[dst] {
-				return nil // back-pressure: wait for EPOLLOUT
+				return nil // back-pressure: keep what is buffered, wait for EPOLLOUT
 			}
-			n, err := unix.Write(c.fd[dst], h.pending)
+			n, err := h.flush(c.fd[dst])
 			switch {
 			case errors.Is(err, unix.EAGAIN):
 				c.writable[dst] = false
@@ -471,28 +471,6 @@ func (lp *loop) pump(c *relayConn, d int) error {
 			case err != nil:
 				return fmt.Errorf("write %s: %w", sideName[dst], err)
 			}
-			h.total += int64(n)
-			c.last = lp.now
-			if h.pending = h.pending[n:]; len(h.pending) == 0 {
-				h.pending = nil
-			}
-			continue
-		}
-		if h.n > 0 {
-			if !c.writable[dst] {
-				return nil // back-pressure: keep the pipe, wait for EPOLLOUT
-			}
-			n, err := unix.Splice(h.p.r, nil, c.fd[dst], nil, h.n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-			switch {
-			case errors.Is(err, unix.EAGAIN):
-				c.writable[dst] = false
-				return nil
-			case errors.Is(err, unix.EINTR):
-				continue
-			case err != nil:
-				return fmt.Errorf("write %s: %w", sideName[dst], err)
-			}
-			h.n -= int(n)
 			h.total += n
 			c.last = lp.now
 			continue
@@ -571,6 +549,27 @@ func (lp *loop) pump(c *relayConn, d int) error {
 			h.pending = append([]byte(nil), h.pending...) // the loop's buffer is reused by the next read
 		}
 	}
+}
+
+// flush writes what h holds to fd: the bytes a read left pending, or else
+// the pipe's.
+func (h *direction) flush(fd int) (int64, error) {
+	if len(h.pending) > 0 {
+		n, err := unix.Write(fd, h.pending)
+		if err != nil {
+			return 0, err
+		}
+		if h.pending = h.pending[n:]; len(h.pending) == 0 {
+			h.pending = nil
+		}
+		return int64(n), nil
+	}
+	n, err := unix.Splice(h.p.r, nil, fd, nil, h.n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+	if err != nil {
+		return 0, err
+	}
+	h.n -= int(n)
+	return n, nil
 }
 
 // pipe is a kernel pipe splice moves bytes through.
