@@ -19,7 +19,7 @@ type Server struct {
 	h        dns.Handler
 	udp      *net.UDPConn   // set by Start
 	tcp      *dns.Server    // set by Start
-	errc     chan error     // the serve loops' results, one each
+	errc     chan error     // the TCP server's result
 	inflight sync.WaitGroup // UDP queries answered on goroutines of their own
 }
 
@@ -36,7 +36,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
-	s.errc = make(chan error, 2)
+	s.errc = make(chan error, 1)
 	started := make(chan struct{}, 1)
 	s.udp = pc.(*net.UDPConn)
 	s.tcp = &dns.Server{Listener: ln, Handler: s.h, NotifyStartedFunc: func() { started <- struct{}{} }}
@@ -49,7 +49,7 @@ func (s *Server) Start() error {
 		_ = ln.Close()
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
-	go func() { s.errc <- s.serveUDP(s.udp) }() // the socket is bound: queries queue until the loop reads them
+	go s.serveUDP(s.udp) // the socket is bound: queries queue until the loop reads them
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -23,22 +24,24 @@ type splitHandler interface {
 // difference between forwarded queries queueing behind every local answer
 // and being served in arrival order. Messages are accepted, rejected or
 // ignored as miekg's DefaultMsgAcceptFunc says, and answered as miekg does.
-func (s *Server) serveUDP(pc *net.UDPConn) error {
+func (s *Server) serveUDP(pc *net.UDPConn) {
 	split, _ := s.h.(splitHandler)
 	buf := make([]byte, dns.MaxMsgSize)
 	local := pc.LocalAddr()
+	var backoff time.Duration
 	for {
 		size, from, err := pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
 			if errors.Is(err, net.ErrClosed) {
-				return nil
+				return
 			}
-			return err
+			// Anything else (ENOBUFS, ENOMEM) is the kernel's passing
+			// trouble: keep serving, without spinning on it.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		w := &udpWriter{pc: pc, to: from, local: local}
 		req := acceptUDP(w, buf[:size])
 		if req == nil {
