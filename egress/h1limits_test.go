@@ -86,3 +86,24 @@ func TestH1RefusalHead(t *testing.T) {
 		t.Errorf("head has %d Connection and %d Content-Length lines, want one of each", counts["Connection"], counts["Content-Length"])
 	}
 }
+
+// TestH1RequestTarget: the upstream gets the origin form of the target,
+// with the path the policy decided on (dot segments removed), whatever
+// form the client used.
+func TestH1RequestTarget(t *testing.T) {
+	env := newH1Env(t, http.HandlerFunc(origin), h1Options{})
+	for _, tt := range []struct{ target, want string }{
+		{"/echo?q=1", "/echo?q=1"},
+		{"http://" + h1Host + "/echo?q=1", "/echo?q=1"},
+		{"/a/../echo", "/echo"},
+		{"//echo//x/", "/echo/x/"},
+		{"/a%2Fb", "/a%2Fb"},
+	} {
+		c := env.dial(t)
+		c.send("GET " + tt.target + " HTTP/1.1\r\nHost: " + h1Host + "\r\n\r\n")
+		resp, body := c.response(http.MethodGet)
+		if got := resp.Header.Get("X-Uri"); resp.StatusCode != http.StatusOK || got != tt.want {
+			t.Errorf("GET %s: %d, upstream saw %q (body %q); want 200 and %q", tt.target, resp.StatusCode, got, body, tt.want)
+		}
+	}
+}
