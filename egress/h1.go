@@ -55,7 +55,6 @@ type h1conn struct {
 	dead         bool          // nothing more can be said: close without a response
 	req          *http.Request // the request being answered
 	sentContinue bool          // a 100 Continue went out for it
-	sent         int64         // body bytes written
 }
 
 // errHeadTooLarge ends the read of a request head that passed the limit.
@@ -284,7 +283,7 @@ func (h *h1conn) badRequest(err error) {
 func (h *h1conn) reset(r *http.Request) {
 	clear(h.header)
 	h.req = r
-	h.status, h.wrote, h.chunked, h.sent, h.hijacked, h.dead, h.sentContinue = 0, false, false, 0, false, false, false
+	h.status, h.wrote, h.chunked, h.hijacked, h.dead, h.sentContinue = 0, false, false, false, false, false
 	h.bodyless = r.Method == http.MethodHead
 	h.proto11 = r.ProtoAtLeast(1, 1)
 	h.closing = r.Close || h.l.closing.Load()
@@ -315,7 +314,6 @@ func (h *h1conn) Write(p []byte) (int, error) {
 	if h.bodyless {
 		return len(p), nil
 	}
-	h.sent += int64(len(p))
 	if h.chunked && len(p) > 0 {
 		writeChunkHeader(h.bw, len(p))
 		n, err := h.bw.Write(p)
@@ -347,9 +345,7 @@ func (h *h1conn) commit() {
 		h.status = http.StatusOK
 	}
 	code := h.status
-	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
-		h.bodyless = true
-	}
+	h.bodyless = h.bodyless || bodylessStatus(code)
 	if !h.bodyless && h.header.Get("Content-Length") == "" {
 		if h.proto11 {
 			h.chunked = true
@@ -403,7 +399,7 @@ func (h *h1conn) finish() bool {
 		if h.status == 0 {
 			h.status = http.StatusOK
 		}
-		if h.status >= 200 && h.status != http.StatusNoContent && h.status != http.StatusNotModified && h.header.Get("Content-Length") == "" {
+		if !bodylessStatus(h.status) && h.header.Get("Content-Length") == "" {
 			h.header.Set("Content-Length", "0")
 		}
 		h.commit()

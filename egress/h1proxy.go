@@ -36,35 +36,27 @@ func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host str
 			resp, clientErr, err = h.exchange(uc, pool, r)
 		}
 	}
-	if h.watch.stop() {
-		if uc != nil {
-			_ = uc.Close()
-		}
-		h.closing, h.dead = true, true
-		rec.status, rec.note = 499, "client went away while waiting for the upstream"
+	if err == nil && clientErr == nil {
+		h.relayResponse(rec, uc, pool, resp) // ends the watch exchange started
 		return
+	}
+	gone := h.watch.stop()
+	if uc != nil {
+		_ = uc.Close()
 	}
 	switch {
+	case gone:
+		h.closing, h.dead = true, true
+		rec.status, rec.note = 499, "client went away while waiting for the upstream"
+	case errors.Is(clientErr, io.ErrUnexpectedEOF) || errors.Is(clientErr, io.EOF):
+		h.closing, h.dead = true, true
+		rec.status, rec.note = 499, "client went away while sending the request body"
 	case clientErr != nil:
-		if uc != nil {
-			_ = uc.Close()
-		}
 		h.closing = true
-		if errors.Is(clientErr, io.ErrUnexpectedEOF) || errors.Is(clientErr, io.EOF) {
-			rec.status, rec.note = 499, "client went away while sending the request body"
-			h.dead = true
-			return
-		}
 		refuse(rec, http.StatusBadRequest, "egressgw: cannot read the request body: "+clientErr.Error())
-		return
-	case err != nil:
-		if uc != nil {
-			_ = uc.Close()
-		}
+	default:
 		h.e.upstreamError(u, rec, err)
-		return
 	}
-	h.relayResponse(rec, uc, pool, resp)
 }
 
 // upstreamConn takes a pooled connection, or a new one. With check, a
@@ -81,7 +73,8 @@ func (h *h1conn) upstreamConn(pool *origination.H1Pool, host string, check bool)
 }
 
 // exchange writes r to uc and reads the response head. clientErr is set
-// when reading the request body from the client failed.
+// when reading the request body from the client failed. Once the request
+// is out it starts watching the client (h.watch), which the caller stops.
 func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *http.Request) (resp *http.Response, clientErr, err error) {
 	w := uc.W
 	writeRequestHead(w, r, !pool.KeepAlive(uc))
@@ -121,7 +114,7 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 			return nil, nil, errors.New("the upstream switched protocols (101) without being asked to")
 		}
 		if interim == maxInterim {
-			return nil, nil, errors.New("the upstream sent more than 5 informational (1xx) responses")
+			return nil, nil, errors.New("the upstream sent more than " + strconv.Itoa(maxInterim) + " informational (1xx) responses")
 		}
 		if resp.StatusCode != http.StatusContinue && h.proto11 { // 103 Early Hints and the like go on to the client
 			h.writeHead(resp.StatusCode, resp.Header, false)
@@ -135,11 +128,8 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 // relayResponse writes resp to the client and gives uc back to the pool
 // if the exchange left it reusable.
 func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *origination.H1Pool, resp *http.Response) {
-	code := resp.StatusCode
-	rec.status, h.status = code, code
-	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
-		h.bodyless = true
-	}
+	rec.status = resp.StatusCode
+	h.bodyless = h.bodyless || bodylessStatus(resp.StatusCode)
 	cl := resp.ContentLength
 	if !h.bodyless && cl < 0 {
 		if h.proto11 {
@@ -148,7 +138,7 @@ func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *orig
 			h.closing = true
 		}
 	}
-	if h.closing || h.e.stop.Err() != nil {
+	if h.e.stop.Err() != nil {
 		h.closing = true
 	}
 	bw := h.bw
@@ -164,13 +154,14 @@ func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *orig
 	h.endHead()
 
 	keep := !resp.Close && pool.KeepAlive(uc)
-	if !h.bodyless {
+	if h.bodyless {
+		h.watch.stop()
+	} else {
 		buf := getBuffer()
-		h.watch.start(uc)
 		n, rerr, werr := pump(bw, resp.Body, uc.R, h.chunked, cl, *buf)
 		gone := h.watch.stop()
 		putBuffer(buf)
-		h.sent, rec.bytes = n, n
+		rec.bytes = n
 		switch {
 		case gone:
 			rec.note = "client went away during the response"
@@ -187,7 +178,6 @@ func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *orig
 			h.chunked = false
 		}
 	}
-	h.wrote = true
 	if keep {
 		pool.Put(uc)
 	} else {
@@ -336,6 +326,11 @@ func writeLastChunk(w *bufio.Writer, trailer http.Header) {
 	_, _ = w.WriteString("0\r\n")
 	writeHeaders(w, trailer)
 	_, _ = w.WriteString("\r\n")
+}
+
+// bodylessStatus: responses with this status carry no body, whatever their headers say.
+func bodylessStatus(code int) bool {
+	return code < 200 || code == http.StatusNoContent || code == http.StatusNotModified
 }
 
 func isIdempotent(m string) bool {

@@ -34,7 +34,7 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 
 	host := requestHost(r.Host)
 	if n := headerBytes(r); n > e.cfg.MaxHeaderBytes {
-		d := policy.Decision{Entry: -1, Rule: "request header limit"}
+		d := noDecision("request header limit")
 		refuse(rec, http.StatusRequestHeaderFieldsTooLarge, "egressgw: request headers are "+strconv.Itoa(n)+
 			" bytes, over the limit of "+strconv.Itoa(e.cfg.MaxHeaderBytes))
 		e.logRequest(st, l, r, host, d, nil, rec, start)
