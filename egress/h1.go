@@ -11,12 +11,12 @@ import (
 	"net/url"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/egressgw/egressgw/internal/limit"
+	"github.com/egressgw/egressgw/internal/peek"
 )
 
 // Timeouts of a plaintext HTTP/1 client connection, as the net/http server had them.
@@ -157,8 +157,7 @@ func waitReadable(c *net.TCPConn) error {
 			return true // woken by the poller: the read that follows finds out, and waits again if it must
 		}
 		first = false
-		_, err := peekFD(fd)
-		return !errors.Is(err, syscall.EAGAIN)
+		return peek.FD(fd) != peek.Empty
 	})
 }
 

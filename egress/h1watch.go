@@ -1,12 +1,11 @@
 package egress
 
 import (
-	"errors"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/egressgw/egressgw/internal/peek"
 	"github.com/egressgw/egressgw/origination"
 )
 
@@ -57,36 +56,10 @@ func (w *clientWatch) check() {
 	if w.uc == nil {
 		return
 	}
-	if peerClosed(w.c) {
+	if peek.Conn(w.c) == peek.Closed {
 		w.gone = true
 		_ = w.uc.Close()
 		return
 	}
 	w.timer.Reset(watchPeriod)
-}
-
-// peerClosed reports whether c's peer has closed or reset the connection,
-// without reading anything and without waiting.
-func peerClosed(c *net.TCPConn) bool {
-	sc, err := c.SyscallConn()
-	if err != nil {
-		return true
-	}
-	closed := false
-	if err := sc.Read(func(fd uintptr) bool {
-		n, err := peekFD(fd)
-		closed = err == nil && n == 0 || err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR)
-		return true
-	}); err != nil {
-		return true
-	}
-	return closed
-}
-
-// peekFD looks at a socket's receive queue without taking from it or
-// waiting: n > 0 bytes are there, n == 0 the peer closed; EAGAIN: nothing yet.
-func peekFD(fd uintptr) (int, error) {
-	var b [1]byte
-	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return n, err
 }

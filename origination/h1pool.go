@@ -8,10 +8,10 @@ import (
 	"math"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/egressgw/egressgw/internal/limit"
+	"github.com/egressgw/egressgw/internal/peek"
 )
 
 // maxIdlePerHost bounds the idle connections an H1Pool keeps for one host.
@@ -50,21 +50,7 @@ func (c *H1Conn) Unlimit()   { c.lim.N = math.MaxInt64 }
 // non-blocking system call; callers use it only where a failed request
 // could not be retried.
 func (c *H1Conn) Alive() bool {
-	if c.R.Buffered() > 0 {
-		return false
-	}
-	sc, err := c.raw.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	var b [1]byte
-	_ = sc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = n < 0 && errors.Is(err, syscall.EAGAIN)
-		return true // never wait
-	})
-	return alive
+	return c.R.Buffered() == 0 && peek.Conn(c.raw) == peek.Empty
 }
 
 // H1Pool keeps the idle HTTP/1.1 connections to one upstream, per

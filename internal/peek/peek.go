@@ -1,0 +1,47 @@
+// Package peek looks at a socket's receive queue without taking from it
+// and without waiting: whether the peer has sent something, closed, or
+// neither. One non-blocking recv(MSG_PEEK) per look.
+package peek
+
+import (
+	"errors"
+	"syscall"
+)
+
+// State is what a socket's receive queue holds.
+type State int
+
+const (
+	Empty  State = iota // nothing yet: a read would wait
+	Ready               // bytes are waiting (or an interrupted look: read to find out)
+	Closed              // the peer closed its side, or the socket has an error
+)
+
+// FD looks at the socket fd.
+func FD(fd uintptr) State {
+	var b [1]byte
+	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	switch {
+	case err == nil && n > 0, errors.Is(err, syscall.EINTR):
+		return Ready
+	case errors.Is(err, syscall.EAGAIN):
+		return Empty
+	}
+	return Closed // n == 0: end of stream; any other error
+}
+
+// Conn looks at c's socket, through its RawConn so the descriptor stays valid.
+func Conn(c syscall.Conn) State {
+	sc, err := c.SyscallConn()
+	if err != nil {
+		return Closed
+	}
+	st := Closed
+	if err := sc.Read(func(fd uintptr) bool {
+		st = FD(fd)
+		return true // never wait
+	}); err != nil {
+		return Closed
+	}
+	return st
+}

@@ -1,0 +1,52 @@
+package peek
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+func TestConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := c.(*net.TCPConn)
+	// eventually waits, bounded, for what the peer did to arrive.
+	eventually := func(want State) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for Conn(tc) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("state %d, want %d", Conn(tc), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := Conn(tc); got != Empty {
+		t.Fatalf("fresh connection: state %d, want Empty", got)
+	}
+	if _, err := s.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(Ready)
+	if got := Conn(tc); got != Ready {
+		t.Fatalf("a peek took the byte: state %d on the second look", got)
+	}
+	b := make([]byte, 1)
+	if _, err := c.Read(b); err != nil || b[0] != 'x' {
+		t.Fatalf("read %q, %v after peeking", b, err)
+	}
+	_ = s.Close()
+	eventually(Closed)
+}
