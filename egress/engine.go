@@ -169,11 +169,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("drain deadline passed with connections open: closing them: %w", ctx.Err())
-		e.relay.close() // relayed connections end "closed"
-		for _, l := range ls {
-			_ = l.srv.Close()
-			l.closeAll()
-		}
+		e.relay.close() // relayed connections end "closed"; the listeners closed theirs (shutdown)
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):

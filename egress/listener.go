@@ -26,10 +26,12 @@ type listener struct {
 	closing atomic.Bool // no new requests: connections close after the one in flight
 	mu      sync.Mutex
 	h1      map[*h1conn]struct{} // guarded by mu
+	drained chan struct{}        // closed once closing and the last HTTP/1 connection is gone; guarded by mu
 }
 
 func (e *Engine) startListener(port uint32, ln *net.TCPListener) *listener {
-	l := &listener{port: port, label: strconv.Itoa(int(port)), ln: ln, queue: newConnQueue(ln.Addr()), h1: map[*h1conn]struct{}{}}
+	l := &listener{port: port, label: strconv.Itoa(int(port)), ln: ln, queue: newConnQueue(ln.Addr()),
+		h1: map[*h1conn]struct{}{}, drained: make(chan struct{})}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // HTTP2/GRPC ports: h2c with prior knowledge
@@ -78,12 +80,26 @@ func (l *listener) track(h *h1conn) bool {
 
 func (l *listener) untrack(h *h1conn) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	delete(l.h1, h)
-	l.mu.Unlock()
+	l.checkDrained()
+}
+
+// checkDrained closes drained when the last connection of a closing
+// listener is gone. Called with mu held.
+func (l *listener) checkDrained() {
+	if l.closing.Load() && len(l.h1) == 0 {
+		select {
+		case <-l.drained:
+		default:
+			close(l.drained)
+		}
+	}
 }
 
 // closeIdle starts the listener's drain: idle HTTP/1 connections close
-// now, busy ones after their response (which says Connection: close).
+// now, busy ones after their response (which says Connection: close). A
+// connection going idle after this sees closing itself (waitRequest).
 func (l *listener) closeIdle() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -93,6 +109,7 @@ func (l *listener) closeIdle() {
 			_ = h.c.SetReadDeadline(time.Now())
 		}
 	}
+	l.checkDrained()
 }
 
 // closeAll ends every HTTP/1 connection at once.
@@ -113,22 +130,10 @@ func (l *listener) shutdown(ctx context.Context) {
 	if err := l.srv.Shutdown(ctx); err != nil {
 		_ = l.srv.Close()
 	}
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		l.mu.Lock()
-		n := len(l.h1)
-		l.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			l.closeAll()
-			return
-		case <-t.C:
-			l.closeIdle() // connections that went idle since
-		}
+	select {
+	case <-l.drained:
+	case <-ctx.Done():
+		l.closeAll()
 	}
 }
 
