@@ -35,16 +35,6 @@ func (e *Engine) newProxy(u *upstream, rt http.RoundTripper) *httputil.ReversePr
 	}
 }
 
-func (e *Engine) dialFunc(t *target) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, _, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		return e.dialer.dial(ctx, t, host)
-	}
-}
-
 // proxyError answers a failed round trip with a status and a body naming
 // the cause: 502 for certificate and protocol problems, 503 when no
 // connection could be made.

@@ -128,8 +128,7 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 	ou := origination.Upstream{
 		Key:               key,
 		TLS:               p.TLS,
-		Dial:              e.dialFunc(t),
-		DialHost:          func(ctx context.Context, host string) (*net.TCPConn, error) { return e.dialer.dial(ctx, t, host) },
+		Dial:              func(ctx context.Context, host string) (*net.TCPConn, error) { return e.dialer.dial(ctx, t, host) },
 		IdleTimeout:       u.idle,
 		DisableKeepAlives: p.Pool.MaxRequestsPerConnection == 1,
 		MaxRequests:       p.Pool.MaxRequestsPerConnection,

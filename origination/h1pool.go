@@ -107,7 +107,7 @@ func (p *H1Pool) Get(ctx context.Context, host string) (*H1Conn, error) {
 
 // Dial makes a new connection for host, never an idle one.
 func (p *H1Pool) Dial(ctx context.Context, host string) (*H1Conn, error) {
-	raw, err := p.u.DialHost(ctx, host)
+	raw, err := p.u.Dial(ctx, host)
 	if err != nil {
 		return nil, err
 	}

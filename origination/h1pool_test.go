@@ -62,13 +62,7 @@ func (s *poolServer) upstream(key string) Upstream {
 	return Upstream{
 		Key:         key,
 		IdleTimeout: time.Minute,
-		DialHost: func(ctx context.Context, _ string) (*net.TCPConn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.ln.Addr().String())
-			if err != nil {
-				return nil, err
-			}
-			return c.(*net.TCPConn), nil
-		},
+		Dial:        dialTo(s.ln.Addr().String()),
 	}
 }
 
@@ -364,7 +358,7 @@ func TestH1PoolClose(t *testing.T) {
 func TestH1PoolDialError(t *testing.T) {
 	want := errors.New("no route")
 	p := newH1Pool(Upstream{Key: "k", IdleTimeout: time.Minute,
-		DialHost: func(context.Context, string) (*net.TCPConn, error) { return nil, want }}, nil)
+		Dial: func(context.Context, string) (*net.TCPConn, error) { return nil, want }}, nil)
 	if c, err := p.Get(context.Background(), "h"); !errors.Is(err, want) || c != nil {
 		t.Errorf("Get = %v, %v; want the dial error", c, err)
 	}

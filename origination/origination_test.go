@@ -66,9 +66,7 @@ func TestPoolOriginates(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
+	dial := dialTo(addr)
 	tests := []struct {
 		name    string
 		tls     *TLS
@@ -86,13 +84,6 @@ func TestPoolOriginates(t *testing.T) {
 		{name: "mutual", tls: &TLS{RootCAs: ca.Pool(), Mutual: true, Certificate: &client.TLS}, host: "api.example.test", want: "api.example.test PROTO client"},
 	}
 	pool := NewPool(x509.NewCertPool())
-	dialHost := func(ctx context.Context, _ string) (*net.TCPConn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		return c.(*net.TCPConn), nil
-	}
 	// Each case goes through the HTTP/2 transport and through the HTTP/1.1 pool.
 	get := map[string]func(u Upstream, host string) (string, error){
 		"HTTP/2.0": func(u Upstream, host string) (string, error) {
@@ -127,7 +118,7 @@ func TestPoolOriginates(t *testing.T) {
 	for i, tt := range tests {
 		for proto, get := range get {
 			t.Run(tt.name+" "+proto, func(t *testing.T) {
-				got, err := get(Upstream{Key: fmt.Sprint(i), TLS: tt.tls, Dial: dial, DialHost: dialHost, IdleTimeout: time.Minute}, tt.host)
+				got, err := get(Upstream{Key: fmt.Sprint(i), TLS: tt.tls, Dial: dial, IdleTimeout: time.Minute}, tt.host)
 				if tt.wantErr != "" {
 					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 						t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -164,9 +155,7 @@ func TestPoolH2C(t *testing.T) {
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	defer srv.Close()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
-	}
+	dial := dialTo(srv.Listener.Addr().String())
 	for _, tt := range []struct {
 		h2c  bool
 		want string
@@ -182,5 +171,16 @@ func TestPoolH2C(t *testing.T) {
 		if string(b) != tt.want {
 			t.Errorf("h2c=%v: upstream saw %s, want %s", tt.h2c, b, tt.want)
 		}
+	}
+}
+
+// dialTo returns an Upstream.Dial that connects to addr whatever the host.
+func dialTo(addr string) func(context.Context, string) (*net.TCPConn, error) {
+	return func(ctx context.Context, _ string) (*net.TCPConn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.TCPConn), nil
 	}
 }

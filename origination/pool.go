@@ -12,10 +12,9 @@ import (
 
 // Upstream describes one destination (an Istio cluster) to the Pool.
 type Upstream struct {
-	Key               string // identity of everything below; equal keys share one transport and its idle connections
-	TLS               *TLS   // nil: plaintext HTTP upstream
-	Dial              func(ctx context.Context, network, addr string) (net.Conn, error)
-	DialHost          func(ctx context.Context, host string) (*net.TCPConn, error) // for H1 pools: connect for the requested host
+	Key               string                                                       // identity of everything below; equal keys share one transport and its idle connections
+	TLS               *TLS                                                         // nil: plaintext HTTP upstream
+	Dial              func(ctx context.Context, host string) (*net.TCPConn, error) // connects for the requested host
 	IdleTimeout       time.Duration                                                // idle pooled connections are closed after this
 	DisableKeepAlives bool                                                         // maxRequestsPerConnection: 1
 	MaxRequests       int                                                          // maxRequestsPerConnection; 0 = unlimited (H1 pools)
@@ -48,7 +47,7 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 		return t
 	}
 	t := &http.Transport{
-		DialContext:           u.Dial,
+		DialContext:           dialContext(u.Dial),
 		ForceAttemptHTTP2:     u.HTTP2, // as Istio: HTTP/1.1 upstream unless the port asks for HTTP/2
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   512,
@@ -114,5 +113,16 @@ func (p *Pool) CloseIdle() {
 	}
 	for _, h := range p.h1 {
 		h.closeIdle(false)
+	}
+}
+
+// dialContext adapts dial to http.Transport, which names the host in an address.
+func dialContext(dial func(context.Context, string) (*net.TCPConn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, _, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		return dial(ctx, host)
 	}
 }
