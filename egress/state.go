@@ -126,13 +126,12 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 	key := fmt.Sprint(t.key(), "|", fp, "|", u.idle, "|", p.Pool.MaxRequestsPerConnection, "|", http2)
 	st.keys[key] = true
 	ou := origination.Upstream{
-		Key:               key,
-		TLS:               p.TLS,
-		Dial:              func(ctx context.Context, host string) (*net.TCPConn, error) { return e.dialer.dial(ctx, t, host) },
-		IdleTimeout:       u.idle,
-		DisableKeepAlives: p.Pool.MaxRequestsPerConnection == 1,
-		MaxRequests:       p.Pool.MaxRequestsPerConnection,
-		HTTP2:             http2,
+		Key:         key,
+		TLS:         p.TLS,
+		Dial:        func(ctx context.Context, host string) (*net.TCPConn, error) { return e.dialer.dial(ctx, t, host) },
+		IdleTimeout: u.idle,
+		MaxRequests: p.Pool.MaxRequestsPerConnection,
+		HTTP2:       http2,
 	}
 	tr := e.pool.Transport(ou)
 	if !http2 {

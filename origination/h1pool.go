@@ -140,7 +140,7 @@ func (p *H1Pool) KeepAlive(c *H1Conn) bool { return p.reusable(c.uses + 1) }
 
 // reusable reports whether a connection that has served n requests may serve another.
 func (p *H1Pool) reusable(n int) bool {
-	return !p.u.DisableKeepAlives && (p.u.MaxRequests <= 0 || n < p.u.MaxRequests)
+	return p.u.MaxRequests <= 0 || n < p.u.MaxRequests
 }
 
 // Put gives c back after a complete exchange that left it reusable.

@@ -199,21 +199,20 @@ func TestH1PoolIdleTimeout(t *testing.T) {
 
 func TestH1PoolKeepAlive(t *testing.T) {
 	tests := []struct {
-		name    string
-		max     int
-		disable bool
-		want    []bool // KeepAlive on each use, until false
+		name string
+		max  int
+		want []bool // KeepAlive on each use, until false
 	}{
 		{name: "unlimited", want: []bool{true, true, true}},
 		{name: "MaxRequests 2", max: 2, want: []bool{true, false}},
 		{name: "MaxRequests 3", max: 3, want: []bool{true, true, false}},
-		{name: "DisableKeepAlives", disable: true, want: []bool{false}},
+		{name: "MaxRequests 1 (no reuse)", max: 1, want: []bool{false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newPoolServer(t)
 			u := srv.upstream("k")
-			u.MaxRequests, u.DisableKeepAlives = tt.max, tt.disable
+			u.MaxRequests = tt.max
 			p := newH1Pool(u, nil)
 			var first *H1Conn
 			var sc *serverConn

@@ -12,13 +12,12 @@ import (
 
 // Upstream describes one destination (an Istio cluster) to the Pool.
 type Upstream struct {
-	Key               string                                                       // identity of everything below; equal keys share one transport and its idle connections
-	TLS               *TLS                                                         // nil: plaintext HTTP upstream
-	Dial              func(ctx context.Context, host string) (*net.TCPConn, error) // connects for the requested host
-	IdleTimeout       time.Duration                                                // idle pooled connections are closed after this
-	DisableKeepAlives bool                                                         // maxRequestsPerConnection: 1
-	MaxRequests       int                                                          // maxRequestsPerConnection; 0 = unlimited (H1 pools)
-	HTTP2             bool                                                         // HTTP/2 upstream (port declared HTTP2/GRPC, or h2UpgradePolicy UPGRADE): ALPN h2 over TLS, prior knowledge in plaintext
+	Key         string                                                       // identity of everything below; equal keys share one transport and its idle connections
+	TLS         *TLS                                                         // nil: plaintext HTTP upstream
+	Dial        func(ctx context.Context, host string) (*net.TCPConn, error) // connects for the requested host
+	IdleTimeout time.Duration                                                // idle pooled connections are closed after this
+	MaxRequests int                                                          // maxRequestsPerConnection; 0 = unlimited; HTTP/2 applies only 1 (no reuse)
+	HTTP2       bool                                                         // HTTP/2 upstream (port declared HTTP2/GRPC, or h2UpgradePolicy UPGRADE): ALPN h2 over TLS, prior knowledge in plaintext
 }
 
 // Pool keeps one http.Transport and one H1Pool per upstream key, so that
@@ -54,7 +53,7 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 		IdleConnTimeout:       u.IdleTimeout,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		DisableKeepAlives:     u.DisableKeepAlives,
+		DisableKeepAlives:     u.MaxRequests == 1,
 		DisableCompression:    true, // pass bodies through as the client asked
 		WriteBufferSize:       32 << 10,
 		ReadBufferSize:        32 << 10,
