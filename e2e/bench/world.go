@@ -116,14 +116,7 @@ func (w *world) writeCerts() error {
 
 func (w *world) startUpstreams() error {
 	var err error
-	conf, err := w.render("upstream-nginx.conf", upstreamNginxConf)
-	if err != nil {
-		return err
-	}
-	if w.upstream, err = w.start("upstream-nginx", upstreamCPU, nil, "nginx", "-p", w.dir, "-c", conf, "-e", w.path("upstream-nginx.err"), "-g", "daemon off;"); err != nil {
-		return err
-	}
-	if err := waitTCP(w.upstream, upstreamAddr+":443"); err != nil {
+	if w.upstream, err = w.startNginx("upstream-nginx", upstreamCPU, upstreamNginxConf, upstreamAddr); err != nil {
 		return err
 	}
 	w.upDNS, err = w.start("upstream-dnsmasq", upstreamCPU, nil, "dnsmasq", "-k", "--no-resolv", "--no-hosts", "--bind-interfaces",
@@ -133,6 +126,20 @@ func (w *world) startUpstreams() error {
 		return err
 	}
 	return waitDNS(w.upDNS, upDNSAddr+":53", "h0."+fwdZone)
+}
+
+// startNginx starts nginx on cpu with the configuration template and waits
+// until it listens on addr:443.
+func (w *world) startNginx(name, cpu, template, addr string) (*proc, error) {
+	conf, err := w.render(name+".conf", template)
+	if err != nil {
+		return nil, err
+	}
+	p, err := w.start(name, cpu, nil, "nginx", "-p", w.dir, "-c", conf, "-e", w.path(name+".err"), "-g", "daemon off;")
+	if err != nil {
+		return nil, err
+	}
+	return p, waitTCP(p, addr+":443")
 }
 
 // startPeers starts every proxy and DNS server, each on the proxy CPU with
@@ -146,17 +153,10 @@ func (w *world) startPeers() error {
 	if w.egressgw, err = w.startEgressgw(false); err != nil {
 		return err
 	}
-	conf, err := w.render("proxy-nginx.conf", proxyNginxConf)
-	if err != nil {
+	if w.nginx, err = w.startNginx("nginx", proxyCPU, proxyNginxConf, nginxAddr); err != nil {
 		return err
 	}
-	if w.nginx, err = w.start("nginx", proxyCPU, nil, "nginx", "-p", w.dir, "-c", conf, "-e", w.path("proxy-nginx.err"), "-g", "daemon off;"); err != nil {
-		return err
-	}
-	if err := waitTCP(w.nginx, nginxAddr+":443"); err != nil {
-		return err
-	}
-	conf, err = w.render("haproxy.cfg", haproxyConf)
+	conf, err := w.render("haproxy.cfg", haproxyConf)
 	if err != nil {
 		return err
 	}
