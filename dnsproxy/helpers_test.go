@@ -248,3 +248,21 @@ var (
 	egress4 = netip.MustParseAddr("10.96.0.10")
 	egress6 = netip.MustParseAddr("fd00::10")
 )
+
+// serve starts a Server for h on a free loopback port, shut down (and its
+// shutdown checked) when the test ends.
+func serve(t testing.TB, h dns.Handler) *Server {
+	t.Helper()
+	s := NewServer("127.0.0.1:0", h)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return s
+}

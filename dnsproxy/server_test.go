@@ -12,17 +12,7 @@ import (
 func TestServerUDPAndTCP(t *testing.T) {
 	up := startUpstream(t)
 	h := NewHandler(Config{Names: namesFunc(testNames), EgressAddr: egress4, Upstream: up.addr, BlockUnregistered: true})
-	s := NewServer("127.0.0.1:0", h)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}()
+	s := serve(t, h)
 
 	for _, network := range []string{"udp", "tcp"} {
 		c := &dns.Client{Net: network, Timeout: 2 * time.Second}
@@ -79,11 +69,7 @@ func TestServerShutdownUnstarted(t *testing.T) {
 // EDNS0 padding) reaches the handler whole.
 func TestServerLongUDPQuery(t *testing.T) {
 	h := NewHandler(Config{Names: namesFunc(testNames), EgressAddr: egress4, Upstream: deadUpstream(t)})
-	s := NewServer("127.0.0.1:0", h)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown(context.Background())
+	s := serve(t, h)
 
 	req := query("api.example.com", dns.TypeA, 4096)
 	opt := req.IsEdns0()

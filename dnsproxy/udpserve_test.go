@@ -2,7 +2,6 @@ package dnsproxy
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -20,11 +19,7 @@ import (
 func TestServeUDPMatchesMiekg(t *testing.T) {
 	up := startUpstream(t)
 	h := NewHandler(Config{Names: namesFunc(testNames), EgressAddr: egress4, Upstream: up.addr, BlockUnregistered: true})
-	ours := NewServer("127.0.0.1:0", h)
-	if err := ours.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ours.Shutdown(context.Background()) })
+	ours := serve(t, h)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
