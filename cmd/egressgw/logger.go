@@ -45,7 +45,7 @@ func newLoggers(format, level string) (*loggers, error) {
 	if format == "console" {
 		enc = zapcore.NewConsoleEncoder(cfg.EncoderConfig)
 	}
-	buf := &zapcore.BufferedWriteSyncer{WS: zapcore.Lock(os.Stderr), Size: 256 << 10, FlushInterval: accessFlush}
+	buf := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(os.Stderr), Size: 256 << 10, FlushInterval: accessFlush}
 	access := zap.New(zapcore.NewCore(enc, buf, cfg.Level)).Named("access")
 	return &loggers{log: log, access: access, buf: buf}, nil
 }
