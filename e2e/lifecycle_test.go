@@ -68,6 +68,12 @@ func testSIGTERM(t *testing.T, tp *topology, gw *gateway) {
 			t.Errorf("egressgw exited with %s after SIGTERM, want exit status 0; log:\n%s", gw.proc.exitStatus(), tail(gw.proc.log(), 3000))
 		}
 	})
+	t.Run("access_line_of_the_drained_request_flushed", func(t *testing.T) {
+		// Access lines are buffered for up to a second; exiting must flush them.
+		if lines := gw.proc.logLines(`"host":"slow.example.test"`, `"status":200`); len(lines) == 0 {
+			t.Errorf("no access line for the request that finished during the drain; log:\n%s", tail(gw.proc.log(), 3000))
+		}
+	})
 	t.Run("log_clean", func(t *testing.T) {
 		if lines := gw.proc.logLines("panic"); len(lines) > 0 {
 			t.Errorf("egressgw log mentions a panic:\n%s", strings.Join(lines, "\n"))
