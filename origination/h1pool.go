@@ -113,17 +113,8 @@ func (p *H1Pool) Dial(ctx context.Context, host string) (*H1Conn, error) {
 	}
 	c := &H1Conn{Conn: raw, raw: raw, host: host}
 	if p.tls != nil {
-		cfg := p.tls
-		if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			cfg.ServerName = host
-		}
-		tc := tls.Client(raw, cfg)
-		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := tc.HandshakeContext(hctx)
-		cancel()
+		tc, err := handshake(ctx, raw, p.tls, host)
 		if err != nil {
-			_ = raw.Close()
 			return nil, err
 		}
 		c.Conn = tc

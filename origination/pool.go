@@ -16,11 +16,11 @@ type Upstream struct {
 	TLS         *TLS                                                         // nil: plaintext HTTP upstream
 	Dial        func(ctx context.Context, host string) (*net.TCPConn, error) // connects for the requested host
 	IdleTimeout time.Duration                                                // idle pooled connections are closed after this
-	MaxRequests int                                                          // maxRequestsPerConnection; 0 = unlimited; HTTP/2 applies only 1 (no reuse)
+	MaxRequests int                                                          // maxRequestsPerConnection (requests, or HTTP/2 streams, per connection); 0 = unlimited
 	HTTP2       bool                                                         // HTTP/2 upstream (port declared HTTP2/GRPC, or h2UpgradePolicy UPGRADE): ALPN h2 over TLS, prior knowledge in plaintext
 }
 
-// Pool keeps one http.Transport and one H1Pool per upstream key, so that
+// Pool keeps one http.Transport, one H1Pool and one H2Pool per upstream key, so that
 // pooled connections survive configuration reloads that leave an upstream
 // as it was. Transport and H1 are called when a snapshot is built, never
 // per request. Safe for concurrent use.
@@ -30,12 +30,13 @@ type Pool struct {
 	mu         sync.Mutex
 	transports map[string]*http.Transport // guarded by mu
 	h1         map[string]*H1Pool         // guarded by mu
+	h2         map[string]*H2Pool         // guarded by mu
 }
 
 // NewPool returns an empty pool verifying upstreams against roots unless an
 // Upstream's TLS names its own CA.
 func NewPool(roots *x509.CertPool) *Pool {
-	return &Pool{roots: roots, transports: map[string]*http.Transport{}, h1: map[string]*H1Pool{}}
+	return &Pool{roots: roots, transports: map[string]*http.Transport{}, h1: map[string]*H1Pool{}, h2: map[string]*H2Pool{}}
 }
 
 // Transport returns the transport for u, creating it on first use.
@@ -84,6 +85,22 @@ func (p *Pool) H1(u Upstream) *H1Pool {
 	return h
 }
 
+// H2 returns the HTTP/2 connection pool for u, creating it on first use.
+func (p *Pool) H2(u Upstream) *H2Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h, ok := p.h2[u.Key]; ok {
+		return h
+	}
+	var cfg *tls.Config
+	if u.TLS != nil {
+		cfg = ClientConfig(u.TLS, p.roots)
+	}
+	h := newH2Pool(u, cfg)
+	p.h2[u.Key] = h
+	return h
+}
+
 // Retain drops every transport and H1 pool whose key is not in keep,
 // closing its idle connections; requests in flight on them finish normally.
 func (p *Pool) Retain(keep map[string]bool) {
@@ -101,6 +118,12 @@ func (p *Pool) Retain(keep map[string]bool) {
 			delete(p.h1, k)
 		}
 	}
+	for k, h := range p.h2 {
+		if !keep[k] {
+			h.closeIdle(true)
+			delete(p.h2, k)
+		}
+	}
 }
 
 // CloseIdle closes idle connections of every transport and H1 pool (shutdown).
@@ -111,6 +134,9 @@ func (p *Pool) CloseIdle() {
 		t.CloseIdleConnections()
 	}
 	for _, h := range p.h1 {
+		h.closeIdle(false)
+	}
+	for _, h := range p.h2 {
 		h.closeIdle(false)
 	}
 }
