@@ -22,7 +22,14 @@ const maxInterim = 5
 // connection when a reused one turns out to have been closed by the
 // upstream; other requests check a reused connection before using it.
 func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host string) {
+	if u.h2 != nil && u.h2.Usable() && h.roundTripH2(u, rec, r, host) {
+		return
+	}
 	pool := u.h1
+	if pool == nil {
+		h.e.upstreamError(u, rec, origination.ErrNoHTTP2)
+		return
+	}
 	replayable := r.ContentLength == 0 && isIdempotent(r.Method)
 	uc, err := h.upstreamConn(pool, host, !replayable)
 	if err != nil {
@@ -37,13 +44,24 @@ func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host str
 		}
 	}
 	if err == nil && clientErr == nil {
-		h.relayResponse(rec, uc, pool, resp) // ends the watch exchange started
+		// relayResponse ends the watch exchange started.
+		if h.relayResponse(rec, resp, uc.R) && !resp.Close && pool.KeepAlive(uc) {
+			pool.Put(uc)
+		} else {
+			_ = uc.Close()
+		}
 		return
 	}
-	gone := h.watch.stop()
 	if uc != nil {
 		_ = uc.Close()
 	}
+	h.exchangeFailed(u, rec, clientErr, err)
+}
+
+// exchangeFailed answers a request whose exchange with the upstream
+// failed before its response began, and ends the client watch.
+func (h *h1conn) exchangeFailed(u *upstream, rec *recorder, clientErr, err error) {
+	gone := h.watch.stop()
 	switch {
 	case gone:
 		h.closing, h.dead = true, true
@@ -79,12 +97,8 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 	w := uc.W
 	writeRequestHead(w, r, !pool.KeepAlive(uc))
 	if r.ContentLength != 0 {
-		if h.proto11 && httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue") {
-			h.sentContinue = true
-			_, _ = h.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := h.bw.Flush(); err != nil {
-				return nil, err, nil
-			}
+		if err := h.continueBody(r); err != nil {
+			return nil, err, nil
 		}
 		buf := getBuffer()
 		_, rerr, werr := pump(w, r.Body, h.pr.br, r.ContentLength < 0, r.ContentLength, *buf)
@@ -105,8 +119,26 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 	h.watch.start(uc)
 	uc.LimitHead()
 	defer uc.Unlimit()
+	return h.finalResponse(func() (*http.Response, error) { return http.ReadResponse(uc.R, r) })
+}
+
+// continueBody sends 100 Continue to a client that waits for it before
+// sending the body the proxy is about to read.
+func (h *h1conn) continueBody(r *http.Request) error {
+	if !h.proto11 || !httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue") {
+		return nil
+	}
+	h.sentContinue = true
+	_, _ = h.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return h.bw.Flush()
+}
+
+// finalResponse reads response heads with next until the final one,
+// passing informational ones other than 100 Continue on to the client.
+// clientErr is set when writing to the client failed.
+func (h *h1conn) finalResponse(next func() (*http.Response, error)) (resp *http.Response, clientErr, err error) {
 	for interim := 0; ; interim++ {
-		resp, err = http.ReadResponse(uc.R, r)
+		resp, err = next()
 		switch {
 		case err != nil || resp.StatusCode >= 200:
 			return resp, nil, err
@@ -125,9 +157,14 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 	}
 }
 
-// relayResponse writes resp to the client and gives uc back to the pool
-// if the exchange left it reusable.
-func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *origination.H1Pool, resp *http.Response) {
+// buffered is the reader under a response body: how much it holds that
+// can be read without waiting.
+type buffered interface{ Buffered() int }
+
+// relayResponse writes resp to the client, reading its body through
+// pending, and ends the client watch. It reports whether the body was
+// relayed whole, so that the upstream connection may serve again.
+func (h *h1conn) relayResponse(rec *recorder, resp *http.Response, pending buffered) (whole bool) {
 	rec.status = resp.StatusCode
 	h.bodyless = h.bodyless || bodylessStatus(resp.StatusCode)
 	cl := resp.ContentLength
@@ -153,36 +190,32 @@ func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *orig
 	}
 	h.endHead()
 
-	keep := !resp.Close && pool.KeepAlive(uc)
+	whole = true
 	if h.bodyless {
 		h.watch.stop()
 	} else {
 		buf := getBuffer()
-		n, rerr, werr := pump(bw, resp.Body, uc.R, h.chunked, cl, *buf)
+		n, rerr, werr := pump(bw, resp.Body, pending, h.chunked, cl, *buf)
 		gone := h.watch.stop()
 		putBuffer(buf)
 		rec.bytes = n
 		switch {
 		case gone:
 			rec.note = "client went away during the response"
-			h.closing, h.chunked, keep, h.dead = true, false, false, true
+			h.closing, h.chunked, whole, h.dead = true, false, false, true
 		case rerr != nil:
 			rec.note = "the upstream broke off the response: " + rerr.Error()
-			h.closing, h.chunked, keep = true, false, false // the client sees the body end early
+			h.closing, h.chunked, whole = true, false, false // the client sees the body end early
 		case werr != nil:
 			rec.note = "client went away during the response: " + werr.Error()
-			h.closing, h.chunked, keep = true, false, false
+			h.closing, h.chunked, whole = true, false, false
 		}
 		if h.chunked {
 			writeLastChunk(bw, resp.Trailer)
 			h.chunked = false
 		}
 	}
-	if keep {
-		pool.Put(uc)
-	} else {
-		_ = uc.Close()
-	}
+	return whole
 }
 
 // pump copies src to dst, framing each piece as a chunk when chunked,
@@ -190,7 +223,7 @@ func (h *h1conn) relayResponse(rec *recorder, uc *origination.H1Conn, pool *orig
 // dst whenever the reader under src (pending) has nothing buffered, since
 // the next read may wait: a streamed body goes on as it comes, and a small
 // one leaves in a single write together with its head.
-func pump(dst *bufio.Writer, src io.Reader, pending *bufio.Reader, chunked bool, limit int64, buf []byte) (n int64, rerr, werr error) {
+func pump(dst *bufio.Writer, src io.Reader, pending buffered, chunked bool, limit int64, buf []byte) (n int64, rerr, werr error) {
 	for limit < 0 || n < limit {
 		m, err := src.Read(buf)
 		if m > 0 {

@@ -1,12 +1,12 @@
 package egress
 
 import (
+	"io"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/egressgw/egressgw/internal/peek"
-	"github.com/egressgw/egressgw/origination"
 )
 
 // watchPeriod is how often a client waiting on the upstream is checked for having gone away.
@@ -14,15 +14,15 @@ const watchPeriod = time.Second
 
 // clientWatch notices a client that goes away while its request waits on
 // the upstream: every watchPeriod it peeks at the client's socket and, at
-// end of stream or an error, closes the upstream connection, which ends
-// the wait (net/http's server noticed the same with a background read).
+// end of stream or an error, closes the upstream connection (or HTTP/2 stream),
+// which ends the wait (net/http's server noticed the same with a background read).
 // One timer per client connection, reset per request.
 type clientWatch struct {
 	c     *net.TCPConn
 	timer *time.Timer
 
 	mu   sync.Mutex
-	uc   *origination.H1Conn // being waited on; nil when not watching
+	uc   io.Closer // the upstream connection or stream waited on; nil when not watching
 	gone bool                // the client went away during this watch
 }
 
@@ -34,7 +34,7 @@ func newClientWatch(c *net.TCPConn) *clientWatch {
 }
 
 // start watches the client while uc is waited on.
-func (w *clientWatch) start(uc *origination.H1Conn) {
+func (w *clientWatch) start(uc io.Closer) {
 	w.mu.Lock()
 	w.uc, w.gone = uc, false
 	w.mu.Unlock()

@@ -62,7 +62,7 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 		case u.proxy == nil:
 			refuse(rec, http.StatusBadRequest, "egressgw: port "+l.label+" of "+host+" is declared "+protocolName(u.port.Protocol)+
 				" in "+u.entry.Source+": plain HTTP was sent; use TLS, or declare the port HTTP (with a DestinationRule to originate TLS)")
-		case h != nil && u.h1 != nil && !isUpgrade(r):
+		case h != nil && (u.h1 != nil || u.h2 != nil) && !isUpgrade(r):
 			h.roundTrip(u, rec, r, host)
 		default:
 			u.proxy.ServeHTTP(rec, r)

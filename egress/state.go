@@ -37,7 +37,8 @@ type upstream struct {
 	target  *target
 	idle    time.Duration
 	proxy   *httputil.ReverseProxy             // nil for TLS/TCP-only ports
-	h1      *origination.H1Pool                // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and HTTP/2 upstreams
+	h1      *origination.H1Pool                // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and plaintext HTTP/2 upstreams
+	h2      *origination.H2Pool                // HTTP/2 upstream connections, for HTTP/2 upstreams only
 	ok      atomic.Pointer[prometheus.Counter] // requests allowed and answered 200, once the first was
 }
 
@@ -134,7 +135,10 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 		HTTP2:       http2,
 	}
 	tr := e.pool.Transport(ou)
-	if !http2 {
+	if http2 {
+		u.h2 = e.pool.H2(ou)
+	}
+	if !http2 || p.TLS != nil { // over TLS, HTTP/2 falls back to HTTP/1.1 when ALPN declines it
 		u.h1 = e.pool.H1(ou)
 	}
 	u.proxy = e.newProxy(u, tr)

@@ -1,0 +1,128 @@
+package egress
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/egressgw/egressgw/origination"
+)
+
+// roundTripH2 proxies r over a stream of a pooled HTTP/2 connection to u
+// and copies the response back to the client, on the calling goroutine.
+// It reports false, having sent nothing, when the upstream declined
+// HTTP/2 by ALPN; the caller then uses HTTP/1.1. A request without a
+// body is sent again on another connection when the upstream refused its
+// stream unprocessed (REFUSED_STREAM, or a GOAWAY below its ID).
+func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host string) bool {
+	req := h2Request(u, r)
+	s, err := h.openStream(u.h2, host, &req)
+	if errors.Is(err, origination.ErrNoHTTP2) {
+		return false
+	}
+	var resp *http.Response
+	var clientErr error
+	if err == nil {
+		resp, clientErr, err = h.exchangeH2(s, r)
+		if refused(err) && clientErr == nil && r.ContentLength == 0 {
+			_ = s.Close()
+			h.watch.stop()
+			if s, err = h.openStream(u.h2, host, &req); err == nil {
+				resp, clientErr, err = h.exchangeH2(s, r)
+			}
+		}
+	}
+	if err == nil && clientErr == nil {
+		h.relayResponse(rec, resp, s)
+		_ = s.Close()
+		return true
+	}
+	if s != nil {
+		_ = s.Close()
+	}
+	h.exchangeFailed(u, rec, clientErr, err)
+	return true
+}
+
+func (h *h1conn) openStream(pool *origination.H2Pool, host string, req *origination.H2Request) (*origination.H2Stream, error) {
+	c, err := pool.Get(h.e.stop, host)
+	if err != nil {
+		return nil, err
+	}
+	return c.Open(req)
+}
+
+// h2Request is the HTTP/2 head of r: its end-to-end headers (hop-by-hop
+// ones are removed from r.Header) and the authority the client named.
+func h2Request(u *upstream, r *http.Request) origination.H2Request {
+	te := httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
+	if conn := r.Header["Connection"]; conn != nil {
+		for k := range r.Header {
+			if httpguts.HeaderValuesContainsToken(conn, k) {
+				delete(r.Header, k)
+			}
+		}
+	}
+	for k := range r.Header {
+		if requestHopHeader(k) {
+			delete(r.Header, k)
+		}
+	}
+	cl := int64(-1)
+	if r.ContentLength > 0 || r.ContentLength == 0 && bodyMethod(r.Method) {
+		cl = r.ContentLength
+	}
+	return origination.H2Request{
+		Method: r.Method, Scheme: u.scheme, Authority: r.Host, Path: r.URL.RequestURI(),
+		Header: r.Header, TETrailers: te, ContentLength: cl, EndStream: r.ContentLength == 0,
+	}
+}
+
+// exchangeH2 sends r's body on s and reads the response head, as exchange
+// does for HTTP/1.1.
+func (h *h1conn) exchangeH2(s *origination.H2Stream, r *http.Request) (resp *http.Response, clientErr, err error) {
+	if r.ContentLength != 0 {
+		if err := h.continueBody(r); err != nil {
+			return nil, err, nil
+		}
+		buf := getBuffer()
+		clientErr, err = sendBody(s, r.Body, *buf)
+		putBuffer(buf)
+		if clientErr != nil || err != nil {
+			return nil, clientErr, err
+		}
+		if err := s.CloseSend(r.Trailer); err != nil {
+			return nil, nil, err
+		}
+	}
+	h.watch.start(s)
+	return h.finalResponse(s.ReadResponse)
+}
+
+// sendBody copies body to the stream.
+func sendBody(s *origination.H2Stream, body io.Reader, buf []byte) (rerr, werr error) {
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr = s.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+		}
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return err, nil
+		}
+	}
+}
+
+func refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re *origination.StreamResetError
+	return errors.As(err, &re) && re.Refused()
+}
