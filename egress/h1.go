@@ -171,7 +171,11 @@ func (h *h1conn) serveOne() bool {
 		h.badRequest(err)
 		return false
 	}
-	_ = h.c.SetReadDeadline(time.Time{})
+	if r.ContentLength != 0 || isUpgrade(r) {
+		// Lift the header deadline for what is read next. Otherwise the
+		// client is not read from until waitRequest sets the idle deadline.
+		_ = h.c.SetReadDeadline(time.Time{})
+	}
 	r.RemoteAddr = h.remote
 	h.reset(r)
 	rec := getRecorder(h)
