@@ -140,6 +140,7 @@ spec:
   host: {{.Origin}}
   trafficPolicy:
     tls: {mode: SIMPLE, caCertificates: {{.CA}}, sni: {{.Origin}}}
+    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry

@@ -74,23 +74,36 @@ func (w *world) measured(peer string, t *table, prefix string, url string, heade
 }
 
 // cpuProfile saves egressgw's CPU profile of the load that is starting
-// (all but its first and last half second) as <dir>/<figure>.cpu.pprof.
+// (all but its first and last half second) as <dir>/<figure>.cpu.pprof,
+// then its allocations over the same span as <dir>/<figure>.allocs.pprof
+// (compare with -diff_base ...allocs-base.pprof, taken as the load began).
 func (w *world) cpuProfile(figure string) error {
 	secs := max(1, int((w.opts.duration-time.Second)/time.Second))
 	time.Sleep(500 * time.Millisecond)
-	resp, err := http.Get("http://" + egressgwAddr + ":" + adminPort + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs))
+	base := strings.NewReplacer(" ", "-", ":", "").Replace(figure)
+	if err := w.saveProfile("allocs", base+".allocs-base.pprof"); err != nil {
+		return err
+	}
+	if err := w.saveProfile("profile?seconds="+strconv.Itoa(secs), base+".cpu.pprof"); err != nil {
+		return err
+	}
+	return w.saveProfile("allocs", base+".allocs.pprof")
+}
+
+// saveProfile fetches egressgw's /debug/pprof/<what> into the profile directory.
+func (w *world) saveProfile(what, name string) error {
+	resp, err := http.Get("http://" + egressgwAddr + ":" + adminPort + "/debug/pprof/" + what)
 	if err != nil {
-		return fmt.Errorf("profile %s: %w", figure, err)
+		return fmt.Errorf("profile %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile %s: status %d, %v", figure, resp.StatusCode, err)
+		return fmt.Errorf("profile %s: status %d, %v", name, resp.StatusCode, err)
 	}
 	if err := os.MkdirAll(w.opts.profile, 0o755); err != nil {
 		return err
 	}
-	name := strings.NewReplacer(" ", "-", ":", "").Replace(figure) + ".cpu.pprof"
 	return os.WriteFile(filepath.Join(w.opts.profile, name), b, 0o644)
 }
 
