@@ -233,10 +233,15 @@ func (c *H2Conn) dispatch(f http2.Frame) error {
 		return c.onData(f)
 	case *http2.RSTStreamFrame:
 		c.mu.Lock()
-		s := c.streams[f.StreamID]
-		if s != nil {
-			s.failLocked(&StreamResetError{Code: f.ErrCode, refused: f.ErrCode == http2.ErrCodeRefusedStream})
-			s.reset = true // no RST_STREAM back
+		if s := c.streams[f.StreamID]; s != nil {
+			s.reset = true // no RST_STREAM back, and no more to send
+			if f.ErrCode == http2.ErrCodeNo && s.ended {
+				// A complete response, then "stop sending the body"
+				// (RFC 9113 §8.1): the response stands.
+				s.failLocked(nil)
+			} else {
+				s.failLocked(&StreamResetError{Code: f.ErrCode, refused: f.ErrCode == http2.ErrCodeRefusedStream})
+			}
 		}
 		c.mu.Unlock()
 	case *http2.SettingsFrame:

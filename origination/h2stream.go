@@ -151,12 +151,15 @@ func (s *H2Stream) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		c.mu.Lock()
-		for s.err == nil && (s.sendWindow <= 0 || c.sendWindow <= 0) {
+		for s.err == nil && !s.reset && (s.sendWindow <= 0 || c.sendWindow <= 0) {
 			c.sendCond.Wait()
 		}
 		if s.err != nil || s.reset {
 			err := s.err
 			c.mu.Unlock()
+			if err == nil { // the upstream answered in full and asked for no more body: drop the rest
+				return n + len(p), nil
+			}
 			return n, err
 		}
 		k := min(len(p), int(s.sendWindow), int(c.sendWindow), c.maxFrame)
@@ -177,10 +180,10 @@ func (s *H2Stream) Write(p []byte) (int, error) {
 func (s *H2Stream) CloseSend(trailer http.Header) error {
 	c := s.c
 	c.mu.Lock()
-	err := s.err
+	err, reset := s.err, s.reset
 	s.sentEnd = true
 	c.mu.Unlock()
-	if err != nil {
+	if err != nil || reset {
 		return err
 	}
 	if len(trailer) == 0 {
