@@ -34,6 +34,7 @@ func TestEgress(t *testing.T) {
 		{"07_mutual_tls_origination", testMutualOrigination},
 		{"08_untrusted_upstream_certificate", testUntrustedUpstream},
 		{"09_upstream_down", testUpstreamDown},
+		{"09b_http2_origination", testHTTP2Origination},
 		{"10_live_reload", testLiveReload},
 		{"11_bad_input", testBadInput},
 		{"12_sigterm", testSIGTERM},

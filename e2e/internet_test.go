@@ -32,6 +32,7 @@ var tlsSites = []site{
 	{name: "de.wiki.example.test"},
 	{name: "mtls.example.test", aliases: []string{"mtls-nocert.example.test"}, mutual: true},
 	{name: "untrusted.example.test", untrusted: true},
+	{name: "h2.example.test"},    // HTTP/2 origination (h2UpgradePolicy UPGRADE)
 	{name: "new.example.test"},   // registered only by the live-reload case
 	{name: "other.example.test"}, // never registered: REGISTRY_ONLY must keep it from nginx
 }

@@ -3,6 +3,10 @@
 package e2e
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -103,6 +107,57 @@ func testMutualOrigination(t *testing.T, tp *topology, gw *gateway) {
 		wantResponse(t, r, 400, "No required SSL certificate")
 		if e := tp.nginxSaw(t, "id=mtls-nocert"); e.ClientDN != "" || e.Status != "400" {
 			t.Errorf("nginx saw %+v; want status 400 and no client DN", e)
+		}
+	})
+}
+
+// testHTTP2Origination is case 9b: a DestinationRule with h2UpgradePolicy
+// UPGRADE has the gateway speak HTTP/2 over TLS to the upstream while the
+// pod speaks HTTP/1.1, for single, concurrent and body-carrying requests.
+func testHTTP2Origination(t *testing.T, tp *topology, gw *gateway) {
+	wantResolves(t, tp, "h2.example.test")
+	r := tp.podCurl("-v", "http://h2.example.test/case9b?id=h2-get")
+	wantResponse(t, r, 200, "h2.example.test sni=h2.example.test host=h2.example.test")
+	if !strings.Contains(r.stderr, "< HTTP/1.1 200") {
+		t.Errorf("the pod did not get an HTTP/1.1 response\n%s", r)
+	}
+	if e := tp.nginxSaw(t, "id=h2-get"); !strings.HasSuffix(e.Request, "HTTP/2.0") || e.SNI != "h2.example.test" {
+		t.Errorf("nginx saw %+v; want the request over HTTP/2.0 with SNI h2.example.test", e)
+	}
+
+	t.Run("concurrent", func(t *testing.T) {
+		const n = 10
+		results := make(chan curlResult, n)
+		for i := range n {
+			go func() { results <- tp.podCurl(fmt.Sprintf("http://h2.example.test/case9b?id=h2-par-%d", i)) }()
+		}
+		for range n {
+			wantResponse(t, <-results, 200, "h2.example.test")
+		}
+		for i := range n {
+			if e := tp.nginxSaw(t, fmt.Sprintf("id=h2-par-%d ", i)); !strings.HasSuffix(e.Request, "HTTP/2.0") {
+				t.Errorf("nginx saw %+v; want HTTP/2.0", e)
+			}
+		}
+	})
+
+	t.Run("request_body", func(t *testing.T) {
+		// 1 MiB: more than nginx's initial HTTP/2 window, so the body
+		// moves with the upstream's WINDOW_UPDATEs.
+		body := filepath.Join(t.TempDir(), "body")
+		if err := os.WriteFile(body, bytes.Repeat([]byte("0123456789abcdef"), 1<<16), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := tp.podCurl("--data-binary", "@"+body, "http://h2.example.test/case9b?id=h2-post")
+		wantResponse(t, r, 200, "h2.example.test")
+		if e := tp.nginxSaw(t, "id=h2-post"); e.Request != "POST /case9b?id=h2-post HTTP/2.0" || e.Status != "200" {
+			t.Errorf("nginx saw %+v; want POST over HTTP/2.0 answered 200", e)
+		}
+	})
+
+	t.Run("access_log", func(t *testing.T) {
+		if recs := gw.logRecords("h2.example.test", "200"); len(recs) == 0 {
+			t.Errorf("no JSON log line names h2.example.test with 200; log:\n%s", tail(gw.proc.log(), 3000))
 		}
 	})
 }
