@@ -23,7 +23,7 @@ type clientWatch struct {
 
 	mu   sync.Mutex
 	uc   io.Closer // the upstream connection or stream waited on; nil when not watching
-	gone bool                // the client went away during this watch
+	gone bool      // the client went away during this watch
 }
 
 func newClientWatch(c *net.TCPConn) *clientWatch {

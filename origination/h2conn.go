@@ -90,7 +90,7 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 	br := bufio.NewReaderSize(conn, 32<<10)
 	c.fr = http2.NewFramer(nil, br)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(0, nil) // no dynamic table: see SettingHeaderTableSize below
-	c.fr.SetReuseFrames()                              // frames are consumed before the next is read
+	c.fr.SetReuseFrames()                           // frames are consumed before the next is read
 	c.fr.MaxHeaderListSize = MaxResponseHead
 
 	c.out = append(c.out, http2.ClientPreface...)

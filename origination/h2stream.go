@@ -36,9 +36,9 @@ type H2Stream struct {
 	// guarded by c.mu
 	heads      []*http.Response // received and not yet taken
 	headArr    [1]*http.Response
-	final      *http.Response   // the final response (resp), once its head arrived
+	final      *http.Response // the final response (resp), once its head arrived
 	resp       http.Response
-	buf        []byte           // response data not yet read, from rd
+	buf        []byte // response data not yet read, from rd
 	rd         int
 	ended      bool // END_STREAM received
 	err        error
