@@ -349,6 +349,9 @@ func (c *H2Conn) onHeaders(f *http2.MetaHeadersFrame) {
 		return
 	}
 	err := s.onHeadersLocked(f)
+	if err != nil {
+		s.failLocked(&ProtocolError{err}) // before a reader can see the stream end without the error
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.resetStream(f.StreamID, http2.ErrCodeProtocol, &ProtocolError{err})
@@ -368,6 +371,9 @@ func (c *H2Conn) onData(f *http2.DataFrame) error {
 		return nil
 	}
 	err := s.onDataLocked(f, n)
+	if err != nil {
+		s.failLocked(&ProtocolError{err}) // before a reader can see the stream end without the error
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.resetStream(f.StreamID, http2.ErrCodeProtocol, &ProtocolError{err})

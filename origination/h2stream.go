@@ -74,40 +74,31 @@ func (c *H2Conn) writeHeadersLocked(s *H2Stream, req *H2Request) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	c.hbuf.Reset()
-	size := uint32(0)
-	enc := func(name, value string) {
-		size += uint32(len(name) + len(value) + 32)
-		_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
-	}
-	enc(":method", req.Method)
-	enc(":scheme", req.Scheme)
-	enc(":authority", req.Authority)
-	enc(":path", req.Path)
-	for k, vs := range req.Header {
-		if connectionSpecific(k) {
-			continue
-		}
-		name := lowerHeader(k)
-		for _, v := range vs {
-			enc(name, v)
-		}
-	}
-	if req.TETrailers {
-		enc("te", "trailers")
-	}
-	if req.ContentLength >= 0 {
-		enc("content-length", strconv.FormatInt(req.ContentLength, 10))
-	}
 	c.mu.Lock()
-	limit, maxFrame := c.maxHeaderList, c.maxFrame
+	limit, maxFrame, err := c.maxHeaderList, c.maxFrame, c.err
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	cl := ""
+	if req.ContentLength >= 0 {
+		cl = strconv.FormatInt(req.ContentLength, 10)
+	}
+	if limit > 0 {
+		// Checked before encoding: an encoded block that is not sent
+		// would leave the upstream's HPACK table out of step with ours.
+		size := uint32(0)
+		req.fields(cl, func(name, value string) { size += uint32(len(name) + len(value) + 32) })
+		if size > limit {
+			return &HeaderListTooLargeError{Size: size, Limit: limit}
+		}
+	}
+	c.hbuf.Reset()
+	req.fields(cl, func(name, value string) { _ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: value}) })
+	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return c.err
-	}
-	if limit > 0 && size > limit {
-		c.mu.Unlock()
-		return &HeaderListTooLargeError{Size: size, Limit: limit}
 	}
 	s.id = c.nextID
 	c.nextID += 2
@@ -134,6 +125,30 @@ func (c *H2Conn) writeHeadersLocked(s *H2Stream, req *H2Request) error {
 	}
 	c.kickLocked()
 	return nil
+}
+
+// fields calls emit with each header field of req as HTTP/2 sends it; cl
+// is the content-length to send, if any.
+func (req *H2Request) fields(cl string, emit func(name, value string)) {
+	emit(":method", req.Method)
+	emit(":scheme", req.Scheme)
+	emit(":authority", req.Authority)
+	emit(":path", req.Path)
+	for k, vs := range req.Header {
+		if connectionSpecific(k) {
+			continue
+		}
+		name := lowerHeader(k)
+		for _, v := range vs {
+			emit(name, v)
+		}
+	}
+	if req.TETrailers {
+		emit("te", "trailers")
+	}
+	if cl != "" {
+		emit("content-length", cl)
+	}
 }
 
 // HeaderListTooLargeError is a request whose headers exceed what the
