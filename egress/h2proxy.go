@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -69,6 +70,15 @@ func h2Request(u *upstream, r *http.Request) origination.H2Request {
 		if requestHopHeader(k) {
 			delete(r.Header, k)
 		}
+	}
+	if len(r.Trailer) > 0 {
+		// ReadRequest moved the announcement into r.Trailer; HTTP/2
+		// servers (Go's among them) drop trailers not announced.
+		names := make([]string, 0, len(r.Trailer))
+		for k := range r.Trailer {
+			names = append(names, k)
+		}
+		r.Header["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	cl := int64(-1)
 	if r.ContentLength > 0 || r.ContentLength == 0 && bodyMethod(r.Method) {

@@ -1,0 +1,335 @@
+package egress
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/egressgw/egressgw/internal/pki"
+)
+
+// The tests in this file speak raw HTTP/1.1 to the gateway, whose upstream
+// is an HTTP/2 TLS origin: the gateway proxies each request over a stream
+// of a pooled HTTP/2 connection (origination.H2Pool).
+
+var h2YAML = template.Must(template.New("h2").Parse(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: up}
+spec:
+  hosts: [up.example.test]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+  ports: [{number: {{.GW}}, name: {{.Name}}, protocol: {{.Protocol}}, targetPort: {{.Origin}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: up}
+spec:
+  host: up.example.test
+  trafficPolicy: {{.Policy}}
+`))
+
+// h2Upstream is how the configuration makes the upstream HTTP/2.
+type h2Upstream struct {
+	name     string
+	protocol string // the ServiceEntry port's protocol
+	upgrade  bool   // DestinationRule h2UpgradePolicy: UPGRADE
+}
+
+var h2Upstreams = []h2Upstream{
+	{name: "h2UpgradePolicy UPGRADE", protocol: "HTTP", upgrade: true},
+	{name: "port protocol HTTP2", protocol: "HTTP2"},
+}
+
+// newH2Env starts a TLS origin serving h, over HTTP/2 by ALPN unless
+// h1only, and a gateway in front of it configured as up says.
+func newH2Env(t *testing.T, h http.Handler, up h2Upstream, h1only bool) *h1Env {
+	t.Helper()
+	org := &h1Origin{closed: make(chan string, 64)}
+	org.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		org.requests.Add(1)
+		w.Header().Set("X-Proto", r.Proto)
+		h.ServeHTTP(w, r)
+	}))
+	org.EnableHTTP2 = !h1only
+	ca, err := pki.NewCA("h2 test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(h1Host, h1Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
+	org.StartTLS()
+	t.Cleanup(org.Close)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policy := "{tls: {mode: SIMPLE, caCertificates: ca.pem}"
+	if up.upgrade {
+		policy += ", connectionPool: {http: {h2UpgradePolicy: UPGRADE}}"
+	}
+	policy += "}"
+	gw := freePort(t)
+	var sb strings.Builder
+	vars := map[string]string{"GW": gw, "Origin": port(org.URL), "Protocol": up.protocol,
+		"Name": strings.ToLower(up.protocol), "Policy": policy}
+	if err := h2YAML.Execute(&sb, vars); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "egress.yaml"), []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &h1Env{eng: startEngine(t, dir), addr: "127.0.0.1:" + gw, origin: org}
+}
+
+// h2Origin is origin (h1_test.go) with more paths: /trailers answers
+// with a streamed body and trailers, /abort resets the stream.
+func h2Origin(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/trailers":
+		w.Header().Set("Trailer", "X-Resp-Sum")
+		_, _ = io.WriteString(w, "part one, ")
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, "part two")
+		w.Header().Set("X-Resp-Sum", "two parts")
+	case "/abort":
+		panic(http.ErrAbortHandler) // RST_STREAM INTERNAL_ERROR over HTTP/2
+	default:
+		origin(w, r)
+	}
+}
+
+// h2Pattern is n bytes of a repeating pattern.
+func h2Pattern(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return string(b)
+}
+
+func TestH2ProxyRelay(t *testing.T) {
+	big := h2Pattern(1 << 20)
+	tests := []struct {
+		name   string
+		method string
+		req    string // the raw request
+		check  func(t *testing.T, resp *http.Response, body string)
+	}{
+		{name: "GET", method: "GET", req: rawRequest("GET", "/doc"), check: func(t *testing.T, resp *http.Response, body string) {
+			wantResp(t, resp, body, 200, h1Doc, map[string]string{"X-Proto": "HTTP/2.0", "X-Method": "GET",
+				"Content-Length": strconv.Itoa(len(h1Doc))})
+		}},
+		{name: "POST 1 MiB", method: "POST", req: rawRequest("POST", "/echo?x=1", "Content-Length: "+strconv.Itoa(len(big))) + big,
+			check: func(t *testing.T, resp *http.Response, body string) {
+				if body != big {
+					t.Errorf("echoed body: %d bytes, not the %d sent", len(body), len(big))
+				}
+				wantResp(t, resp, "", 200, "", map[string]string{"X-Proto": "HTTP/2.0", "X-Method": "POST",
+					"X-Uri": "/echo?x=1", "X-Length": strconv.Itoa(len(big))})
+			}},
+		{name: "chunked request body with trailers", method: "POST",
+			req: rawRequest("POST", "/echo", "Transfer-Encoding: chunked", "Trailer: X-Sum") +
+				"4\r\n0123\r\n6\r\n456789\r\n0\r\nX-Sum: ten bytes\r\n\r\n",
+			check: func(t *testing.T, resp *http.Response, body string) {
+				wantResp(t, resp, body, 200, "0123456789", map[string]string{"X-Proto": "HTTP/2.0",
+					"X-Length": "-1", "X-Trailer": "ten bytes"})
+			}},
+		{name: "response without content-length: chunked with trailers", method: "GET", req: rawRequest("GET", "/trailers"),
+			check: func(t *testing.T, resp *http.Response, body string) {
+				wantResp(t, resp, body, 200, "part one, part two", map[string]string{"X-Proto": "HTTP/2.0", "Content-Length": ""})
+				if fmt.Sprint(resp.TransferEncoding) != "[chunked]" {
+					t.Errorf("Transfer-Encoding %v, want chunked", resp.TransferEncoding)
+				}
+				if got := resp.Trailer.Get("X-Resp-Sum"); got != "two parts" {
+					t.Errorf("trailer X-Resp-Sum %q, want %q (trailers %v)", got, "two parts", resp.Trailer)
+				}
+			}},
+		{name: "response without content-length or trailers", method: "GET", req: rawRequest("GET", "/unknown-length"),
+			check: func(t *testing.T, resp *http.Response, body string) {
+				wantResp(t, resp, body, 200, "part one, part two", map[string]string{"X-Proto": "HTTP/2.0"})
+				if fmt.Sprint(resp.TransferEncoding) != "[chunked]" {
+					t.Errorf("Transfer-Encoding %v, want chunked", resp.TransferEncoding)
+				}
+			}},
+		{name: "HEAD", method: "HEAD", req: rawRequest("HEAD", "/doc"), check: func(t *testing.T, resp *http.Response, body string) {
+			wantResp(t, resp, body, 200, "", map[string]string{"X-Proto": "HTTP/2.0", "X-Method": "HEAD",
+				"Content-Length": strconv.Itoa(len(h1Doc))})
+		}},
+	}
+	for _, up := range h2Upstreams {
+		t.Run(up.name, func(t *testing.T) {
+			env := newH2Env(t, http.HandlerFunc(h2Origin), up, false)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					c := env.dial(t)
+					c.send(tt.req)
+					resp, body := c.response(tt.method)
+					tt.check(t, resp, body)
+					// The client connection serves on.
+					c.send(rawRequest("GET", "/doc"))
+					c.checkDoc()
+				})
+			}
+		})
+	}
+}
+
+func wantResp(t *testing.T, resp *http.Response, body string, status int, wantBody string, hdr map[string]string) {
+	t.Helper()
+	if resp.StatusCode != status || body != wantBody {
+		t.Errorf("got %d %.200q, want %d %.200q", resp.StatusCode, body, status, wantBody)
+	}
+	for k, v := range hdr {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("header %s: %q, want %q", k, got, v)
+		}
+	}
+}
+
+// TestH2ProxyUpstreamReset: a stream the upstream resets is a 502 naming the reset.
+func TestH2ProxyUpstreamReset(t *testing.T) {
+	env := newH2Env(t, http.HandlerFunc(h2Origin), h2Upstreams[0], false)
+	c := env.dial(t)
+	c.send(rawRequest("GET", "/abort"))
+	resp, body := c.response("GET")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", resp.StatusCode)
+	}
+	if !strings.Contains(body, "reset the HTTP/2 stream") || !strings.Contains(body, "INTERNAL_ERROR") {
+		t.Errorf("body %q does not name the reset and its code", body)
+	}
+	if got := resp.Header.Get("X-Egressgw-Error"); got != "upstream_protocol" {
+		t.Errorf("X-Egressgw-Error %q, want upstream_protocol", got)
+	}
+	// The upstream connection serves on.
+	c2 := env.dial(t)
+	c2.send(rawRequest("GET", "/doc"))
+	c2.checkDoc()
+}
+
+// TestH2ProxyClientGone: a client that hangs up while its request waits on
+// the upstream (or while the response streams) has its stream reset, so
+// the origin's handler sees the request cancelled.
+func TestH2ProxyClientGone(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		start bool // the origin starts the response before it stalls
+	}{{"waiting for the response", false}, {"while the body streams", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			entered, cancelled := make(chan struct{}), make(chan struct{})
+			env := newH2Env(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.start {
+					_, _ = fmt.Fprint(w, "first part")
+					w.(http.Flusher).Flush()
+				}
+				close(entered)
+				select {
+				case <-r.Context().Done():
+					close(cancelled)
+				case <-time.After(4 * watchPeriod):
+				}
+			}), h2Upstreams[0], false)
+			c, err := net.Dial("tcp", env.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fmt.Fprintf(c, "GET /slow HTTP/1.1\r\nHost: %s\r\n\r\n", h1Host); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-entered:
+			case <-time.After(h1Wait):
+				t.Fatal("the request never reached the origin")
+			}
+			_ = c.Close()
+			select {
+			case <-cancelled:
+			case <-time.After(3 * watchPeriod):
+				t.Fatal("the origin's request was not cancelled after the client went away")
+			}
+		})
+	}
+}
+
+// TestH2ProxyFallback: an upstream that offers only http/1.1 by ALPN still
+// gets the requests, over HTTP/1.1.
+func TestH2ProxyFallback(t *testing.T) {
+	env := newH2Env(t, http.HandlerFunc(h2Origin), h2Upstreams[0], true)
+	c := env.dial(t)
+	for i := range 3 {
+		c.send(rawRequest("POST", "/echo", "Content-Length: 5") + "hello")
+		resp, body := c.response("POST")
+		wantResp(t, resp, body, 200, "hello", map[string]string{"X-Proto": "HTTP/1.1", "X-Length": "5"})
+		if t.Failed() {
+			t.Fatalf("request %d", i+1)
+		}
+	}
+	c.send(rawRequest("GET", "/doc"))
+	c.checkDoc()
+}
+
+// TestH2ProxyHopByHop: hop-by-hop request headers (Connection, Keep-Alive,
+// those Connection names, Te other than trailers) are not sent upstream.
+func TestH2ProxyHopByHop(t *testing.T) {
+	env := newH2Env(t, http.HandlerFunc(h2Origin), h2Upstreams[0], false)
+	tests := []struct {
+		name   string
+		te     string
+		wantTe string
+	}{
+		{name: "Te gzip", te: "gzip"},
+		{name: "Te trailers", te: "trailers", wantTe: "trailers"},
+		{name: "Te gzip, trailers", te: "gzip, trailers", wantTe: "trailers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := env.dial(t)
+			c.send(rawRequest("GET", "/headers",
+				"Connection: keep-alive, X-Hop",
+				"X-Hop: 1",
+				"Keep-Alive: timeout=5",
+				"Proxy-Connection: keep-alive",
+				"Te: "+tt.te,
+				"X-End: 1"))
+			resp, body := c.response("GET")
+			if resp.StatusCode != 200 || resp.Header.Get("X-Proto") != "HTTP/2.0" {
+				t.Fatalf("got %d over %q: %s, want 200 over HTTP/2.0", resp.StatusCode, resp.Header.Get("X-Proto"), body)
+			}
+			var seen h1Seen
+			if err := json.NewDecoder(bytes.NewReader([]byte(body))).Decode(&seen); err != nil {
+				t.Fatalf("decoding %q: %v", body, err)
+			}
+			if seen.Host != h1Host {
+				t.Errorf("upstream saw host %q, want %q", seen.Host, h1Host)
+			}
+			if got := seen.Header.Get("X-End"); got != "1" {
+				t.Errorf("end-to-end X-End: %q, want 1", got)
+			}
+			for _, k := range []string{"Connection", "Keep-Alive", "X-Hop", "Proxy-Connection"} {
+				if v, ok := seen.Header[k]; ok {
+					t.Errorf("hop-by-hop %s: %q reached the upstream", k, v)
+				}
+			}
+			if got := strings.Join(seen.Header["Te"], ", "); got != tt.wantTe {
+				t.Errorf("upstream saw Te %q, want %q", got, tt.wantTe)
+			}
+		})
+	}
+}
