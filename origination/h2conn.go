@@ -424,6 +424,7 @@ func (c *H2Conn) goAwayAndFail(code http2.ErrCode, err error) {
 	c.wmu.Lock()
 	if c.werr == nil {
 		_ = c.wfr.WriteGoAway(0, code, nil)
+		_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second)) // best effort: the connection ends anyway
 		_, _ = c.conn.Write(c.out)
 		c.out = c.out[:0]
 	}
