@@ -110,21 +110,27 @@ func (c *H2Conn) writeHeadersLocked(s *H2Stream, req *H2Request) error {
 	c.streams[s.id] = s
 	c.mu.Unlock()
 
+	c.writeBlockLocked(s.id, req.EndStream, maxFrame)
+	return nil
+}
+
+// writeBlockLocked queues the header block in hbuf for stream id as a
+// HEADERS frame and as many CONTINUATION frames as maxFrame requires.
+func (c *H2Conn) writeBlockLocked(id uint32, endStream bool, maxFrame int) {
 	block := c.hbuf.Bytes()
 	first := true
 	for len(block) > 0 || first {
 		n := min(len(block), maxFrame)
 		frag, end := block[:n], n == len(block)
 		if first {
-			_ = c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: s.id, BlockFragment: frag, EndStream: req.EndStream, EndHeaders: end})
+			_ = c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: endStream, EndHeaders: end})
 			first = false
 		} else {
-			_ = c.wfr.WriteContinuation(s.id, end, frag)
+			_ = c.wfr.WriteContinuation(id, end, frag)
 		}
 		block = block[n:]
 	}
 	c.kickLocked()
-	return nil
 }
 
 // fields calls emit with each header field of req as HTTP/2 sends it; cl
@@ -219,23 +225,10 @@ func (s *H2Stream) CloseSend(trailer http.Header) error {
 			_ = c.henc.WriteField(hpack.HeaderField{Name: name, Value: v})
 		}
 	}
-	block := c.hbuf.Bytes()
 	c.mu.Lock()
 	maxFrame := c.maxFrame
 	c.mu.Unlock()
-	first := true
-	for len(block) > 0 || first {
-		n := min(len(block), maxFrame)
-		frag, end := block[:n], n == len(block)
-		if first {
-			_ = c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: s.id, BlockFragment: frag, EndStream: true, EndHeaders: end})
-			first = false
-		} else {
-			_ = c.wfr.WriteContinuation(s.id, end, frag)
-		}
-		block = block[n:]
-	}
-	c.kickLocked()
+	c.writeBlockLocked(s.id, true, maxFrame)
 	return nil
 }
 
