@@ -70,38 +70,29 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 }
 
 // H1 returns the HTTP/1.1 connection pool for u, creating it on first use.
-func (p *Pool) H1(u Upstream) *H1Pool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if h, ok := p.h1[u.Key]; ok {
-		return h
-	}
-	var cfg *tls.Config
-	if u.TLS != nil {
-		cfg = ClientConfig(u.TLS, p.roots)
-	}
-	h := newH1Pool(u, cfg)
-	p.h1[u.Key] = h
-	return h
-}
+func (p *Pool) H1(u Upstream) *H1Pool { return poolFor(p, p.h1, u, newH1Pool) }
 
 // H2 returns the HTTP/2 connection pool for u, creating it on first use.
-func (p *Pool) H2(u Upstream) *H2Pool {
+func (p *Pool) H2(u Upstream) *H2Pool { return poolFor(p, p.h2, u, newH2Pool) }
+
+// poolFor returns m's pool for u's key, making it with u's TLS client
+// configuration (nil for plaintext) on first use.
+func poolFor[T any](p *Pool, m map[string]*T, u Upstream, make func(Upstream, *tls.Config) *T) *T {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if h, ok := p.h2[u.Key]; ok {
+	if h, ok := m[u.Key]; ok {
 		return h
 	}
 	var cfg *tls.Config
 	if u.TLS != nil {
 		cfg = ClientConfig(u.TLS, p.roots)
 	}
-	h := newH2Pool(u, cfg)
-	p.h2[u.Key] = h
+	h := make(u, cfg)
+	m[u.Key] = h
 	return h
 }
 
-// Retain drops every transport and H1 pool whose key is not in keep,
+// Retain drops every transport and H1 and H2 pool whose key is not in keep,
 // closing its idle connections; requests in flight on them finish normally.
 func (p *Pool) Retain(keep map[string]bool) {
 	p.mu.Lock()
