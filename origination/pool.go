@@ -77,7 +77,7 @@ func (p *Pool) H2(u Upstream) *H2Pool { return poolFor(p, p.h2, u, newH2Pool) }
 
 // poolFor returns m's pool for u's key, making it with u's TLS client
 // configuration (nil for plaintext) on first use.
-func poolFor[T any](p *Pool, m map[string]*T, u Upstream, make func(Upstream, *tls.Config) *T) *T {
+func poolFor[T any](p *Pool, m map[string]*T, u Upstream, newPool func(Upstream, *tls.Config) *T) *T {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if h, ok := m[u.Key]; ok {
@@ -87,7 +87,7 @@ func poolFor[T any](p *Pool, m map[string]*T, u Upstream, make func(Upstream, *t
 	if u.TLS != nil {
 		cfg = ClientConfig(u.TLS, p.roots)
 	}
-	h := make(u, cfg)
+	h := newPool(u, cfg)
 	m[u.Key] = h
 	return h
 }
