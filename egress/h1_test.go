@@ -42,7 +42,7 @@ spec:
   hosts: [up.example.test]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1}]
-  ports: [{number: {{.GW}}, name: http, protocol: HTTP, targetPort: {{.Origin}}}]
+  ports: [{number: {{.GW}}, name: {{.Name}}, protocol: {{.Protocol}}, targetPort: {{.Origin}}}]
 {{- if .Policy}}
 ---
 apiVersion: networking.istio.io/v1
@@ -69,9 +69,11 @@ type h1Env struct {
 }
 
 type h1Options struct {
-	tls    bool               // originate TLS to the origin (DestinationRule tls SIMPLE)
-	pool   string             // the DestinationRule's connectionPool, as a YAML flow map
-	server func(*http.Server) // adjusts the origin server before it starts
+	tls      bool               // originate TLS to the origin (DestinationRule tls SIMPLE)
+	h2       bool               // with tls: the origin offers h2 by ALPN
+	protocol string             // the ServiceEntry port's protocol ("": HTTP); the port is named after it
+	pool     string             // the DestinationRule's connectionPool, as a YAML flow map
+	server   func(*http.Server) // adjusts the origin server before it starts
 }
 
 // newH1Env starts an origin serving h and a gateway in front of it.
@@ -111,6 +113,7 @@ func newH1Env(t *testing.T, h http.Handler, o h1Options) *h1Env {
 			t.Fatal(err)
 		}
 		org.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
+		org.EnableHTTP2 = o.h2
 		org.StartTLS()
 		policy = append(policy, "tls: {mode: SIMPLE, caCertificates: ca.pem}")
 	} else {
@@ -120,9 +123,14 @@ func newH1Env(t *testing.T, h http.Handler, o h1Options) *h1Env {
 	if o.pool != "" {
 		policy = append(policy, "connectionPool: "+o.pool)
 	}
+	protocol := o.protocol
+	if protocol == "" {
+		protocol = "HTTP"
+	}
 	gw := freePort(t)
 	var sb strings.Builder
-	vars := map[string]string{"GW": gw, "Origin": port("https://" + org.Listener.Addr().String())}
+	vars := map[string]string{"GW": gw, "Origin": port("https://" + org.Listener.Addr().String()),
+		"Protocol": protocol, "Name": strings.ToLower(protocol)}
 	if len(policy) > 0 {
 		vars["Policy"] = "{" + strings.Join(policy, ", ") + "}"
 	}

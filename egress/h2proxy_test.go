@@ -2,45 +2,18 @@ package egress
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"text/template"
-	"time"
-
-	"github.com/egressgw/egressgw/internal/pki"
 )
 
 // The tests in this file speak raw HTTP/1.1 to the gateway, whose upstream
 // is an HTTP/2 TLS origin: the gateway proxies each request over a stream
 // of a pooled HTTP/2 connection (origination.H2Pool).
-
-var h2YAML = template.Must(template.New("h2").Parse(`
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: up}
-spec:
-  hosts: [up.example.test]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
-  ports: [{number: {{.GW}}, name: {{.Name}}, protocol: {{.Protocol}}, targetPort: {{.Origin}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: up}
-spec:
-  host: up.example.test
-  trafficPolicy: {{.Policy}}
-`))
 
 // h2Upstream is how the configuration makes the upstream HTTP/2.
 type h2Upstream struct {
@@ -55,47 +28,18 @@ var h2Upstreams = []h2Upstream{
 }
 
 // newH2Env starts a TLS origin serving h, over HTTP/2 by ALPN unless
-// h1only, and a gateway in front of it configured as up says.
+// h1only, and a gateway in front of it configured as up says. The origin
+// reports the protocol of each request in X-Proto.
 func newH2Env(t *testing.T, h http.Handler, up h2Upstream, h1only bool) *h1Env {
 	t.Helper()
-	org := &h1Origin{closed: make(chan string, 64)}
-	org.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		org.requests.Add(1)
+	o := h1Options{tls: true, h2: !h1only, protocol: up.protocol}
+	if up.upgrade {
+		o.pool = "{http: {h2UpgradePolicy: UPGRADE}}"
+	}
+	return newH1Env(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Proto", r.Proto)
 		h.ServeHTTP(w, r)
-	}))
-	org.EnableHTTP2 = !h1only
-	ca, err := pki.NewCA("h2 test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue(h1Host, h1Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	org.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
-	org.StartTLS()
-	t.Cleanup(org.Close)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	policy := "{tls: {mode: SIMPLE, caCertificates: ca.pem}"
-	if up.upgrade {
-		policy += ", connectionPool: {http: {h2UpgradePolicy: UPGRADE}}"
-	}
-	policy += "}"
-	gw := freePort(t)
-	var sb strings.Builder
-	vars := map[string]string{"GW": gw, "Origin": port(org.URL), "Protocol": up.protocol,
-		"Name": strings.ToLower(up.protocol), "Policy": policy}
-	if err := h2YAML.Execute(&sb, vars); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "egress.yaml"), []byte(sb.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &h1Env{eng: startEngine(t, dir), addr: "127.0.0.1:" + gw, origin: org}
+	}), o)
 }
 
 // h2Origin is origin (h1_test.go) with more paths: /trailers answers
@@ -228,44 +172,7 @@ func TestH2ProxyUpstreamReset(t *testing.T) {
 // the upstream (or while the response streams) has its stream reset, so
 // the origin's handler sees the request cancelled.
 func TestH2ProxyClientGone(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		start bool // the origin starts the response before it stalls
-	}{{"waiting for the response", false}, {"while the body streams", true}} {
-		t.Run(tt.name, func(t *testing.T) {
-			entered, cancelled := make(chan struct{}), make(chan struct{})
-			env := newH2Env(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if tt.start {
-					_, _ = fmt.Fprint(w, "first part")
-					w.(http.Flusher).Flush()
-				}
-				close(entered)
-				select {
-				case <-r.Context().Done():
-					close(cancelled)
-				case <-time.After(4 * watchPeriod):
-				}
-			}), h2Upstreams[0], false)
-			c, err := net.Dial("tcp", env.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := fmt.Fprintf(c, "GET /slow HTTP/1.1\r\nHost: %s\r\n\r\n", h1Host); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-entered:
-			case <-time.After(h1Wait):
-				t.Fatal("the request never reached the origin")
-			}
-			_ = c.Close()
-			select {
-			case <-cancelled:
-			case <-time.After(3 * watchPeriod):
-				t.Fatal("the origin's request was not cancelled after the client went away")
-			}
-		})
-	}
+	testClientGone(t, func(t *testing.T, h http.Handler) *h1Env { return newH2Env(t, h, h2Upstreams[0], false) })
 }
 
 // TestH2ProxyFallback: an upstream that offers only http/1.1 by ALPN still

@@ -42,7 +42,7 @@ type h2Server struct {
 	accepted atomic.Int64
 
 	mu    sync.Mutex
-	conns []*h2ServerConn // in the order accepted
+	conns map[int]*h2ServerConn // by the order accepted, from 0
 }
 
 // h2ServerConn is the server's side of one connection.
@@ -59,11 +59,7 @@ type h2ServerOptions struct {
 
 func newH2Server(t *testing.T, h http.Handler, o h2ServerOptions) *h2Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &h2Server{addr: ln.Addr().String()}
+	s := &h2Server{conns: map[int]*h2ServerConn{}}
 	var cfg *tls.Config
 	if !o.plaintext {
 		ca, err := pki.NewCA("h2 test CA")
@@ -88,59 +84,83 @@ func newH2Server(t *testing.T, h http.Handler, o h2ServerOptions) *h2Server {
 	if base == nil {
 		base = &http.Server{}
 	}
+	s.addr = serveConns(t, func(i int, c net.Conn) {
+		sc := &h2ServerConn{closed: make(chan struct{})}
+		s.mu.Lock()
+		s.conns[i] = sc
+		s.mu.Unlock()
+		s.accepted.Add(1)
+		defer close(sc.closed)
+		var conn net.Conn = c
+		if cfg != nil {
+			tc := tls.Server(c, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), h2Wait)
+			err := tc.HandshakeContext(ctx)
+			cancel()
+			if err != nil {
+				return
+			}
+			if tc.ConnectionState().NegotiatedProtocol != "h2" {
+				_, _ = io.Copy(io.Discard, tc)
+				return
+			}
+			conn = tc
+		}
+		srv.ServeConn(conn, &http2.ServeConnOpts{Handler: h, BaseConfig: base})
+	})
+	return s
+}
+
+// serveConns listens on a loopback port and serves each connection
+// accepted there with serve, on a goroutine of its own (i counts
+// connections from 0), closing the connection when serve returns. When the
+// test ends, the listener and every connection are closed and the
+// goroutines waited for. It returns the listener's address.
+func serveConns(t *testing.T, serve func(i int, c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
-	var connsMu sync.Mutex
-	var raw []net.Conn
+	var mu sync.Mutex
+	var conns []net.Conn
+	ended := false
 	t.Cleanup(func() {
 		_ = ln.Close()
-		connsMu.Lock()
-		for _, c := range raw {
+		mu.Lock()
+		ended = true
+		for _, c := range conns {
 			_ = c.Close()
 		}
-		connsMu.Unlock()
+		mu.Unlock()
 		wg.Wait()
 	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
+		for i := 0; ; i++ {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			s.accepted.Add(1)
-			connsMu.Lock()
-			raw = append(raw, c)
-			connsMu.Unlock()
-			sc := &h2ServerConn{closed: make(chan struct{})}
-			s.mu.Lock()
-			s.conns = append(s.conns, sc)
-			s.mu.Unlock()
+			mu.Lock()
+			if ended { // accepted as the test ended: not served
+				mu.Unlock()
+				_ = c.Close()
+				return
+			}
+			conns = append(conns, c)
 			wg.Add(1)
+			mu.Unlock()
 			go func() {
 				defer wg.Done()
-				defer close(sc.closed)
 				defer c.Close()
-				var conn net.Conn = c
-				if cfg != nil {
-					tc := tls.Server(c, cfg)
-					ctx, cancel := context.WithTimeout(context.Background(), h2Wait)
-					err := tc.HandshakeContext(ctx)
-					cancel()
-					if err != nil {
-						return
-					}
-					if tc.ConnectionState().NegotiatedProtocol != "h2" {
-						_, _ = io.Copy(io.Discard, tc)
-						return
-					}
-					conn = tc
-				}
-				srv.ServeConn(conn, &http2.ServeConnOpts{Handler: h, BaseConfig: base})
+				serve(i, c)
 			}()
 		}
 	}()
-	return s
+	return ln.Addr().String()
 }
 
 // conn returns the server's side of the i-th connection accepted.
@@ -148,10 +168,11 @@ func (s *h2Server) conn(t *testing.T, i int) *h2ServerConn {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i >= len(s.conns) {
-		t.Fatalf("the server accepted %d connections, want at least %d", len(s.conns), i+1)
+	sc, ok := s.conns[i]
+	if !ok {
+		t.Fatalf("the server has not accepted connection %d (it has %d)", i, len(s.conns))
 	}
-	return s.conns[i]
+	return sc
 }
 
 func (sc *h2ServerConn) waitClosed(t *testing.T, why string) {
@@ -853,47 +874,14 @@ type rawH2Conn struct {
 // is waited for when the test ends.
 func newRawH2Server(t *testing.T, serve func(i int, rc *rawH2Conn)) Upstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	addr := serveConns(t, func(i int, c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(h2Wait))
+		rc := &rawH2Conn{Conn: c}
+		rc.fr = http2.NewFramer(c, c)
+		rc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+		rc.henc = hpack.NewEncoder(&rc.hbuf)
+		serve(i, rc)
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			_ = c.SetDeadline(time.Now().Add(h2Wait))
-			rc := &rawH2Conn{Conn: c}
-			rc.fr = http2.NewFramer(c, c)
-			rc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-			rc.henc = hpack.NewEncoder(&rc.hbuf)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				serve(i, rc)
-			}()
-		}
-	}()
-	addr := ln.Addr().String()
 	return Upstream{Key: "raw " + addr, Dial: dialTo(addr), IdleTimeout: time.Minute, HTTP2: true}
 }
 
@@ -944,6 +932,26 @@ func (rc *rawH2Conn) request() (*http2.MetaHeadersFrame, error) {
 	}
 }
 
+// firstRequest does the handshake and reads the first request's HEADERS.
+func (rc *rawH2Conn) firstRequest() (*http2.MetaHeadersFrame, error) {
+	if err := rc.handshake(); err != nil {
+		return nil, err
+	}
+	return rc.request()
+}
+
+// noContent answers the first request 204 and reads on until the client
+// hangs up: how the connections after the first serve in tests about the first.
+func (rc *rawH2Conn) noContent(t *testing.T) {
+	hf, err := rc.firstRequest()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	_ = rc.headers(hf.StreamID, true, ":status", "204")
+	_, _ = io.Copy(io.Discard, rc)
+}
+
 // waitFor reads frames until one that match accepts.
 func (rc *rawH2Conn) waitFor(what string, match func(http2.Frame) bool) error {
 	for {
@@ -980,11 +988,7 @@ func TestH2StreamReset(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.code.String(), func(t *testing.T) {
 			u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
-				if err := rc.handshake(); err != nil {
-					t.Error(err)
-					return
-				}
-				hf, err := rc.request()
+				hf, err := rc.firstRequest()
 				if err != nil {
 					t.Error(err)
 					return
@@ -1016,21 +1020,11 @@ func TestH2StreamReset(t *testing.T) {
 func TestH2GoAway(t *testing.T) {
 	firstClosed := make(chan struct{})
 	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if err := rc.handshake(); err != nil {
-			t.Error(err)
-			return
-		}
 		if i > 0 {
-			hf, err := rc.request()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			_ = rc.headers(hf.StreamID, true, ":status", "204")
-			_, _ = io.Copy(io.Discard, rc)
+			rc.noContent(t)
 			return
 		}
-		a, err := rc.request()
+		a, err := rc.firstRequest()
 		if err != nil {
 			t.Error(err)
 			return
@@ -1087,18 +1081,12 @@ func TestH2GoAway(t *testing.T) {
 // on it fails, and the next request gets a new connection.
 func TestH2ConnectionDies(t *testing.T) {
 	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if err := rc.handshake(); err != nil {
-			t.Error(err)
+		if i > 0 {
+			rc.noContent(t)
 			return
 		}
-		if i > 0 {
-			hf, err := rc.request()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			_ = rc.headers(hf.StreamID, true, ":status", "204")
-			_, _ = io.Copy(io.Discard, rc)
+		if err := rc.handshake(); err != nil {
+			t.Error(err)
 			return
 		}
 		for range 2 {
@@ -1154,11 +1142,7 @@ func TestH2BodyLengthMismatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
-				if err := rc.handshake(); err != nil {
-					t.Error(err)
-					return
-				}
-				hf, err := rc.request()
+				hf, err := rc.firstRequest()
 				if err != nil {
 					t.Error(err)
 					return
@@ -1193,11 +1177,7 @@ func TestH2BodyLengthMismatch(t *testing.T) {
 func TestH2CloseResetsUnfinishedRequest(t *testing.T) {
 	gotRST := make(chan http2.ErrCode, 1)
 	u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
-		if err := rc.handshake(); err != nil {
-			t.Error(err)
-			return
-		}
-		hf, err := rc.request()
+		hf, err := rc.firstRequest()
 		if err != nil {
 			t.Error(err)
 			return
