@@ -1264,3 +1264,27 @@ func TestH2HandshakeFails(t *testing.T) {
 		})
 	}
 }
+
+// TestH2RetiredPool: a request that took an upstream from the previous
+// configuration just as a reload retired its pool (Pool.Retain) is still
+// served, on a connection of its own that closes after it; the pool's
+// existing connection closes once idle.
+func TestH2RetiredPool(t *testing.T) {
+	srv := newH2Server(t, http.HandlerFunc(h2Handler), h2ServerOptions{})
+	u := srv.upstream()
+	pool := NewPool(nil)
+	p := pool.H2(u)
+	if _, err := roundTrip(p, h2Req("https", "GET", "/doc"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	pool.Retain(map[string]bool{}) // the reload dropped this upstream
+	srv.conn(t, 0).waitClosed(t, "its pool was retired while it was idle")
+	res, err := roundTrip(p, h2Req("https", "GET", "/doc"), nil, nil)
+	if err != nil {
+		t.Fatalf("a request racing the reload failed: %v", err)
+	}
+	if res.resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", res.resp.StatusCode)
+	}
+	srv.conn(t, 1).waitClosed(t, "it served the one request of a retired pool")
+}

@@ -474,6 +474,17 @@ func (c *H2Conn) reserve() bool {
 	return true
 }
 
+// takeLast reserves the connection's only stream: it takes no other and
+// closes when that one is released.
+func (c *H2Conn) takeLast() (*H2Conn, error) {
+	if !c.reserve() {
+		c.close(errConnClosed)
+		return nil, errNoStreams
+	}
+	c.closeIfIdle()
+	return c, nil
+}
+
 // allowsStreams reports whether the upstream allows any concurrent stream.
 func (c *H2Conn) allowsStreams() bool {
 	c.mu.Lock()

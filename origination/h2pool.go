@@ -14,6 +14,9 @@ import (
 // by ALPN; the caller sends the request over HTTP/1.1 instead.
 var ErrNoHTTP2 = errors.New("the upstream does not offer HTTP/2 (ALPN)")
 
+// errNoStreams is an upstream whose SETTINGS_MAX_CONCURRENT_STREAMS is 0.
+var errNoStreams = &ProtocolError{errors.New("the upstream's HTTP/2 SETTINGS allow no concurrent streams")}
+
 // noH2Retry is how long an upstream that declined HTTP/2 is sent
 // HTTP/1.1 before HTTP/2 is offered to it again.
 const noH2Retry = 5 * time.Minute
@@ -63,7 +66,7 @@ func (p *H2Pool) Get(ctx context.Context, host string) (*H2Conn, error) {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, errConnClosed
+			return p.dialOnce(ctx, host)
 		}
 		for _, c := range p.conns[host] {
 			if c.reserve() {
@@ -101,8 +104,7 @@ func (p *H2Pool) Get(ctx context.Context, host string) (*H2Conn, error) {
 		case err != nil:
 			return nil, err
 		case closed:
-			c.close(errConnClosed)
-			return nil, errConnClosed
+			return c.takeLast()
 		case c.reserve():
 			return c, nil
 		}
@@ -110,9 +112,20 @@ func (p *H2Pool) Get(ctx context.Context, host string) (*H2Conn, error) {
 		// again only if it allows some, so that a limit of 0 cannot make
 		// this dial forever.
 		if !c.allowsStreams() {
-			return nil, &ProtocolError{errors.New("the upstream's HTTP/2 SETTINGS allow no concurrent streams")}
+			return nil, errNoStreams
 		}
 	}
+}
+
+// dialOnce serves a request that raced with the pool's retirement (a
+// configuration reload that dropped this upstream): a connection of its
+// own, closed after its one stream.
+func (p *H2Pool) dialOnce(ctx context.Context, host string) (*H2Conn, error) {
+	c, err := p.dial(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	return c.takeLast()
 }
 
 // dial connects, originates TLS if configured and starts HTTP/2.
