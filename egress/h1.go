@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"math"
@@ -163,7 +164,9 @@ func waitReadable(c *net.TCPConn) error {
 
 // serveOne reads and answers one request; it reports whether the connection may serve another.
 func (h *h1conn) serveOne() bool {
-	_ = h.c.SetReadDeadline(time.Now().Add(h1HeaderTimeout))
+	if !h.headBuffered() {
+		_ = h.c.SetReadDeadline(time.Now().Add(h1HeaderTimeout))
+	}
 	h.pr.cr.N = int64(h.e.cfg.MaxHeaderBytes) + 4<<10 // exact limit checked (and logged) in handle
 	r, err := http.ReadRequest(h.pr.br)
 	h.pr.cr.N = math.MaxInt64
@@ -198,6 +201,14 @@ func (h *h1conn) serveOne() bool {
 		return false
 	}
 	return true
+}
+
+// headBuffered reports whether the next request's head is already read
+// (the usual case): parsing it then cannot wait on the client, and the
+// header deadline need not be set.
+func (h *h1conn) headBuffered() bool {
+	b, _ := h.pr.br.Peek(h.pr.br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // settleBody, before a response head is written, reads what the handler
