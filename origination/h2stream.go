@@ -38,7 +38,8 @@ type H2Stream struct {
 	headArr    [1]*http.Response
 	final      *http.Response // the final response (resp), once its head arrived
 	resp       http.Response
-	buf        []byte // response data not yet read, from rd
+	buf        []byte // response data not yet read, from rd; small at first, so that a small body costs no allocation
+	small      [512]byte
 	rd         int
 	ended      bool // END_STREAM received
 	err        error
@@ -60,6 +61,7 @@ func (c *H2Conn) Open(req *H2Request) (*H2Stream, error) {
 	s := &H2Stream{c: c, head: req.Method == http.MethodHead, recvWindow: h2StreamWindow, declared: -1}
 	s.cond.L = &c.mu
 	s.heads = s.headArr[:0]
+	s.buf = s.small[:0]
 	c.wmu.Lock()
 	err := c.writeHeadersLocked(s, req)
 	c.wmu.Unlock()
