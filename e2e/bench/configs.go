@@ -120,8 +120,9 @@ const corefile = `
 `
 
 // egressgwConf registers the same three things: origination of
-// api.bench.test:80 to the upstream's 443, passthrough of
-// pt-egressgw.bench.test, and the DNS zone.
+// api.bench.test:80 to the upstream's 443 (over HTTP/2, as HAProxy's; and
+// as h1.bench.test over HTTP/1.1), passthrough of pt-egressgw.bench.test,
+// and the DNS zone.
 const egressgwConf = `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -141,6 +142,25 @@ spec:
   trafficPolicy:
     tls: {mode: SIMPLE, caCertificates: {{.CA}}, sni: {{.Origin}}}
     connectionPool: {http: {h2UpgradePolicy: UPGRADE}}
+---
+# The same upstream over HTTP/1.1, Istio's default for a port declared HTTP.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: origin-h1, namespace: bench}
+spec:
+  hosts: [{{.OriginH1}}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 443}]
+  endpoints: [{address: {{.Upstream}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: origin-h1, namespace: bench}
+spec:
+  host: {{.OriginH1}}
+  trafficPolicy:
+    tls: {mode: SIMPLE, caCertificates: {{.CA}}, sni: {{.Origin}}}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -169,7 +189,7 @@ func (w *world) render(name, text string) (string, error) {
 		"HAConns": strconv.Itoa(fileLimit*2/5 - 100),
 		"Dir":     w.dir, "CA": w.caFile, "Cert": w.cert, "Key": w.key, "Big": w.bigFile, "Hello": `hello from the upstream\n`,
 		"Upstream": upstreamAddr, "UpDNS": upDNSAddr, "Nginx": nginxAddr, "HAProxy": haproxyAddr, "CoreDNS": corednsAddr,
-		"Origin": originName, "RegZone": regZone, "RegAnswer": regAnswer,
+		"Origin": originName, "OriginH1": originH1Name, "RegZone": regZone, "RegAnswer": regAnswer,
 		"PtNginx": ptName("nginx"), "PtHAProxy": ptName("haproxy"), "PtEgressgw": ptName("egressgw"),
 	}
 	data["Self"] = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))

@@ -134,28 +134,41 @@ func (w *world) origination(r *report) error {
 			}
 		}
 	}
+	// Istio's default for a port declared HTTP, without h2UpgradePolicy.
+	if err := w.egressgwOnly(t, "HTTP/1.1 upstream: origination", "Host: "+originH1Name); err != nil {
+		return err
+	}
 	return w.withAccessLog(t, host)
+}
+
+// egressgwOnly measures egressgw alone on origination with host, as rows
+// named with prefix.
+func (w *world) egressgwOnly(t *table, prefix, host string) error {
+	t.row(prefix+" req/s", higher, "", nil)
+	t.row(prefix+" p99 ms", lower, "", nil)
+	t.row(prefix+" proxy CPU µs/req", lower, "", nil)
+	if err := w.warm(originationURL("egressgw"), host); err != nil {
+		return err
+	}
+	for range w.opts.runs {
+		if err := w.measured("egressgw", t, prefix, originationURL("egressgw"), host); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // withAccessLog measures egressgw again with its default access log (a JSON
 // line per request to a file), for what the log costs; the other peers are
 // not measured with theirs.
 func (w *world) withAccessLog(t *table, host string) error {
-	t.row("access log on: origination req/s", higher, "", nil)
-	t.row("access log on: origination p99 ms", lower, "", nil)
-	t.row("access log on: origination proxy CPU µs/req", lower, "", nil)
 	w.egressgw.stop()
 	var err error
 	if w.egressgw, err = w.startEgressgw(true); err != nil {
 		return err
 	}
-	if err := w.warm(originationURL("egressgw"), host); err != nil {
+	if err := w.egressgwOnly(t, "access log on: origination", host); err != nil {
 		return err
-	}
-	for range w.opts.runs {
-		if err := w.measured("egressgw", t, "access log on: origination", originationURL("egressgw"), host); err != nil {
-			return err
-		}
 	}
 	w.egressgw.stop()
 	w.egressgw, err = w.startEgressgw(false)

@@ -23,6 +23,7 @@ const (
 	dnsmasqAddr  = "127.0.0.23"
 	corednsAddr  = "127.0.0.24"
 	originName   = "api.bench.test"          // Host and SNI of the origination upstream
+	originH1Name = "h1.bench.test"           // the same upstream, HTTP/1.1 to it (egressgw only)
 	regZone      = "reg.bench.test"          // names answered by the DNS server itself
 	fwdZone      = "bench.svc.cluster.local" // names forwarded to the upstream resolver, as egressgw forwards the cluster's
 	regAnswer    = egressgwAddr
