@@ -80,7 +80,7 @@ func (w *world) measured(peer string, t *table, prefix string, url string, heade
 func (w *world) cpuProfile(figure string) error {
 	secs := max(1, int((w.opts.duration-time.Second)/time.Second))
 	time.Sleep(500 * time.Millisecond)
-	base := strings.NewReplacer(" ", "-", ":", "").Replace(figure)
+	base := strings.NewReplacer(" ", "-", ":", "", "/", "").Replace(figure)
 	if err := w.saveProfile("allocs", base+".allocs-base.pprof"); err != nil {
 		return err
 	}
