@@ -6,6 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -119,21 +120,36 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 	}
 	if ce := e.access.Check(zap.InfoLevel, "request"); ce != nil {
 		if u != nil {
-			upstreamAddr = u.scheme + "://" + hostOr(u.target.host, host) + ":" + u.portStr
+			upstreamAddr = u.logAddr
+			if upstreamAddr == "" {
+				upstreamAddr = u.upstreamAddr(host)
+			}
 		}
-		fields := []zap.Field{
+		fp := logFields.Get().(*[]zap.Field)
+		fields := append((*fp)[:0],
 			zap.String("src", r.RemoteAddr), zap.String("listener", l.label), zap.String("proto", r.Proto),
 			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.Path),
 			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", d.Rule),
 			zap.String("cluster", cluster), zap.String("upstream", upstreamAddr),
 			zap.Int64("bytes_in", max(r.ContentLength, 0)), zap.Int64("bytes_out", rec.bytes),
 			zap.Duration("duration", time.Since(start)),
-		}
+		)
 		if rec.note != "" {
 			fields = append(fields, zap.String("reason", rec.note))
 		}
 		ce.Write(fields...)
+		clear(fields) // drop references to this request's strings
+		*fp = fields[:0]
+		logFields.Put(fp)
 	}
+}
+
+// logFields lends logRequest its field list (zap encodes the fields before Write returns).
+var logFields = sync.Pool{New: func() any { f := make([]zap.Field, 0, 16); return &f }}
+
+// upstreamAddr is how the access log names the upstream of a request for host.
+func (u *upstream) upstreamAddr(host string) string {
+	return u.scheme + "://" + hostOr(u.target.host, host) + ":" + u.portStr
 }
 
 func hostOr(a, b string) string {

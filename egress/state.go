@@ -34,6 +34,7 @@ type upstream struct {
 	cluster string
 	scheme  string // "http" or "https" (TLS origination)
 	portStr string // target port
+	logAddr string // the access log's "upstream" when it does not depend on the requested host (target.host set)
 	target  *target
 	idle    time.Duration
 	proxy   *httputil.ReverseProxy             // nil for TLS/TCP-only ports
@@ -112,6 +113,9 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 	}
 	if u.idle == 0 {
 		u.idle = time.Hour
+	}
+	if t.host != "" {
+		u.logAddr = u.upstreamAddr(t.host)
 	}
 	if p.TLS != nil {
 		u.scheme = "https"
