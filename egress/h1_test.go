@@ -123,14 +123,22 @@ func newH1Env(t *testing.T, h http.Handler, o h1Options) *h1Env {
 	if o.pool != "" {
 		policy = append(policy, "connectionPool: "+o.pool)
 	}
-	protocol := o.protocol
+	eng, addr := gatewayTo(t, dir, port("https://"+org.Listener.Addr().String()), o.protocol, policy)
+	return &h1Env{eng: eng, addr: addr, origin: org}
+}
+
+// gatewayTo starts a gateway with its configuration in dir (h1YAML): one
+// ServiceEntry port of protocol ("": HTTP) to the origin's port on
+// 127.0.0.1, with the DestinationRule trafficPolicy fields in policy. It
+// returns the engine and the address of its HTTP listener.
+func gatewayTo(t *testing.T, dir, originPort, protocol string, policy []string) (*Engine, string) {
+	t.Helper()
 	if protocol == "" {
 		protocol = "HTTP"
 	}
 	gw := freePort(t)
 	var sb strings.Builder
-	vars := map[string]string{"GW": gw, "Origin": port("https://" + org.Listener.Addr().String()),
-		"Protocol": protocol, "Name": strings.ToLower(protocol)}
+	vars := map[string]string{"GW": gw, "Origin": originPort, "Protocol": protocol, "Name": strings.ToLower(protocol)}
 	if len(policy) > 0 {
 		vars["Policy"] = "{" + strings.Join(policy, ", ") + "}"
 	}
@@ -140,7 +148,7 @@ func newH1Env(t *testing.T, h http.Handler, o h1Options) *h1Env {
 	if err := os.WriteFile(filepath.Join(dir, "egress.yaml"), []byte(sb.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &h1Env{eng: startEngine(t, dir), addr: "127.0.0.1:" + gw, origin: org}
+	return startEngine(t, dir), "127.0.0.1:" + gw
 }
 
 // waitClosed waits for the origin to close one of its connections.

@@ -14,9 +14,13 @@ import (
 // roundTripH2 proxies r over a stream of a pooled HTTP/2 connection to u
 // and copies the response back to the client, on the calling goroutine.
 // It reports false, having sent nothing, when the upstream declined
-// HTTP/2 by ALPN; the caller then uses HTTP/1.1. A request without a
-// body is sent again on another connection when the upstream refused its
-// stream unprocessed (REFUSED_STREAM, or a GOAWAY below its ID).
+// HTTP/2 by ALPN; the caller then uses HTTP/1.1. A request is sent again
+// on another connection when the upstream refused its stream unprocessed
+// (REFUSED_STREAM, or a GOAWAY below its ID, as an upstream that retires
+// connections after a number of requests sends): any request without a
+// body, and one whose body fits a copy buffer (32 KiB), which is read
+// whole before the request goes out for that purpose, as Envoy buffers a
+// body it may retry.
 func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host string) bool {
 	req := h2Request(u, r)
 	s, err := h.openStream(u.h2, host, &req)
@@ -25,13 +29,22 @@ func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host s
 	}
 	var resp *http.Response
 	var clientErr error
-	if err == nil {
-		resp, clientErr, err = h.exchangeH2(s, r)
-		if refused(err) && clientErr == nil && r.ContentLength == 0 {
-			_ = s.Close()
+	var body []byte // the whole body, when read before sending
+	if err == nil && r.ContentLength > 0 && r.ContentLength <= copyBufferSize {
+		buf := getBuffer()
+		defer putBuffer(buf)
+		if clientErr = h.continueBody(r); clientErr == nil {
+			body = (*buf)[:r.ContentLength]
+			_, clientErr = io.ReadFull(r.Body, body)
+		}
+	}
+	if err == nil && clientErr == nil {
+		resp, clientErr, err = h.exchangeH2(s, r, body)
+		if refused(err) && clientErr == nil && (r.ContentLength == 0 || body != nil) {
 			h.watch.stop()
+			_ = s.Close()
 			if s, err = h.openStream(u.h2, host, &req); err == nil {
-				resp, clientErr, err = h.exchangeH2(s, r)
+				resp, clientErr, err = h.exchangeH2(s, r, body)
 			}
 		}
 	}
@@ -90,16 +103,17 @@ func h2Request(u *upstream, r *http.Request) origination.H2Request {
 	}
 }
 
-// exchangeH2 sends r's body on s and reads the response head, as exchange
-// does for HTTP/1.1.
-func (h *h1conn) exchangeH2(s *origination.H2Stream, r *http.Request) (resp *http.Response, clientErr, err error) {
+// exchangeH2 sends r's body on s (body, if it was read already) and
+// reads the response head, as exchange does for HTTP/1.1.
+func (h *h1conn) exchangeH2(s *origination.H2Stream, r *http.Request, body []byte) (resp *http.Response, clientErr, err error) {
 	if r.ContentLength != 0 {
-		if err := h.continueBody(r); err != nil {
-			return nil, err, nil
+		if body != nil {
+			_, err = s.Write(body)
+		} else if clientErr = h.continueBody(r); clientErr == nil {
+			buf := getBuffer()
+			clientErr, err = sendBody(s, r.Body, *buf)
+			putBuffer(buf)
 		}
-		buf := getBuffer()
-		clientErr, err = sendBody(s, r.Body, *buf)
-		putBuffer(buf)
 		if clientErr != nil || err != nil {
 			return nil, clientErr, err
 		}

@@ -84,10 +84,13 @@ func describeCause(c origination.Cause) string {
 	return "upstream failed"
 }
 
+// copyBufferSize is the size of the buffers copyBuffers lends.
+const copyBufferSize = 32 << 10
+
 // copyBuffers lends 32 KiB copy buffers; proxyBuffers lends them to every
 // reverse proxy, whose interface takes slices (so its Put allocates).
 var (
-	copyBuffers  = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	copyBuffers  = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 	proxyBuffers = &bufferPool{p: &copyBuffers}
 )
 
