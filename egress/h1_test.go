@@ -101,18 +101,7 @@ func newH1Env(t *testing.T, h http.Handler, o h1Options) *h1Env {
 	dir := t.TempDir()
 	var policy []string
 	if o.tls {
-		ca, err := pki.NewCA("h1 test CA")
-		if err != nil {
-			t.Fatal(err)
-		}
-		leaf, err := ca.Issue(h1Host, h1Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		org.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
+		org.TLS = &tls.Config{Certificates: []tls.Certificate{originCert(t, dir)}}
 		org.EnableHTTP2 = o.h2
 		org.StartTLS()
 		policy = append(policy, "tls: {mode: SIMPLE, caCertificates: ca.pem}")
@@ -125,6 +114,24 @@ func newH1Env(t *testing.T, h http.Handler, o h1Options) *h1Env {
 	}
 	eng, addr := gatewayTo(t, dir, port("https://"+org.Listener.Addr().String()), o.protocol, policy)
 	return &h1Env{eng: eng, addr: addr, origin: org}
+}
+
+// originCert issues the origin's certificate for h1Host from a new CA,
+// whose certificate it writes to dir/ca.pem for the DestinationRule.
+func originCert(t *testing.T, dir string) tls.Certificate {
+	t.Helper()
+	ca, err := pki.NewCA("h1 test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(h1Host, h1Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return leaf.TLS
 }
 
 // gatewayTo starts a gateway with its configuration in dir (h1YAML): one

@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,8 +13,6 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/egressgw/egressgw/internal/pki"
 )
 
 // refusingOrigin is an HTTP/2 TLS origin driven frame by frame: its first
@@ -34,18 +30,7 @@ type refusingOrigin struct {
 
 func newRefusingOrigin(t *testing.T, dir string, goAway bool) *refusingOrigin {
 	t.Helper()
-	ca, err := pki.NewCA("refusing origin CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue(h1Host, h1Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, NextProtos: []string{"h2"}})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{originCert(t, dir)}, NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatal(err)
 	}

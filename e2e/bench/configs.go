@@ -124,44 +124,29 @@ const corefile = `
 // as h1.bench.test over HTTP/1.1), passthrough of pt-egressgw.bench.test,
 // and the DNS zone.
 const egressgwConf = `
+{{- range .Origins}}
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: {name: origin, namespace: bench}
+metadata: {name: {{.Name}}, namespace: bench}
 spec:
-  hosts: [{{.Origin}}]
+  hosts: [{{.Host}}]
   location: MESH_EXTERNAL
   resolution: STATIC
   ports: [{number: 80, name: http, protocol: HTTP, targetPort: 443}]
-  endpoints: [{address: {{.Upstream}}}]
+  endpoints: [{address: {{$.Upstream}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {name: origin, namespace: bench}
+metadata: {name: {{.Name}}, namespace: bench}
 spec:
-  host: {{.Origin}}
+  host: {{.Host}}
   trafficPolicy:
-    tls: {mode: SIMPLE, caCertificates: {{.CA}}, sni: {{.Origin}}}
+    tls: {mode: SIMPLE, caCertificates: {{$.CA}}, sni: {{$.Origin}}}
+{{- if .H2}}
     connectionPool: {http: {h2UpgradePolicy: UPGRADE}}
+{{- end}}
 ---
-# The same upstream over HTTP/1.1, Istio's default for a port declared HTTP.
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: origin-h1, namespace: bench}
-spec:
-  hosts: [{{.OriginH1}}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 443}]
-  endpoints: [{address: {{.Upstream}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: origin-h1, namespace: bench}
-spec:
-  host: {{.OriginH1}}
-  trafficPolicy:
-    tls: {mode: SIMPLE, caCertificates: {{.CA}}, sni: {{.Origin}}}
----
+{{- end}}
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: passthrough, namespace: bench}
@@ -183,15 +168,21 @@ spec:
 
 // render writes a template filled with the world's names to dir/name.
 func (w *world) render(name, text string) (string, error) {
-	data := map[string]string{
+	data := map[string]any{
 		"Files": strconv.Itoa(fileLimit), "Conns": strconv.Itoa(fileLimit - 200), // nginx counts each client and upstream socket
 		// HAProxy wants two descriptors per connection and one pipe per four.
 		"HAConns": strconv.Itoa(fileLimit*2/5 - 100),
 		"Dir":     w.dir, "CA": w.caFile, "Cert": w.cert, "Key": w.key, "Big": w.bigFile, "Hello": `hello from the upstream\n`,
 		"Upstream": upstreamAddr, "UpDNS": upDNSAddr, "Nginx": nginxAddr, "HAProxy": haproxyAddr, "CoreDNS": corednsAddr,
-		"Origin": originName, "OriginH1": originH1Name, "RegZone": regZone, "RegAnswer": regAnswer,
+		"Origin": originName, "RegZone": regZone, "RegAnswer": regAnswer,
 		"PtNginx": ptName("nginx"), "PtHAProxy": ptName("haproxy"), "PtEgressgw": ptName("egressgw"),
 	}
+	// The origination upstream, as egressgw registers it twice: over
+	// HTTP/2 (as HAProxy's) and over HTTP/1.1 (Istio's default for HTTP).
+	data["Origins"] = []struct {
+		Name, Host string
+		H2         bool
+	}{{"origin", originName, true}, {"origin-h1", originH1Name, false}}
 	data["Self"] = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
 	t, err := template.New(name).Parse(nginxCommon + text)
 	if err != nil {
