@@ -268,10 +268,9 @@ func writeRequestHead(w *bufio.Writer, r *http.Request, close bool) {
 	_, _ = w.WriteString("\r\n")
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
-		if requestHopHeader(k) || (conn != nil && httpguts.HeaderValuesContainsToken(conn, k)) {
-			continue
+		if endToEnd(k, conn) {
+			writeHeader(w, k, vs)
 		}
-		writeHeader(w, k, vs)
 	}
 	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
 		_, _ = w.WriteString("Te: trailers\r\n")
@@ -307,6 +306,12 @@ func writeResponseHeaders(w *bufio.Writer, hdr http.Header, unknownLength, chunk
 		}
 		writeHeader(w, k, vs)
 	}
+}
+
+// endToEnd reports whether request header k is forwarded: not hop-by-hop,
+// nor named in the request's Connection header (conn).
+func endToEnd(k string, conn []string) bool {
+	return !requestHopHeader(k) && (conn == nil || !httpguts.HeaderValuesContainsToken(conn, k))
 }
 
 func requestHopHeader(k string) bool {

@@ -72,15 +72,9 @@ func (h *h1conn) openStream(pool *origination.H2Pool, host string, req *originat
 // ones are removed from r.Header) and the authority the client named.
 func h2Request(u *upstream, r *http.Request) origination.H2Request {
 	te := httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
-	if conn := r.Header["Connection"]; conn != nil {
-		for k := range r.Header {
-			if httpguts.HeaderValuesContainsToken(conn, k) {
-				delete(r.Header, k)
-			}
-		}
-	}
+	conn := r.Header["Connection"]
 	for k := range r.Header {
-		if requestHopHeader(k) {
+		if !endToEnd(k, conn) {
 			delete(r.Header, k)
 		}
 	}
