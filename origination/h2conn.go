@@ -228,9 +228,13 @@ func (c *H2Conn) readLoop() {
 func (c *H2Conn) dispatch(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.MetaHeadersFrame:
-		c.onHeaders(f)
+		if err := c.onHeaders(f); err != nil {
+			c.resetStream(f.StreamID, http2.ErrCodeProtocol, err)
+		}
 	case *http2.DataFrame:
-		return c.onData(f)
+		if err := c.onData(f); err != nil {
+			c.resetStream(f.StreamID, http2.ErrCodeProtocol, err)
+		}
 	case *http2.RSTStreamFrame:
 		c.mu.Lock()
 		if s := c.streams[f.StreamID]; s != nil {
@@ -341,23 +345,20 @@ func (c *H2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	return nil
 }
 
-func (c *H2Conn) onHeaders(f *http2.MetaHeadersFrame) {
+// onHeaders hands a stream its response head or trailers; a malformed
+// one is returned as the stream's error, which the stream already has.
+func (c *H2Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	s := c.streams[f.StreamID]
 	if s == nil || s.err != nil {
-		c.mu.Unlock()
-		return
+		return nil
 	}
-	err := s.onHeadersLocked(f)
-	if err != nil {
-		s.failLocked(&ProtocolError{err}) // before a reader can see the stream end without the error
-	}
-	c.mu.Unlock()
-	if err != nil {
-		c.resetStream(f.StreamID, http2.ErrCodeProtocol, &ProtocolError{err})
-	}
+	return s.protocolErrorLocked(s.onHeadersLocked(f))
 }
 
+// onData hands a stream its data; a violation is returned as the
+// stream's error, which the stream already has.
 func (c *H2Conn) onData(f *http2.DataFrame) error {
 	n := int32(f.Length) // padding counts against flow control too
 	c.mu.Lock()
@@ -370,15 +371,9 @@ func (c *H2Conn) onData(f *http2.DataFrame) error {
 		c.sendCredit(0, 0, credit)
 		return nil
 	}
-	err := s.onDataLocked(f, n)
-	if err != nil {
-		s.failLocked(&ProtocolError{err}) // before a reader can see the stream end without the error
-	}
+	err := s.protocolErrorLocked(s.onDataLocked(f, n))
 	c.mu.Unlock()
-	if err != nil {
-		c.resetStream(f.StreamID, http2.ErrCodeProtocol, &ProtocolError{err})
-	}
-	return nil
+	return err
 }
 
 // takeConnCreditLocked returns the connection window to give back now, if

@@ -324,6 +324,18 @@ func (s *H2Stream) Close() error {
 	return nil
 }
 
+// protocolErrorLocked fails the stream with err, if any, as the
+// upstream's protocol error, before the lock a reader waits on is released
+// (so that no reader sees the stream end without it), and returns it.
+func (s *H2Stream) protocolErrorLocked(err error) error {
+	if err == nil {
+		return nil
+	}
+	pe := &ProtocolError{err}
+	s.failLocked(pe)
+	return pe
+}
+
 func (s *H2Stream) failLocked(err error) {
 	if s.err == nil {
 		s.err = err
