@@ -328,20 +328,23 @@ func (c *H2Conn) onGoAway(f *http2.GoAwayFrame) {
 
 func (c *H2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if f.StreamID == 0 {
 		if int64(c.sendWindow)+int64(f.Increment) > 1<<31-1 {
+			c.mu.Unlock()
 			return errors.New("the upstream's WINDOW_UPDATE overflowed the connection's window")
 		}
 		c.sendWindow += int32(f.Increment)
 	} else if s := c.streams[f.StreamID]; s != nil {
 		if int64(s.sendWindow)+int64(f.Increment) > 1<<31-1 {
-			s.failLocked(errors.New("the upstream's WINDOW_UPDATE overflowed the stream's window"))
+			err := s.protocolErrorLocked(errors.New("the upstream's WINDOW_UPDATE overflowed the stream's window"))
+			c.mu.Unlock()
+			c.resetStream(f.StreamID, http2.ErrCodeFlowControl, err)
 			return nil
 		}
 		s.sendWindow += int32(f.Increment)
 	}
 	c.sendCond.Broadcast()
+	c.mu.Unlock()
 	return nil
 }
 
