@@ -1288,3 +1288,43 @@ func TestH2RetiredPool(t *testing.T) {
 	}
 	srv.conn(t, 1).waitClosed(t, "it served the one request of a retired pool")
 }
+
+// TestH2WindowOverflow: a WINDOW_UPDATE that takes a stream's send window
+// past 2^31-1 fails the stream as the upstream's protocol error and
+// resets it with FLOW_CONTROL_ERROR (RFC 9113 §6.9.1).
+func TestH2WindowOverflow(t *testing.T) {
+	reset := make(chan http2.ErrCode, 1)
+	u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
+		hf, err := rc.firstRequest()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = rc.fr.WriteWindowUpdate(hf.StreamID, 1<<31-1)
+		if err := rc.waitFor("RST_STREAM", func(f http2.Frame) bool {
+			if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == hf.StreamID {
+				reset <- rst.ErrCode
+				return true
+			}
+			return false
+		}); err != nil {
+			t.Error(err)
+		}
+		_, _ = io.Copy(io.Discard, rc)
+	})
+	p := newTestH2Pool(t, u)
+	_, s := openStream(t, p, h2Req("http", "GET", "/"))
+	_, err := s.ReadResponse()
+	var pe *ProtocolError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "overflowed the stream's window") {
+		t.Fatalf("ReadResponse: %v; want the stream's window overflow as a ProtocolError", err)
+	}
+	select {
+	case code := <-reset:
+		if code != http2.ErrCodeFlowControl {
+			t.Errorf("the stream was reset with %v, want FLOW_CONTROL_ERROR", code)
+		}
+	case <-time.After(h2Wait):
+		t.Fatal("the upstream never saw the stream reset")
+	}
+}
