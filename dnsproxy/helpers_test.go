@@ -158,18 +158,7 @@ type upstream struct {
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{ttl: 60, first: make(chan struct{})}
-	s := NewServer("127.0.0.1:0", dns.HandlerFunc(u.serve))
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown upstream: %v", err)
-		}
-	})
-	u.addr = s.Addr()
+	u.addr = serve(t, dns.HandlerFunc(u.serve)).Addr()
 	return u
 }
 
