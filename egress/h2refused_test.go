@@ -116,15 +116,15 @@ func (o *refusingOrigin) serve(c net.Conn, refuse bool) {
 		if !end {
 			continue
 		}
+		o.mu.Lock()
+		o.served++ // before the answer, which the test may check the count on
+		o.mu.Unlock()
 		body := methods[id] + " " + strconv.Itoa(bodies[id])
 		hbuf.Reset()
 		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
 		_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true})
 		_ = fr.WriteData(id, true, []byte(body))
-		o.mu.Lock()
-		o.served++
-		o.mu.Unlock()
 	}
 }
 
