@@ -22,10 +22,15 @@ import (
 // whole before the request goes out for that purpose, as Envoy buffers a
 // body it may retry.
 func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host string) bool {
-	req := h2Request(u, r)
-	s, err := h.openStream(u.h2, host, &req)
+	c, err := u.h2.Get(h.e.stop, host)
 	if errors.Is(err, origination.ErrNoHTTP2) {
-		return false
+		return false // before h2Request edits r's headers for HTTP/2
+	}
+	var req origination.H2Request
+	var s *origination.H2Stream
+	if err == nil {
+		req = h2Request(u, r)
+		s, err = c.Open(&req)
 	}
 	var resp *http.Response
 	var clientErr error

@@ -192,6 +192,30 @@ func TestH2ProxyFallback(t *testing.T) {
 	c.checkDoc()
 }
 
+// TestH2ProxyFallbackHeaders: the request that finds out the upstream
+// declines HTTP/2 reaches it over HTTP/1.1 with its headers whole (Te:
+// trailers is end-to-end; HTTP/2's preparation of the head must not have
+// touched it).
+func TestH2ProxyFallbackHeaders(t *testing.T) {
+	env := newH2Env(t, http.HandlerFunc(h2Origin), h2Upstreams[0], true)
+	c := env.dial(t)
+	c.send(rawRequest("GET", "/headers", "Te: trailers", "X-End: 1"))
+	resp, body := c.response("GET")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Proto") != "HTTP/1.1" {
+		t.Fatalf("got %d over %q: %s, want 200 over HTTP/1.1", resp.StatusCode, resp.Header.Get("X-Proto"), body)
+	}
+	var seen h1Seen
+	if err := json.NewDecoder(strings.NewReader(body)).Decode(&seen); err != nil {
+		t.Fatalf("decoding %q: %v", body, err)
+	}
+	if got := seen.Header.Get("Te"); got != "trailers" {
+		t.Errorf("upstream saw Te %q, want trailers", got)
+	}
+	if got := seen.Header.Get("X-End"); got != "1" {
+		t.Errorf("upstream saw X-End %q, want 1", got)
+	}
+}
+
 // TestH2ProxyHopByHop: hop-by-hop request headers (Connection, Keep-Alive,
 // those Connection names, Te other than trailers) are not sent upstream.
 func TestH2ProxyHopByHop(t *testing.T) {
