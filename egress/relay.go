@@ -267,7 +267,7 @@ func (lp *loop) run() {
 	var n int
 	var werr error
 	poll := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), events, 0)
+		n, werr = rawEpollPoll(int(fd), events)
 		return n != 0 || werr != nil // on EINTR too: waiting now could miss events already there
 	}
 	lastSweep := monotime()
@@ -498,10 +498,10 @@ func (lp *loop) pump(c *relayConn, d int) error {
 				h.p = p
 			}
 			var m int64
-			m, err = unix.Splice(c.fd[src], nil, h.p.w, nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+			m, err = rawSplice(c.fd[src], h.p.w, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 			n = int(m)
 		} else {
-			n, err = unix.Read(c.fd[src], lp.buf)
+			n, err = rawRead(c.fd[src], lp.buf)
 		}
 		switch {
 		case errors.Is(err, unix.EAGAIN):
@@ -530,7 +530,7 @@ func (lp *loop) pump(c *relayConn, d int) error {
 		bulk = n == len(lp.buf)
 		h.pending = lp.buf[:n] // sent from the loop's buffer right away; copied below if it must wait
 		if c.writable[dst] {
-			w, err := unix.Write(c.fd[dst], h.pending)
+			w, err := rawWrite(c.fd[dst], h.pending)
 			switch {
 			case errors.Is(err, unix.EAGAIN):
 				c.writable[dst] = false
@@ -555,7 +555,7 @@ func (lp *loop) pump(c *relayConn, d int) error {
 // the pipe's.
 func (h *direction) flush(fd int) (int64, error) {
 	if len(h.pending) > 0 {
-		n, err := unix.Write(fd, h.pending)
+		n, err := rawWrite(fd, h.pending)
 		if err != nil {
 			return 0, err
 		}
@@ -564,7 +564,7 @@ func (h *direction) flush(fd int) (int64, error) {
 		}
 		return int64(n), nil
 	}
-	n, err := unix.Splice(h.p.r, nil, fd, nil, h.n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+	n, err := rawSplice(h.p.r, fd, h.n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 	if err != nil {
 		return 0, err
 	}
