@@ -99,7 +99,7 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 			continue
 		}
 		addr := netip.AddrPortFrom(e.cfg.EgressAddr, uint16(spec.Port))
-		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		ln, err := listenTCP(addr)
 		if err != nil {
 			for _, b := range bound {
 				_ = b.Close()
