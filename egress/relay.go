@@ -127,8 +127,9 @@ func (r *relay) start() {
 
 // detach takes c's socket out of Go's netpoller: a duplicate of its
 // descriptor survives c.Close, which deregisters c. The file description,
-// O_NONBLOCK included, is shared; non-blocking is set again all the same,
-// since the loop relies on it.
+// O_NONBLOCK included, is shared, and the net package makes every socket
+// non-blocking (accept4 and socket with SOCK_NONBLOCK), so the duplicate
+// is non-blocking as the loop needs without another system call.
 func detach(c *net.TCPConn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -141,10 +142,6 @@ func detach(c *net.TCPConn) (int, error) {
 	}
 	if dupErr != nil {
 		return -1, fmt.Errorf("dup: %w", dupErr)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return -1, fmt.Errorf("set non-blocking: %w", err)
 	}
 	return fd, nil
 }
