@@ -36,9 +36,15 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
+	s.udp = pc.(*net.UDPConn)
+	raw, err := rawUDPOf(s.udp)
+	if err != nil {
+		_ = pc.Close()
+		_ = ln.Close()
+		return fmt.Errorf("dns server %s: %w", s.addr, err)
+	}
 	s.errc = make(chan error, 1)
 	started := make(chan struct{}, 1)
-	s.udp = pc.(*net.UDPConn)
 	s.tcp = &dns.Server{Listener: ln, Handler: s.h, NotifyStartedFunc: func() { started <- struct{}{} }}
 	go func() { s.errc <- s.tcp.ActivateAndServe() }()
 	select {
@@ -49,7 +55,7 @@ func (s *Server) Start() error {
 		_ = ln.Close()
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
-	go s.serveUDP(s.udp) // the socket is bound: queries queue until the loop reads them
+	go s.serveUDP(s.udp, raw) // the socket is bound: queries queue until the loop reads them
 	return nil
 }
 

@@ -50,7 +50,12 @@ func (p *udpConns) get() (*udpConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &udpConn{Conn: conn}, nil
+	rc, err := newRawConn(conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return &udpConn{Conn: rc}, nil
 }
 
 // put takes back c after an exchange: kept for the next one if the

@@ -24,13 +24,13 @@ type splitHandler interface {
 // difference between forwarded queries queueing behind every local answer
 // and being served in arrival order. Messages are accepted, rejected or
 // ignored as miekg's DefaultMsgAcceptFunc says, and answered as miekg does.
-func (s *Server) serveUDP(pc *net.UDPConn) {
+func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP) {
 	split, _ := s.h.(splitHandler)
 	buf := make([]byte, dns.MaxMsgSize)
 	local := pc.LocalAddr()
 	var backoff time.Duration
 	for {
-		size, from, err := pc.ReadFromUDPAddrPort(buf)
+		size, from, err := raw.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -42,7 +42,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 			continue
 		}
 		backoff = 0
-		w := &udpWriter{pc: pc, to: from, local: local}
+		w := &udpWriter{raw: raw, to: from, local: local}
 		req := acceptUDP(w, buf[:size])
 		if req == nil {
 			continue
@@ -103,7 +103,7 @@ func acceptUDP(w *udpWriter, b []byte) *dns.Msg {
 
 // udpWriter answers one UDP query.
 type udpWriter struct {
-	pc    *net.UDPConn
+	raw   *rawUDP
 	to    netip.AddrPort
 	local net.Addr
 }
@@ -117,10 +117,15 @@ func (w *udpWriter) WriteMsg(m *dns.Msg) error {
 	return err
 }
 
-func (w *udpWriter) Write(b []byte) (int, error) { return w.pc.WriteToUDPAddrPort(b, w.to) }
-func (w *udpWriter) LocalAddr() net.Addr         { return w.local }
-func (w *udpWriter) RemoteAddr() net.Addr        { return net.UDPAddrFromAddrPort(w.to) }
-func (w *udpWriter) Close() error                { return nil }
-func (w *udpWriter) TsigStatus() error           { return nil }
-func (w *udpWriter) TsigTimersOnly(bool)         {}
-func (w *udpWriter) Hijack()                     {}
+func (w *udpWriter) Write(b []byte) (int, error) {
+	if err := w.raw.WriteTo(b, w.to); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+func (w *udpWriter) LocalAddr() net.Addr  { return w.local }
+func (w *udpWriter) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(w.to) }
+func (w *udpWriter) Close() error         { return nil }
+func (w *udpWriter) TsigStatus() error    { return nil }
+func (w *udpWriter) TsigTimersOnly(bool)  {}
+func (w *udpWriter) Hijack()              {}
