@@ -39,6 +39,12 @@ type H2Conn struct {
 	host string
 	conn net.Conn
 	fr   *http2.Framer // read side; owned by readLoop
+	// Owned by readLoop: the header block being received and its decoder.
+	block       []byte
+	blockStream uint32
+	blockEnd    bool // its HEADERS ended the stream
+	blockOver   bool // it passed MaxResponseHead and is being dropped
+	hdec        headDecoder
 
 	wmu    sync.Mutex
 	out    []byte        // guarded by wmu: frames waiting for the writer
@@ -89,9 +95,7 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	br := bufio.NewReaderSize(conn, 32<<10)
 	c.fr = http2.NewFramer(nil, br)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(0, nil) // no dynamic table: see SettingHeaderTableSize below
-	c.fr.SetReuseFrames()                           // frames are consumed before the next is read
-	c.fr.MaxHeaderListSize = MaxResponseHead
+	c.fr.SetReuseFrames() // frames are consumed before the next is read; header blocks are decoded in h2decode.go
 
 	c.out = append(c.out, http2.ClientPreface...)
 	_ = c.wfr.WriteSettings(
@@ -218,7 +222,11 @@ func (c *H2Conn) readLoop() {
 			return
 		}
 		if err := c.dispatch(f); err != nil {
-			c.goAwayAndFail(http2.ErrCodeProtocol, err)
+			code := http2.ErrCodeProtocol
+			if _, ok := err.(*errCompression); ok {
+				code = http2.ErrCodeCompression
+			}
+			c.goAwayAndFail(code, err)
 			return
 		}
 	}
@@ -227,9 +235,28 @@ func (c *H2Conn) readLoop() {
 // dispatch handles one frame; an error is a connection error.
 func (c *H2Conn) dispatch(f http2.Frame) error {
 	switch f := f.(type) {
-	case *http2.MetaHeadersFrame:
-		if err := c.onHeaders(f); err != nil {
-			c.resetStream(f.StreamID, http2.ErrCodeProtocol, err)
+	case *http2.HeadersFrame:
+		// The Framer checks that CONTINUATION frames follow for the same
+		// stream until END_HEADERS.
+		c.blockStream, c.blockEnd, c.blockOver = f.StreamID, f.StreamEnded(), false
+		if f.HeadersEnded() {
+			return c.onBlock(f.HeaderBlockFragment())
+		}
+		c.block = append(c.block[:0], f.HeaderBlockFragment()...)
+	case *http2.ContinuationFrame:
+		if !c.blockOver {
+			if len(c.block)+len(f.HeaderBlockFragment()) > MaxResponseHead {
+				c.blockOver, c.block = true, nil // dropped: nothing in it changes the connection's state
+			} else {
+				c.block = append(c.block, f.HeaderBlockFragment()...)
+			}
+		}
+		if f.HeadersEnded() {
+			err := c.onBlock(c.block)
+			if cap(c.block) > 64<<10 {
+				c.block = nil
+			}
+			return err
 		}
 	case *http2.DataFrame:
 		if err := c.onData(f); err != nil {
@@ -350,14 +377,41 @@ func (c *H2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 
 // onHeaders hands a stream its response head or trailers; a malformed
 // one is returned as the stream's error, which the stream already has.
-func (c *H2Conn) onHeaders(f *http2.MetaHeadersFrame) error {
+// onBlock decodes the header block received for c.blockStream and hands
+// it to the stream. A malformed head resets the stream; an undecodable
+// block is returned, a connection error.
+func (c *H2Conn) onBlock(block []byte) error {
+	id := c.blockStream
+	var h respHead
+	var err error
+	if c.blockOver {
+		err = errHeadTooLarge
+	} else if h, err = c.hdec.decode(block, MaxResponseHead); err != nil {
+		if _, ok := err.(*errCompression); ok {
+			return err
+		}
+	}
+	h.endStream = c.blockEnd
+	if err == nil {
+		err = c.onHeaders(id, h)
+	}
+	if err != nil {
+		c.resetStream(id, http2.ErrCodeProtocol, err)
+	}
+	return nil
+}
+
+// errHeadTooLarge is a response head over MaxResponseHead.
+var errHeadTooLarge = errors.New("the upstream's response headers exceed 10 MiB")
+
+func (c *H2Conn) onHeaders(id uint32, h respHead) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.streams[f.StreamID]
+	s := c.streams[id]
 	if s == nil || s.err != nil {
 		return nil
 	}
-	return s.protocolErrorLocked(s.onHeadersLocked(f))
+	return s.protocolErrorLocked(s.onHeadersLocked(h))
 }
 
 // onData hands a stream its data; a violation is returned as the

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"golang.org/x/net/http2/hpack"
 )
 
 // commonHeaders maps the canonical and lower-case forms of common header
@@ -39,25 +37,6 @@ func lowerHeader(k string) string {
 		return l
 	}
 	return strings.ToLower(k)
-}
-
-// fieldsHeader turns received header fields into an http.Header.
-func fieldsHeader(fields []hpack.HeaderField) http.Header {
-	h := make(http.Header, len(fields))
-	vals := make([]string, len(fields)) // one backing array for the usual single values, as net/textproto does
-	for i, f := range fields {
-		k, ok := commonCanonical[f.Name]
-		if !ok {
-			k = http.CanonicalHeaderKey(f.Name)
-		}
-		if vs := h[k]; vs != nil {
-			h[k] = append(vs, f.Value)
-			continue
-		}
-		vals[i] = f.Value
-		h[k] = vals[i : i+1 : i+1]
-	}
-	return h
 }
 
 // statusLines holds "200 OK" and the like, as http.Response.Status has them.

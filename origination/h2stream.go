@@ -346,27 +346,23 @@ func (s *H2Stream) failLocked(err error) {
 
 // onHeadersLocked takes a response head or trailers. A malformed one is
 // a stream error: the stream fails and the caller resets it.
-func (s *H2Stream) onHeadersLocked(f *http2.MetaHeadersFrame) error {
+func (s *H2Stream) onHeadersLocked(h respHead) error {
 	if s.ended {
 		return errors.New("the upstream sent HEADERS after ending the stream")
 	}
-	if f.Truncated {
-		return errors.New("the upstream's response headers exceed 10 MiB")
-	}
 	if s.final != nil { // trailers
-		if !f.StreamEnded() {
+		if !h.endStream {
 			return errors.New("the upstream sent a second HEADERS without ending the stream")
 		}
-		if len(f.PseudoFields()) > 0 {
+		if h.hasPseudo {
 			return errors.New("the upstream sent pseudo-headers in trailers")
 		}
-		s.final.Trailer = fieldsHeader(f.RegularFields())
+		s.final.Trailer = h.header
 		return s.endLocked()
 	}
-	status := f.PseudoValue("status")
-	code, err := strconv.Atoi(status)
-	if err != nil || len(status) != 3 || code < 100 {
-		return errors.New("the upstream sent an invalid :status " + strconv.Quote(status))
+	code := h.status
+	if code == 0 {
+		return errors.New("the upstream sent a response without :status")
 	}
 	r := &s.resp
 	if code < 200 {
@@ -374,13 +370,13 @@ func (s *H2Stream) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 	}
 	*r = http.Response{
 		StatusCode: code, Status: statusLine(code), Proto: "HTTP/2.0", ProtoMajor: 2,
-		Header: fieldsHeader(f.RegularFields()), ContentLength: -1,
+		Header: h.header, ContentLength: -1,
 	}
 	if code < 200 {
 		if code == http.StatusSwitchingProtocols {
 			return errors.New("the upstream sent 101 Switching Protocols, which HTTP/2 forbids")
 		}
-		if f.StreamEnded() {
+		if h.endStream {
 			return errors.New("the upstream ended the stream with an informational response")
 		}
 		s.heads = append(s.heads, r)
@@ -397,14 +393,14 @@ func (s *H2Stream) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 		}
 		r.ContentLength = n
 	}
-	if f.StreamEnded() && r.ContentLength < 0 {
+	if h.endStream && r.ContentLength < 0 {
 		r.ContentLength = 0 // known to be empty
 	}
 	r.Body = s
 	s.final = r
 	s.heads = append(s.heads, r)
 	s.cond.Broadcast()
-	if f.StreamEnded() {
+	if h.endStream {
 		return s.endLocked()
 	}
 	return nil

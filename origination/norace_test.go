@@ -1,0 +1,5 @@
+//go:build !race
+
+package origination
+
+const raceEnabled = false
