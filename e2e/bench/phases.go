@@ -45,16 +45,10 @@ func (w *world) measured(peer string, t *table, prefix string, url string, heade
 	if p != nil {
 		cpu0 = p.cpuTime()
 	}
-	var profiled chan error
-	if peer == "egressgw" && w.opts.profile != "" {
-		profiled = make(chan error, 1)
-		go func() { profiled <- w.cpuProfile(prefix) }()
-	}
+	profiled := w.profiling(peer, prefix)
 	res, err := wrk(w.opts.duration, w.opts.conns, url, headers...)
-	if profiled != nil {
-		if perr := <-profiled; perr != nil && err == nil {
-			err = perr
-		}
+	if perr := profiled(); perr != nil && err == nil {
+		err = perr
 	}
 	if err != nil {
 		return err
@@ -71,6 +65,18 @@ func (w *world) measured(peer string, t *table, prefix string, url string, heade
 		t.add(prefix+" proxy CPU µs/req", peer, float64((p.cpuTime()-cpu0).Microseconds())/res.requests)
 	}
 	return nil
+}
+
+// profiling starts cpuProfile for a load of peer's that is starting, if
+// it is egressgw's and profiles were asked for; the function it returns
+// waits for the profile.
+func (w *world) profiling(peer, figure string) func() error {
+	if peer != "egressgw" || w.opts.profile == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.cpuProfile(figure) }()
+	return func() error { return <-done }
 }
 
 // cpuProfile saves egressgw's CPU profile of the load that is starting
@@ -247,7 +253,15 @@ func (w *world) dns(r *report) error {
 	for range w.opts.runs {
 		for _, peer := range peers {
 			for _, rate := range []int{0, dnsFixedRate} {
+				figure := "dns saturation"
+				if rate > 0 {
+					figure = fmt.Sprintf("dns %dk", rate/1000)
+				}
+				profiled := w.profiling(peer, figure)
 				res, err := dnsperf(w.opts.duration, servers[peer], queries, rate)
+				if perr := profiled(); perr != nil && err == nil {
+					err = perr
+				}
 				if err != nil {
 					return err
 				}
