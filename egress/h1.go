@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,12 @@ import (
 const (
 	h1HeaderTimeout = 30 * time.Second // to read a request's line and headers
 	h1IdleTimeout   = 5 * time.Minute  // between requests
+	// h1HotWait is how long a connection waits for its next request with
+	// its read buffer held, in a plain read, before it lets the buffers
+	// go and waits as an idle connection. A busy client's next request
+	// usually comes within it, and is then read with one system call
+	// instead of a peek and a read.
+	h1HotWait = 5 * time.Millisecond
 )
 
 // h1conn serves the HTTP/1.x requests of one plaintext client connection
@@ -81,9 +88,11 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 	}
 	h.bw = writers.Get().(*bufio.Writer)
 	h.bw.Reset(c)
+	heldReaders.Add(1)
 	defer func() {
 		l.untrack(h)
 		if h.hijacked {
+			heldReaders.Add(-1)
 			return // the buffers may still be in use by the upgraded connection's copiers: leave them to the GC
 		}
 		_ = c.Close()
@@ -102,24 +111,46 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 	}
 }
 
-// waitRequest waits for the first byte of the next request, as an idle
-// connection. Unless the client already sent more (pipelining), it waits
-// without buffers: an idle connection holds its goroutine and little else.
+// waitRequest waits for the first byte of the next request. Unless the
+// client already sent more (pipelining), it first waits h1HotWait with the
+// read buffer held, then as an idle connection: without buffers, so that
+// an idle connection holds its goroutine and little else.
 func (h *h1conn) waitRequest() bool {
-	_ = h.c.SetReadDeadline(time.Now().Add(h1IdleTimeout))
 	h.idle.Store(true)
-	if h.l.closing.Load() {
-		return false
-	}
+	defer h.idle.Store(false)
 	if h.pr.br.Buffered() == 0 {
+		_ = h.c.SetReadDeadline(time.Now().Add(h1HotWait))
+		if h.l.closing.Load() {
+			return false
+		}
+		h.releaseWriter()
+		_, err := h.pr.br.Peek(1)
+		if err == nil {
+			h.takeWriter()
+			return !h.l.closing.Load()
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return false
+		}
+		// Not hot: wait as an idle connection. closeIdle may have set a
+		// deadline of now meanwhile; it sets closing first, checked after
+		// the deadline is moved.
+		_ = h.c.SetReadDeadline(time.Now().Add(h1IdleTimeout))
+		if h.l.closing.Load() {
+			return false
+		}
 		h.releaseBuffers()
 		if err := waitReadable(h.c); err != nil {
 			return false
 		}
 		h.takeBuffers()
+	} else {
+		_ = h.c.SetReadDeadline(time.Now().Add(h1IdleTimeout))
+		if h.l.closing.Load() {
+			return false
+		}
 	}
 	_, err := h.pr.br.Peek(1)
-	h.idle.Store(false)
 	return err == nil && !h.l.closing.Load()
 }
 
@@ -128,7 +159,12 @@ func (h *h1conn) releaseBuffers() {
 	if h.pr != nil {
 		readers.Put(h.pr)
 		h.pr = nil
+		heldReaders.Add(-1)
 	}
+	h.releaseWriter()
+}
+
+func (h *h1conn) releaseWriter() {
 	if h.bw != nil {
 		h.bw.Reset(nil)
 		writers.Put(h.bw)
@@ -139,9 +175,17 @@ func (h *h1conn) releaseBuffers() {
 func (h *h1conn) takeBuffers() {
 	h.pr = readers.Get().(*peekReader)
 	h.pr.reset(h.c)
+	heldReaders.Add(1)
+	h.takeWriter()
+}
+
+func (h *h1conn) takeWriter() {
 	h.bw = writers.Get().(*bufio.Writer)
 	h.bw.Reset(h.c)
 }
+
+// heldReaders counts the read buffers HTTP/1 connections hold, for tests.
+var heldReaders atomic.Int64
 
 // waitReadable waits until c has bytes to read, an end of stream or an
 // error, taking nothing from it. The check for what is already there comes

@@ -929,3 +929,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A kept-alive connection holds its read buffer only for h1HotWait after a
+// response; idle after that, it holds none, and its next request is still
+// served.
+func TestH1IdleConnectionReleasesBuffers(t *testing.T) {
+	env := newH1Env(t, http.HandlerFunc(origin), h1Options{})
+	c := env.dial(t)
+	for i := range 3 {
+		c.send(rawRequest("GET", "/doc"))
+		c.checkDoc()
+		if i == 0 {
+			waitFor(t, "the idle connection to give its read buffer back", func() bool { return heldReaders.Load() == 0 })
+		}
+	}
+}
