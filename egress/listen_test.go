@@ -2,7 +2,6 @@ package egress
 
 import (
 	"net"
-	"net/netip"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -11,22 +10,10 @@ import (
 // Accepted connections keep TCP keep-alive on, with Go's default timings,
 // though it is set on the listening socket only.
 func TestListenTCPKeepAliveInherited(t *testing.T) {
-	ln, err := listenTCP(netip.MustParseAddrPort("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, accepted := tcpPair(t)
 	defer c.Close()
-	ac, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ac.Close()
-	rc, err := ac.SyscallConn()
+	defer accepted.Close()
+	rc, err := accepted.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,20 +35,8 @@ func TestListenTCPKeepAliveInherited(t *testing.T) {
 // The relay loop relies on detached descriptors being non-blocking, which
 // detach no longer sets itself: both kinds of socket it gets must be.
 func TestDetachedSocketsNonBlocking(t *testing.T) {
-	ln, err := listenTCP(netip.MustParseAddrPort("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	dialed, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, c := range map[string]*net.TCPConn{"dialled": dialed.(*net.TCPConn), "accepted": accepted} {
+	dialed, accepted := tcpPair(t)
+	for name, c := range map[string]*net.TCPConn{"dialled": dialed, "accepted": accepted} {
 		fd, err := detach(c)
 		if err != nil {
 			t.Fatal(err)
