@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -68,35 +70,54 @@ func (u *rawUDP) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 	return u.rn, u.rfrom, u.rerr
 }
 
-// WriteTo sends b to to.
+// WriteTo sends b to to. Answers are written from many goroutines at
+// once; each takes a sender from a pool, so that writing allocates nothing.
 func (u *rawUDP) WriteTo(b []byte, to netip.AddrPort) error {
-	var sa unix.RawSockaddrAny
-	salen := putAddrPort(&sa, to)
-	var werr error
-	err := u.rc.Write(func(fd uintptr) bool {
-		for {
-			var p unsafe.Pointer
-			if len(b) > 0 {
-				p = unsafe.Pointer(&b[0])
-			}
-			_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(b)), 0, uintptr(unsafe.Pointer(&sa)), uintptr(salen))
-			switch e {
-			case unix.EAGAIN:
-				return false
-			case unix.EINTR:
-				continue
-			case 0:
-				werr = nil
-			default:
-				werr = e
-			}
-			return true
-		}
-	})
-	if err != nil {
-		return err
+	s := senders.Get().(*sender)
+	s.b, s.salen = b, putAddrPort(&s.sa, to)
+	err := u.rc.Write(s.sendf)
+	if err == nil {
+		err = s.err
 	}
-	return werr
+	s.b, s.err = nil, nil
+	senders.Put(s)
+	return err
+}
+
+// sender is the state of one sendto(2) through RawConn.Write.
+type sender struct {
+	b     []byte
+	sa    unix.RawSockaddrAny
+	salen uint32
+	err   error
+	sendf func(fd uintptr) bool // s.send, made once
+}
+
+var senders = sync.Pool{New: func() any {
+	s := new(sender)
+	s.sendf = s.send
+	return s
+}}
+
+func (s *sender) send(fd uintptr) bool {
+	for {
+		var p unsafe.Pointer
+		if len(s.b) > 0 {
+			p = unsafe.Pointer(&s.b[0])
+		}
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(s.b)), 0, uintptr(unsafe.Pointer(&s.sa)), uintptr(s.salen))
+		switch e {
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		case 0:
+			s.err = nil
+		default:
+			s.err = e
+		}
+		return true
+	}
 }
 
 // addrPort decodes an IPv4 or IPv6 socket address.
@@ -107,7 +128,11 @@ func addrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), portOf(in.Port))
 	case unix.AF_INET6:
 		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), portOf(in.Port))
+		a := netip.AddrFrom16(in.Addr).Unmap()
+		if in.Scope_id != 0 && a.Is6() {
+			a = a.WithZone(strconv.FormatUint(uint64(in.Scope_id), 10)) // a link-local peer: the answer goes out the same interface
+		}
+		return netip.AddrPortFrom(a, portOf(in.Port))
 	}
 	return netip.AddrPort{}
 }
@@ -116,6 +141,7 @@ func addrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
 // stays IPv4 for a dual-stack socket too: Linux's IPv6 UDP sockets take
 // AF_INET destinations.
 func putAddrPort(sa *unix.RawSockaddrAny, ap netip.AddrPort) uint32 {
+	*sa = unix.RawSockaddrAny{}
 	a := ap.Addr()
 	if a.Is4() {
 		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
@@ -127,6 +153,9 @@ func putAddrPort(sa *unix.RawSockaddrAny, ap netip.AddrPort) uint32 {
 	in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
 	in.Family = unix.AF_INET6
 	in.Addr = a.As16()
+	if z, err := strconv.ParseUint(a.Zone(), 10, 32); err == nil {
+		in.Scope_id = uint32(z) // set by addrPort from what recvfrom said
+	}
 	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&in.Port))[:], ap.Port())
 	return unix.SizeofSockaddrInet6
 }

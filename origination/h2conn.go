@@ -375,8 +375,6 @@ func (c *H2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	return nil
 }
 
-// onHeaders hands a stream its response head or trailers; a malformed
-// one is returned as the stream's error, which the stream already has.
 // onBlock decodes the header block received for c.blockStream and hands
 // it to the stream. A malformed head resets the stream; an undecodable
 // block is returned, a connection error.
@@ -404,6 +402,8 @@ func (c *H2Conn) onBlock(block []byte) error {
 // errHeadTooLarge is a response head over MaxResponseHead.
 var errHeadTooLarge = errors.New("the upstream's response headers exceed 10 MiB")
 
+// onHeaders hands a stream its response head or trailers; a malformed
+// one is returned as the stream's error, which the stream already has.
 func (c *H2Conn) onHeaders(id uint32, h respHead) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
