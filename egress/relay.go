@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egressgw/egressgw/internal/rawsys"
 )
 
 // The relay moves the bytes of passthrough and TCP connections once their
@@ -30,6 +32,8 @@ import (
 // A direction that still has input after its turn is queued to run again
 // after the loop has served everyone else's events. The loop waits for its
 // epoll set in Go's netpoller (see run), not in a blocking epoll_wait.
+// None of its system calls can block, so they are made without the
+// runtime's system call entry (internal/rawsys says why that matters).
 
 const (
 	// pipeSize is asked of F_SETPIPE_SZ (Go's own splice uses the same):
@@ -264,7 +268,7 @@ func (lp *loop) run() {
 	var n int
 	var werr error
 	poll := func(fd uintptr) bool {
-		n, werr = rawEpollPoll(int(fd), events)
+		n, werr = rawsys.EpollPoll(int(fd), events)
 		return n != 0 || werr != nil // on EINTR too: waiting now could miss events already there
 	}
 	lastSweep := monotime()
@@ -495,10 +499,10 @@ func (lp *loop) pump(c *relayConn, d int) error {
 				h.p = p
 			}
 			var m int64
-			m, err = rawSplice(c.fd[src], h.p.w, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+			m, err = rawsys.Splice(c.fd[src], h.p.w, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 			n = int(m)
 		} else {
-			n, err = rawRead(c.fd[src], lp.buf)
+			n, err = rawsys.Read(c.fd[src], lp.buf)
 		}
 		switch {
 		case errors.Is(err, unix.EAGAIN):
@@ -527,7 +531,7 @@ func (lp *loop) pump(c *relayConn, d int) error {
 		bulk = n == len(lp.buf)
 		h.pending = lp.buf[:n] // sent from the loop's buffer right away; copied below if it must wait
 		if c.writable[dst] {
-			w, err := rawWrite(c.fd[dst], h.pending)
+			w, err := rawsys.Write(c.fd[dst], h.pending)
 			switch {
 			case errors.Is(err, unix.EAGAIN):
 				c.writable[dst] = false
@@ -552,7 +556,7 @@ func (lp *loop) pump(c *relayConn, d int) error {
 // the pipe's.
 func (h *direction) flush(fd int) (int64, error) {
 	if len(h.pending) > 0 {
-		n, err := rawWrite(fd, h.pending)
+		n, err := rawsys.Write(fd, h.pending)
 		if err != nil {
 			return 0, err
 		}
@@ -561,7 +565,7 @@ func (h *direction) flush(fd int) (int64, error) {
 		}
 		return int64(n), nil
 	}
-	n, err := rawSplice(h.p.r, fd, h.n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+	n, err := rawsys.Splice(h.p.r, fd, h.n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 	if err != nil {
 		return 0, err
 	}
