@@ -112,46 +112,41 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 }
 
 // waitRequest waits for the first byte of the next request. Unless the
-// client already sent more (pipelining), it first waits h1HotWait with the
-// read buffer held, then as an idle connection: without buffers, so that
-// an idle connection holds its goroutine and little else.
+// client already sent more (pipelining), it first waits h1HotWait with its
+// buffers held, then as an idle connection: without buffers, so that an
+// idle connection holds its goroutine and little else.
 func (h *h1conn) waitRequest() bool {
 	h.idle.Store(true)
 	defer h.idle.Store(false)
-	if h.pr.br.Buffered() == 0 {
-		_ = h.c.SetReadDeadline(time.Now().Add(h1HotWait))
-		if h.l.closing.Load() {
-			return false
-		}
-		h.releaseWriter()
-		_, err := h.pr.br.Peek(1)
-		if err == nil {
-			h.takeWriter()
-			return !h.l.closing.Load()
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			return false
-		}
-		// Not hot: wait as an idle connection. closeIdle may have set a
-		// deadline of now meanwhile; it sets closing first, checked after
-		// the deadline is moved.
-		_ = h.c.SetReadDeadline(time.Now().Add(h1IdleTimeout))
-		if h.l.closing.Load() {
-			return false
-		}
-		h.releaseBuffers()
-		if err := waitReadable(h.c); err != nil {
-			return false
-		}
-		h.takeBuffers()
-	} else {
-		_ = h.c.SetReadDeadline(time.Now().Add(h1IdleTimeout))
-		if h.l.closing.Load() {
-			return false
-		}
+	if h.pr.br.Buffered() > 0 { // pipelined: serveOne bounds the rest of its head
+		return !h.l.closing.Load()
+	}
+	if !h.waitUntil(h1HotWait) {
+		return false
 	}
 	_, err := h.pr.br.Peek(1)
+	if err == nil {
+		return !h.l.closing.Load()
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !h.waitUntil(h1IdleTimeout) {
+		return false
+	}
+	h.releaseBuffers()
+	if err := waitReadable(h.c); err != nil {
+		return false
+	}
+	h.takeBuffers()
+	_, err = h.pr.br.Peek(1)
 	return err == nil && !h.l.closing.Load()
+}
+
+// waitUntil sets how long the client may stay silent from now, and reports
+// whether the listener is still open. closeIdle sets closing before its
+// deadline of now, so a deadline of now set meanwhile is not overwritten
+// unnoticed.
+func (h *h1conn) waitUntil(d time.Duration) bool {
+	_ = h.c.SetReadDeadline(time.Now().Add(d))
+	return !h.l.closing.Load()
 }
 
 // releaseBuffers gives the reader and writer back to their pools.
@@ -161,10 +156,6 @@ func (h *h1conn) releaseBuffers() {
 		h.pr = nil
 		heldReaders.Add(-1)
 	}
-	h.releaseWriter()
-}
-
-func (h *h1conn) releaseWriter() {
 	if h.bw != nil {
 		h.bw.Reset(nil)
 		writers.Put(h.bw)
@@ -176,10 +167,6 @@ func (h *h1conn) takeBuffers() {
 	h.pr = readers.Get().(*peekReader)
 	h.pr.reset(h.c)
 	heldReaders.Add(1)
-	h.takeWriter()
-}
-
-func (h *h1conn) takeWriter() {
 	h.bw = writers.Get().(*bufio.Writer)
 	h.bw.Reset(h.c)
 }
