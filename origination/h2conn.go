@@ -383,7 +383,7 @@ func (c *H2Conn) onBlock(block []byte) error {
 	var h respHead
 	var err error
 	if c.blockOver {
-		err = errHeadTooLarge
+		err = errHeadTooLarge(MaxResponseHead)
 	} else if h, err = c.hdec.decode(block, MaxResponseHead); err != nil {
 		if _, ok := err.(*errCompression); ok {
 			return err
@@ -398,9 +398,6 @@ func (c *H2Conn) onBlock(block []byte) error {
 	}
 	return nil
 }
-
-// errHeadTooLarge is a response head over MaxResponseHead.
-var errHeadTooLarge = errors.New("the upstream's response headers exceed 10 MiB")
 
 // onHeaders hands a stream its response head or trailers; a malformed
 // one is returned as the stream's error, which the stream already has.

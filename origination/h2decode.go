@@ -162,10 +162,19 @@ func (d *headDecoder) decode(block []byte, limit uint32) (respHead, error) {
 		d.fields = append(d.fields, f)
 	}
 	if size > limit {
-		return h, errors.New("the upstream's response headers exceed " + strconv.Itoa(int(limit>>20)) + " MiB")
+		return h, errHeadTooLarge(limit)
 	}
 	h.header = d.header()
 	return h, nil
+}
+
+// errHeadTooLarge says a response head passed limit.
+func errHeadTooLarge(limit uint32) error {
+	size := strconv.FormatUint(uint64(limit), 10) + " bytes"
+	if limit%(1<<20) == 0 {
+		size = strconv.FormatUint(uint64(limit>>20), 10) + " MiB"
+	}
+	return errors.New("the upstream's response headers exceed " + size)
 }
 
 // static returns entry idx (from 1) of the static table.

@@ -131,7 +131,7 @@ func TestDecodeHeadLimit(t *testing.T) {
 	if _, err := d.decode(block, 42+105+32); err != nil {
 		t.Fatalf("at the limit: %v", err)
 	}
-	if _, err := d.decode(block, 42+105+31); err == nil || !strings.Contains(err.Error(), "exceed") {
+	if _, err := d.decode(block, 42+105+31); err == nil || !strings.Contains(err.Error(), "exceed 178 bytes") {
 		t.Fatalf("over the limit: %v", err)
 	}
 }
