@@ -1328,3 +1328,70 @@ func TestH2WindowOverflow(t *testing.T) {
 		t.Fatal("the upstream never saw the stream reset")
 	}
 }
+
+// TestH2HeaderBlockInContinuations: a response head split over HEADERS and
+// CONTINUATION frames is put together and decoded; one over
+// MaxResponseHead fails its stream only, and the connection serves on.
+func TestH2HeaderBlockInContinuations(t *testing.T) {
+	block := func(kv ...string) []byte {
+		var b bytes.Buffer
+		e := hpack.NewEncoder(&b)
+		e.SetMaxDynamicTableSizeLimit(0)
+		for i := 0; i < len(kv); i += 2 {
+			_ = e.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+		}
+		return b.Bytes()
+	}
+	// send writes b for stream id in frames of at most piece bytes.
+	send := func(rc *rawH2Conn, id uint32, b []byte, piece int) {
+		first := true
+		for len(b) > 0 {
+			n := min(piece, len(b))
+			end := n == len(b)
+			if first {
+				_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b[:n], EndStream: true, EndHeaders: end})
+				first = false
+			} else {
+				_ = rc.fr.WriteContinuation(id, end, b[:n])
+			}
+			b = b[n:]
+		}
+	}
+	big := strings.Repeat("a", MaxResponseHead+1)
+	u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
+		hf, err := rc.firstRequest()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		send(rc, hf.StreamID, block(":status", "200", "x-split", "over three frames", "content-length", "0"), 8)
+		for _, b := range [][]byte{block(":status", "200", "x-big", big), block(":status", "204")} {
+			hf, err := rc.request()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			send(rc, hf.StreamID, b, 16384)
+		}
+		_, _ = io.Copy(io.Discard, rc)
+	})
+	p := newTestH2Pool(t, u)
+	c1, s := openStream(t, p, h2Req("http", "GET", "/split"))
+	resp, err := s.ReadResponse()
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Split") != "over three frames" {
+		t.Fatalf("split head: %v, %v", resp, err)
+	}
+	_ = s.Close()
+	_, s = openStream(t, p, h2Req("http", "GET", "/big"))
+	if resp, err := s.ReadResponse(); err == nil || !strings.Contains(err.Error(), "exceed 10 MiB") {
+		t.Fatalf("head over the limit: %v, %v; want an error saying it exceeds 10 MiB", resp, err)
+	}
+	_ = s.Close()
+	c3, s := openStream(t, p, h2Req("http", "GET", "/after"))
+	if resp, err := s.ReadResponse(); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("after the large head: %v, %v", resp, err)
+	}
+	if c3 != c1 {
+		t.Error("the connection did not serve on after the large head")
+	}
+}
