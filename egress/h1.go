@@ -195,12 +195,7 @@ func waitReadable(c *net.TCPConn) error {
 
 // serveOne reads and answers one request; it reports whether the connection may serve another.
 func (h *h1conn) serveOne() bool {
-	if !h.headBuffered() {
-		_ = h.c.SetReadDeadline(time.Now().Add(h1HeaderTimeout))
-	}
-	h.pr.cr.N = int64(h.e.cfg.MaxHeaderBytes) + 4<<10 // exact limit checked (and logged) in handle
-	r, err := http.ReadRequest(h.pr.br)
-	h.pr.cr.N = math.MaxInt64
+	r, err := h.readRequest()
 	if err != nil {
 		h.badRequest(err)
 		return false
@@ -234,12 +229,22 @@ func (h *h1conn) serveOne() bool {
 	return true
 }
 
-// headBuffered reports whether the next request's head is already read
-// (the usual case): parsing it then cannot wait on the client, and the
-// header deadline need not be set.
-func (h *h1conn) headBuffered() bool {
+// readRequest reads the next request's head. When it is already buffered
+// (the usual case), parsing it cannot wait on the client and the header
+// deadline need not be set; a common head is then parsed in place
+// (parseHead), anything else by http.ReadRequest.
+func (h *h1conn) readRequest() (*http.Request, error) {
 	b, _ := h.pr.br.Peek(h.pr.br.Buffered())
-	return bytes.Contains(b, []byte("\r\n\r\n"))
+	if r, n := parseHead(b); r != nil {
+		_, _ = h.pr.br.Discard(n)
+		return r, nil
+	}
+	if !bytes.Contains(b, crlf2) {
+		_ = h.c.SetReadDeadline(time.Now().Add(h1HeaderTimeout))
+	}
+	h.pr.cr.N = int64(h.e.cfg.MaxHeaderBytes) + 4<<10 // exact limit checked (and logged) in handle
+	defer func() { h.pr.cr.N = math.MaxInt64 }()
+	return http.ReadRequest(h.pr.br)
 }
 
 // settleBody, before a response head is written, reads what the handler

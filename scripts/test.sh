@@ -24,6 +24,8 @@ echo "== fuzz (short)"
 # exceeded" with no failing input (go.dev/issue/75804, fixed in Go 1.27).
 go test -run '^$' -fuzz "^FuzzReadClientHello$" -fuzztime 300000x -timeout 5m ./egress/sniff/
 go test -run '^$' -fuzz '^FuzzServeDNS$' -fuzztime 100000x -timeout 5m ./dnsproxy/
+go test -run '^$' -fuzz '^FuzzParseHead$' -fuzztime 50000x -timeout 5m ./egress/
+go test -run '^$' -fuzz '^FuzzParseHeadFields$' -fuzztime 60000x -timeout 5m ./egress/
 echo "== end-to-end (network namespaces, nginx, dnsmasq, curl)"
 go test -tags e2e -count=1 -v -timeout 15m ./e2e/
 if [ "$(id -u)" -eq 0 ]; then
