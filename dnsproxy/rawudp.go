@@ -31,6 +31,8 @@ type rawUDP struct {
 	rfrom netip.AddrPort
 	rerr  error
 	readf func(fd uintptr) bool
+	// streak counts the datagrams read since a read last found none.
+	streak int
 }
 
 func rawUDPOf(pc *net.UDPConn) (*rawUDP, error) {
@@ -50,10 +52,12 @@ func (u *rawUDP) read(fd uintptr) bool {
 		uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
 	switch e {
 	case unix.EAGAIN:
+		u.streak = 0
 		return false // wait in the poller
 	case unix.EINTR:
 		return u.read(fd)
 	case 0:
+		u.streak++
 		u.rn, u.rfrom, u.rerr = int(n), addrPort(&sa), nil
 	default:
 		u.rn, u.rerr = 0, e

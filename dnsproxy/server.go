@@ -19,6 +19,7 @@ type Server struct {
 	h        dns.Handler
 	udp      *net.UDPConn   // set by Start
 	tcp      *dns.Server    // set by Start
+	yield    *yielder       // the UDP loop's, set by Start
 	errc     chan error     // the TCP server's result
 	inflight sync.WaitGroup // UDP queries answered on goroutines of their own
 }
@@ -38,6 +39,10 @@ func (s *Server) Start() error {
 	}
 	s.udp = pc.(*net.UDPConn)
 	raw, err := rawUDPOf(s.udp)
+	var y *yielder
+	if err == nil {
+		y, err = newYielder()
+	}
 	if err != nil {
 		_ = pc.Close()
 		_ = ln.Close()
@@ -53,9 +58,11 @@ func (s *Server) Start() error {
 		// ActivateAndServe failed before serving: close what runs.
 		_ = pc.Close()
 		_ = ln.Close()
+		_ = y.close()
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
-	go s.serveUDP(s.udp, raw) // the socket is bound: queries queue until the loop reads them
+	s.yield = y
+	go s.serveUDP(s.udp, raw, y) // the socket is bound: queries queue until the loop reads them
 	return nil
 }
 

@@ -22,14 +22,21 @@ type splitHandler interface {
 // intercepted and refused names on the loop itself and starts goroutines
 // only for queries that wait on the upstream. With one CPU that is the
 // difference between forwarded queries queueing behind every local answer
-// and being served in arrival order. Messages are accepted, rejected or
-// ignored as miekg's DefaultMsgAcceptFunc says, and answered as miekg does.
-func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP) {
+// and being served in arrival order. After yieldAfter datagrams read
+// without a wait it yields to the poller (see yielder). Messages are
+// accepted, rejected or ignored as miekg's DefaultMsgAcceptFunc says, and
+// answered as miekg does. It closes y when it returns.
+func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP, y *yielder) {
+	defer y.close()
 	split, _ := s.h.(splitHandler)
 	buf := make([]byte, dns.MaxMsgSize)
 	local := pc.LocalAddr()
 	var backoff time.Duration
 	for {
+		if raw.streak >= yieldAfter {
+			raw.streak = 0
+			y.yield()
+		}
 		size, from, err := raw.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
