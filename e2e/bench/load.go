@@ -79,7 +79,9 @@ func parseWrk(out string) (wrkResult, error) {
 type dnsperfResult struct {
 	qps      float64
 	avg, p99 time.Duration
-	lost     float64
+	// p99 of the names answered locally, and of those forwarded upstream
+	p99Local, p99Forwarded time.Duration
+	lost                   float64
 	bad      float64 // answers other than NOERROR
 }
 
@@ -115,7 +117,7 @@ func dnsperf(d time.Duration, server, queries string, rate int) (dnsperfResult, 
 		return dnsperfResult{}, err
 	}
 	var r dnsperfResult
-	var lat []time.Duration
+	var lat, local, forwarded []time.Duration
 	var rest strings.Builder
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -132,7 +134,13 @@ func dnsperf(d time.Duration, server, queries string, rate int) (dnsperfResult, 
 			r.bad++
 		}
 		if s, err := strconv.ParseFloat(f[4], 64); err == nil {
-			lat = append(lat, time.Duration(s*float64(time.Second)))
+			l := time.Duration(s * float64(time.Second))
+			lat = append(lat, l)
+			if strings.HasSuffix(strings.TrimSuffix(f[2], "."), regZone) {
+				local = append(local, l)
+			} else {
+				forwarded = append(forwarded, l)
+			}
 		}
 	}
 	if err := cmd.Wait(); err != nil {
@@ -151,9 +159,17 @@ func dnsperf(d time.Duration, server, queries string, rate int) (dnsperfResult, 
 		sum += l
 	}
 	r.avg = sum / time.Duration(len(lat))
-	slices.Sort(lat)
-	r.p99 = lat[len(lat)*99/100]
+	r.p99, r.p99Local, r.p99Forwarded = p99(lat), p99(local), p99(forwarded)
 	return r, nil
+}
+
+// p99 returns the 99th percentile of lat, sorting it; 0 for none.
+func p99(lat []time.Duration) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[len(lat)*99/100]
 }
 
 // curlSpeed downloads url once and returns the rate in bytes/s.

@@ -242,6 +242,10 @@ func (w *world) dns(r *report) error {
 	fixed := fmt.Sprintf("at %dk queries/s offered: ", dnsFixedRate/1000)
 	t.row(fixed+"average latency ms", lower, "", nil)
 	t.row(fixed+"p99 latency ms", lower, "", nil)
+	for _, prefix := range []string{"", fixed} {
+		t.row(prefix+"p99 ms, names answered locally", lower, "", nil)
+		t.row(prefix+"p99 ms, names forwarded", lower, "", nil)
+	}
 	queries := w.path("queries.txt")
 	var b strings.Builder
 	for i := range 500 {
@@ -276,6 +280,8 @@ func (w *world) dns(r *report) error {
 				}
 				t.add(prefix+"average latency ms", peer, ms(res.avg))
 				t.add(prefix+"p99 latency ms", peer, ms(res.p99))
+				t.add(prefix+"p99 ms, names answered locally", peer, ms(res.p99Local))
+				t.add(prefix+"p99 ms, names forwarded", peer, ms(res.p99Forwarded))
 			}
 		}
 	}
