@@ -82,7 +82,7 @@ type dnsperfResult struct {
 	// p99 of the names answered locally, and of those forwarded upstream
 	p99Local, p99Forwarded time.Duration
 	lost                   float64
-	bad      float64 // answers other than NOERROR
+	bad                    float64 // answers other than NOERROR
 }
 
 var (
