@@ -57,9 +57,9 @@ func (d *dialer) dial(ctx context.Context, t *target, host string) (*net.TCPConn
 		if a.Addr().Unmap() == d.self && d.listening(a.Port()) {
 			return nil, fmt.Errorf("dial %s (%s): %w", name, a, origination.ErrLoop)
 		}
-		c, err := dl.DialContext(ctx, "tcp", a.String())
+		c, err := dl.DialTCP(ctx, "tcp", netip.AddrPort{}, a) // no address string to format and parse back
 		if err == nil {
-			return c.(*net.TCPConn), nil
+			return c, nil
 		}
 		last = err
 	}
