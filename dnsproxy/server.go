@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
+
+	"github.com/egressgw/egressgw/internal/pollyield"
 )
 
 // Server serves a dns.Handler at one address: on UDP with a read loop of
@@ -17,11 +19,11 @@ import (
 type Server struct {
 	addr     string
 	h        dns.Handler
-	udp      *net.UDPConn   // set by Start
-	tcp      *dns.Server    // set by Start
-	yield    *yielder       // the UDP loop's, set by Start
-	errc     chan error     // the TCP server's result
-	inflight sync.WaitGroup // UDP queries answered on goroutines of their own
+	udp      *net.UDPConn       // set by Start
+	tcp      *dns.Server        // set by Start
+	yield    *pollyield.Yielder // the UDP loop's, set by Start
+	errc     chan error         // the TCP server's result
+	inflight sync.WaitGroup     // UDP queries answered on goroutines of their own
 }
 
 // NewServer returns a Server for h on addr ("host:port"). Port 0 picks a
@@ -39,9 +41,9 @@ func (s *Server) Start() error {
 	}
 	s.udp = pc.(*net.UDPConn)
 	raw, err := rawUDPOf(s.udp)
-	var y *yielder
+	var y *pollyield.Yielder
 	if err == nil {
-		y, err = newYielder()
+		y, err = pollyield.New()
 	}
 	if err != nil {
 		_ = pc.Close()
@@ -58,7 +60,7 @@ func (s *Server) Start() error {
 		// ActivateAndServe failed before serving: close what runs.
 		_ = pc.Close()
 		_ = ln.Close()
-		_ = y.close()
+		_ = y.Close()
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
 	s.yield = y

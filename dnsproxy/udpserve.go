@@ -8,7 +8,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/egressgw/egressgw/internal/pollyield"
 )
+
+// yieldAfter is how many datagrams in a row the UDP read loop reads
+// without waiting before it yields to the poller.
+const yieldAfter = 32
 
 // splitHandler is a dns.Handler that answers what it can at once (on the
 // read loop, with no goroutine) and returns, for the rest (forwarding),
@@ -23,11 +29,12 @@ type splitHandler interface {
 // only for queries that wait on the upstream. With one CPU that is the
 // difference between forwarded queries queueing behind every local answer
 // and being served in arrival order. After yieldAfter datagrams read
-// without a wait it yields to the poller (see yielder). Messages are
+// without a wait it yields to the poller (see package pollyield), so that
+// forwarded queries' goroutines see their upstream's answers promptly. Messages are
 // accepted, rejected or ignored as miekg's DefaultMsgAcceptFunc says, and
 // answered as miekg does. It closes y when it returns.
-func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP, y *yielder) {
-	defer y.close()
+func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP, y *pollyield.Yielder) {
+	defer y.Close()
 	split, _ := s.h.(splitHandler)
 	buf := make([]byte, dns.MaxMsgSize)
 	local := pc.LocalAddr()
@@ -35,7 +42,7 @@ func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP, y *yielder) {
 	for {
 		if raw.streak >= yieldAfter {
 			raw.streak = 0
-			y.yield()
+			y.Yield()
 		}
 		size, from, err := raw.ReadFrom(buf)
 		if err != nil {
