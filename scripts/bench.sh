@@ -30,6 +30,8 @@ micro() { # package, benchmark regexp
 	micro ./egress/sniff/ 'BenchmarkReadClientHello'
 	micro ./dnsproxy/ 'BenchmarkInterceptedA$|BenchmarkForwardedA'
 	micro ./egress/config/ 'BenchmarkCompile10k|BenchmarkCompileOnly10k'
+	micro ./egress/ 'BenchmarkParseHead'
+	micro ./origination/ 'BenchmarkDecodeHead'
 	printf '```\n'
 } >>"$out"
 echo "bench.sh: results in $out" >&2
