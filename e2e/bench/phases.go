@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,8 +143,8 @@ func (w *world) origination(r *report) error {
 	if err := w.warm(originationURL("egressgw"), h1Host); err != nil {
 		return err
 	}
-	for range w.opts.runs {
-		for _, peer := range httpPeers {
+	for run := range w.opts.runs {
+		for _, peer := range inTurn(httpPeers, run) {
 			if err := w.measured(peer, t, "origination", originationURL(peer), host); err != nil {
 				return err
 			}
@@ -153,6 +154,14 @@ func (w *world) origination(r *report) error {
 		}
 	}
 	return w.withAccessLog(t, host)
+}
+
+// inTurn is peers in the order of run number run: each run starts with
+// the next peer, so that none always goes first (after a warm-up, or
+// after the connection churn of the phase before) or always last.
+func inTurn(peers []string, run int) []string {
+	k := run % len(peers)
+	return append(slices.Clone(peers[k:]), peers[:k]...)
 }
 
 // egressgwRows adds the rows of an egressgw-only origination figure.
@@ -202,22 +211,22 @@ func (w *world) passthrough(r *report) error {
 			return err
 		}
 	}
-	for range w.opts.runs {
-		for _, peer := range httpPeers {
+	for run := range w.opts.runs {
+		for _, peer := range inTurn(httpPeers, run) {
 			if err := w.measured(peer, t, "kept connections", url(peer, "/")); err != nil {
 				return err
 			}
 		}
 	}
-	for range w.opts.runs {
-		for _, peer := range httpPeers {
+	for run := range w.opts.runs {
+		for _, peer := range inTurn(httpPeers, run) {
 			if err := w.measured(peer, t, "new TLS connections", url(peer, "/"), "Connection: close"); err != nil {
 				return err
 			}
 		}
 	}
-	for range min(w.opts.runs, 3) {
-		for _, peer := range httpPeers {
+	for run := range min(w.opts.runs, 3) {
+		for _, peer := range inTurn(httpPeers, run) {
 			bps, err := curlSpeed(url(peer, "/big"), w.caFile)
 			if err != nil {
 				return err
@@ -254,8 +263,8 @@ func (w *world) dns(r *report) error {
 	if err := os.WriteFile(queries, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	for range w.opts.runs {
-		for _, peer := range peers {
+	for run := range w.opts.runs {
+		for _, peer := range inTurn(peers, run) {
 			for _, rate := range []int{0, dnsFixedRate} {
 				figure := "dns saturation"
 				if rate > 0 {
@@ -302,8 +311,8 @@ func (w *world) memory(r *report) error {
 		return err
 	}
 	pool.AppendCertsFromPEM(ca)
-	for range min(w.opts.runs, 3) {
-		for _, peer := range peers {
+	for run := range min(w.opts.runs, 3) {
+		for _, peer := range inTurn(peers, run) {
 			p, err := w.restart(peer)
 			if err != nil {
 				return err
