@@ -30,9 +30,10 @@ type splitHandler interface {
 // difference between forwarded queries queueing behind every local answer
 // and being served in arrival order. After yieldAfter datagrams read
 // without a wait it yields to the poller (see package pollyield), so that
-// forwarded queries' goroutines see their upstream's answers promptly. Messages are
-// accepted, rejected or ignored as miekg's DefaultMsgAcceptFunc says, and
-// answered as miekg does. It closes y when it returns.
+// forwarded queries' goroutines see their upstream's answers promptly.
+// Messages are accepted, rejected or ignored as miekg's
+// DefaultMsgAcceptFunc says, and answered as miekg does. It closes y when
+// it returns.
 func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP, y *pollyield.Yielder) {
 	defer y.Close()
 	split, _ := s.h.(splitHandler)
