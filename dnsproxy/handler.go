@@ -255,6 +255,9 @@ func (unknownAddr) String() string  { return "unknown" }
 
 // overTCP reports whether the client asked over TCP.
 func overTCP(w dns.ResponseWriter) bool {
+	if _, ok := w.(*udpWriter); ok {
+		return false // our UDP loop's: known without making its address, two allocations
+	}
 	_, ok := w.RemoteAddr().(*net.TCPAddr)
 	return ok
 }

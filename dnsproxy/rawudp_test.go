@@ -99,3 +99,18 @@ func TestRawUDPAllocations(t *testing.T) {
 		t.Errorf("%.1f allocations per datagram written and read, want 0", n)
 	}
 }
+
+// Telling a query of our UDP loop from a TCP one allocates nothing.
+func TestOverTCPAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	w := &udpWriter{to: netip.MustParseAddrPort("127.0.0.1:5353")}
+	if n := testing.AllocsPerRun(100, func() {
+		if overTCP(w) {
+			t.Fatal("a UDP query taken for TCP")
+		}
+	}); n != 0 {
+		t.Errorf("%.1f allocations per overTCP, want 0", n)
+	}
+}
