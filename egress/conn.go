@@ -16,8 +16,9 @@ import (
 	"github.com/egressgw/egressgw/policy"
 )
 
-// helloTimeout bounds how long a new connection may take to show what it is.
-const helloTimeout = 10 * time.Second
+// helloTimeout bounds how long a new connection may take to show what it
+// is. A variable for tests.
+var helloTimeout = 10 * time.Second
 
 // readers lend each new connection the buffer it is classified with (and,
 // for HTTP/1, read with); writers lend HTTP/1 connections their response buffer.

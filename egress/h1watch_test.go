@@ -2,6 +2,7 @@ package egress
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -54,6 +55,49 @@ func testClientGone(t *testing.T, newEnv func(t *testing.T, h http.Handler) *h1E
 			case <-cancelled:
 			case <-time.After(3 * watchPeriod):
 				t.Fatal("the origin's request was not cancelled after the client went away")
+			}
+		})
+	}
+}
+
+// TestH1SlowAnswerOnNewConnection: the first request of a new connection,
+// and the next one on it, is answered, and its response streamed, whole however long past the
+// connection's hello deadline the upstream takes (the deadline that bounds
+// how long a new connection may take to show what it is must not cut the
+// request it then sends; it did, as "client went away", 10 s after connect).
+func TestH1SlowAnswerOnNewConnection(t *testing.T) {
+	defer func(d time.Duration) { helloTimeout = d }(helloTimeout)
+	helloTimeout = 100 * time.Millisecond
+	late := helloTimeout + 2*watchPeriod
+	env := newH1Env(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			for i := range 3 {
+				_, _ = fmt.Fprintf(w, "part %d;", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(late / 2)
+			}
+			return
+		}
+		time.Sleep(late)
+		_, _ = fmt.Fprint(w, "late answer")
+	}), h1Options{})
+	for _, tt := range []struct{ path, want string }{
+		{"/late", "late answer"},
+		{"/stream", "part 0;part 1;part 2;"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			c := env.dial(t) // a new connection for each: its first request, then a kept-alive one
+			for i := range 2 {
+				c.send(rawRequest(http.MethodGet, tt.path))
+				_ = c.c.SetReadDeadline(time.Now().Add(h1Wait + late))
+				resp, err := http.ReadResponse(c.br, &http.Request{Method: http.MethodGet})
+				if err != nil {
+					t.Fatalf("request %d, GET %s: %v", i, tt.path, err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != http.StatusOK || string(b) != tt.want {
+					t.Fatalf("request %d, GET %s: %d %q (%v), want 200 %q", i, tt.path, resp.StatusCode, b, err, tt.want)
+				}
 			}
 		})
 	}

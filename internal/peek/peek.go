@@ -30,17 +30,19 @@ func FD(fd uintptr) State {
 	return Closed // n == 0: end of stream; any other error
 }
 
-// Conn looks at c's socket, through its RawConn so the descriptor stays valid.
+// Conn looks at c's socket, through its RawConn so the descriptor stays
+// valid. It looks whatever read deadline c has: RawConn.Control, unlike
+// RawConn.Read, does not fail once a deadline has passed, and a deadline
+// that bounded an earlier wait (a new connection's first bytes, a
+// kept-alive connection's next request) says nothing about whether the
+// peer is still there.
 func Conn(c syscall.Conn) State {
 	sc, err := c.SyscallConn()
 	if err != nil {
 		return Closed
 	}
 	st := Closed
-	if err := sc.Read(func(fd uintptr) bool {
-		st = FD(fd)
-		return true // never wait
-	}); err != nil {
+	if err := sc.Control(func(fd uintptr) { st = FD(fd) }); err != nil {
 		return Closed
 	}
 	return st

@@ -50,3 +50,27 @@ func TestConn(t *testing.T) {
 	_ = s.Close()
 	eventually(Closed)
 }
+
+// TestConnPastDeadline: a read deadline that has passed does not make an
+// open, silent connection look closed.
+func TestConnPastDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+	if got := Conn(c.(*net.TCPConn)); got != Empty {
+		t.Fatalf("silent connection past its read deadline: state %d, want Empty", got)
+	}
+}
