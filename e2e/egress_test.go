@@ -35,6 +35,7 @@ func TestEgress(t *testing.T) {
 		{"08_untrusted_upstream_certificate", testUntrustedUpstream},
 		{"09_upstream_down", testUpstreamDown},
 		{"09b_http2_origination", testHTTP2Origination},
+		{"09c_long_requests", testLongRequests},
 		{"10_live_reload", testLiveReload},
 		{"11_bad_input", testBadInput},
 		{"12_sigterm", testSIGTERM},

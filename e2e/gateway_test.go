@@ -74,6 +74,7 @@ type configData struct {
 	ClientCert, ClientKey    string // base64, for a Secret's data
 	CACert                   string // base64, for a Secret's data
 	SlowPort                 int    // where slowUpstream listens
+	LongPort                 int    // where longUpstream listens
 }
 
 func (tp *topology) configData() configData {
@@ -86,6 +87,7 @@ func (tp *topology) configData() configData {
 		ClientKey:     b64(tp.pki.clientKeyPEM),
 		CACert:        b64(tp.pki.caPEM),
 		SlowPort:      slowPort,
+		LongPort:      longPort,
 	}
 }
 
