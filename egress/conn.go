@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -50,6 +52,7 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 			end()
 		}
 	}()
+	defer e.survive(c)
 	st := e.state.Load()
 	spec, ok := st.listeners[l.port]
 	if !ok {
@@ -84,6 +87,12 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 		return
 	}
 	if b[0] != sniff.RecordTypeHandshake {
+		if e.cfg.StdlibPaths { // net/http's server loop instead of ours
+			_ = c.SetReadDeadline(time.Time{})
+			e.conns.Add(1)
+			l.queue.push(&bufConn{TCPConn: c, pr: pr, done: e.conns.Done})
+			return
+		}
 		e.serveH1(l, c, pr)
 		return
 	}
@@ -103,6 +112,20 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	relayed = e.forward(st, l, c, pr, requestHost(hello.ServerName), "tls", end)
+}
+
+// survive, deferred by a connection's goroutine, recovers from a panic
+// there (a bug): it is reported, the connection closed, and the gateway
+// serves on, as net/http's server does for a handler.
+func (e *Engine) survive(c *net.TCPConn) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v != http.ErrAbortHandler { // the handler's way to abort a response: not a bug
+		e.panicked("connection", v, debug.Stack())
+	}
+	_ = c.Close()
 }
 
 // forward decides on a TLS (by SNI) or TCP connection and hands it to the

@@ -26,6 +26,12 @@ type Config struct {
 	AccessLog      *zap.Logger    // one line per request or connection
 	Metrics        *Metrics       // required
 	MaxHeaderBytes int            // request header limit; default 64 KiB (431 beyond)
+	// StdlibPaths serves with the standard library's paths instead of
+	// egressgw's own fast ones: net/http's server for HTTP/1 clients,
+	// http.Transport (and its HTTP/2) for upstreams, io.Copy for
+	// passthrough and TCP (--fast-paths=false). Always set where the fast
+	// paths are not built (not Linux).
+	StdlibPaths bool
 }
 
 // Engine serves egress traffic for the configuration it was last given.
@@ -60,6 +66,7 @@ func New(cfg Config) *Engine {
 	if cfg.AccessLog == nil {
 		cfg.AccessLog = cfg.Log
 	}
+	cfg.StdlibPaths = cfg.StdlibPaths || !fastPathsBuilt
 	e := &Engine{
 		cfg: cfg, log: cfg.Log, access: cfg.AccessLog, metrics: cfg.Metrics,
 		pool:      origination.NewPool(cfg.Roots),
@@ -73,8 +80,17 @@ func New(cfg Config) *Engine {
 		_, ok := st.listeners[uint32(port)]
 		return ok
 	}}
+	e.relay.stdlib, e.relay.onPanic = cfg.StdlibPaths, e.panicked
 	e.stop, e.cancel = context.WithCancel(context.Background())
 	return e
+}
+
+// panicked reports a panic the engine recovered from: a bug, which ended
+// the connection it happened on while the gateway served on.
+func (e *Engine) panicked(where string, v any, stack []byte) {
+	e.metrics.Panics.WithLabelValues(where).Inc()
+	e.log.Error("recovered from a panic: the connection concerned was ended, the gateway serves on",
+		zap.String("where", where), zap.Any("panic", v), zap.ByteString("stack", stack))
 }
 
 // Update provisions snap (upstreams, new listeners) and swaps it in only

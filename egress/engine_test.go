@@ -248,7 +248,7 @@ func startEngine(t testing.TB, dir string) *Engine {
 		t.Fatalf("load: %v", err)
 	}
 	eng := New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), Resolver: loopbackResolver{},
-		Log: zap.NewNop(), Metrics: NewMetrics(prometheus.NewRegistry())})
+		Log: zap.NewNop(), AccessLog: accessLogInTests, Metrics: NewMetrics(prometheus.NewRegistry()), StdlibPaths: stdlibInTests})
 	if err := eng.Update(snap); err != nil {
 		t.Fatalf("update: %v", err)
 	}

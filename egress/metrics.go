@@ -12,6 +12,7 @@ type Metrics struct {
 	ActiveConns      prometheus.Gauge
 	Reloads          *prometheus.CounterVec // result
 	ConfigGeneration prometheus.Gauge
+	Panics           *prometheus.CounterVec // where: what recovered (connection, relay loop, relay connection)
 }
 
 // NewMetrics registers the engine's series on reg.
@@ -35,8 +36,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ConfigGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "egressgw_config_generation", Help: "Generation of the configuration being served.",
 		}),
+		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_recovered_panics_total", Help: "Panics recovered from (a bug: the connection concerned was ended, the gateway served on), by where they happened.",
+		}, []string{"where"}),
 	}
-	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.ActiveConns, m.Reloads, m.ConfigGeneration)
+	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")
 	return m

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,20 +58,34 @@ type relayResult struct {
 	reason         string // why it ended: eof, idle_timeout, closed or "error: ..."
 }
 
-// relay hands connections to its loops, started on first use.
+// relay hands connections to its loops, started on first use, or to the
+// standard library's io.Copy (copies): always when stdlib is set, and
+// when the loops could not start or have all failed.
 type relay struct {
-	once  sync.Once
-	loops []*loop // set once; nil if closed before first use or if starting failed
-	err   error   // why starting failed
-	next  atomic.Uint32
-	pipes atomic.Int64 // pipes held by directions now, for tests and curiosity
+	stdlib  bool                                    // immutable: relay with io.Copy only (--fast-paths=false)
+	onPanic func(where string, v any, stack []byte) // immutable: reports a panic the relay recovered from; may be nil
+	once    sync.Once
+	loops   []*loop // set once; nil if closed before first use or if starting failed
+	err     error   // why starting failed
+	next    atomic.Uint32
+	closed  atomic.Bool
+	pipes   atomic.Int64 // pipes held by directions now, for tests and curiosity
+	copies  copyRelay
 }
 
 // add relays between client and upstream until both directions end, no
 // byte moves for idle, or the relay is closed, then closes both and calls
-// done from a loop goroutine (done must not block). The connections are
+// done from a relay goroutine (done must not block). The connections are
 // the relay's from this call on, whatever happens.
 func (r *relay) add(client, upstream *net.TCPConn, idle time.Duration, done func(relayResult)) {
+	if !r.stdlib && !r.closed.Load() {
+		r.once.Do(r.start)
+	}
+	lp := r.pick()
+	if lp == nil {
+		r.copies.add(client, upstream, idle, done) // closed at once if the relay is closed
+		return
+	}
 	c := &relayConn{fd: [2]int{-1, -1}, idle: idle, done: done}
 	var err error
 	for i, tc := range [2]*net.TCPConn{client, upstream} {
@@ -79,23 +94,30 @@ func (r *relay) add(client, upstream *net.TCPConn, idle time.Duration, done func
 		}
 		_ = tc.Close()
 	}
-	r.once.Do(r.start)
-	switch {
-	case err != nil:
+	if err != nil {
 		c.end(relayResult{reason: "error: " + err.Error()})
-	case r.err != nil:
-		c.end(relayResult{reason: "error: " + r.err.Error()})
-	case r.loops == nil:
-		c.end(relayResult{reason: "closed"})
-	default:
-		r.loops[int(r.next.Add(1))%len(r.loops)].add(c)
+		return
 	}
+	lp.add(c)
+}
+
+// pick returns the next loop that is still serving, or nil: none started
+// (stdlib, closed, or starting failed) or all have failed.
+func (r *relay) pick() *loop {
+	n := len(r.loops)
+	for range n {
+		if lp := r.loops[int(r.next.Add(1))%n]; !lp.broken.Load() {
+			return lp
+		}
+	}
+	return nil
 }
 
 // close ends every relayed connection with reason "closed" and stops the
 // loops; it returns once they are gone. Connections added later are closed
 // at once.
 func (r *relay) close() {
+	r.closed.Store(true)
 	r.once.Do(func() {}) // closed before first use: never start
 	for _, lp := range r.loops {
 		lp.mu.Lock()
@@ -105,6 +127,14 @@ func (r *relay) close() {
 		}
 		lp.mu.Unlock()
 		<-lp.exited
+	}
+	r.copies.close()
+}
+
+// recovered reports a panic the relay survived.
+func (r *relay) recovered(where string, v any) {
+	if r.onPanic != nil {
+		r.onPanic(where, v, debug.Stack())
 	}
 }
 
@@ -157,6 +187,8 @@ type loop struct {
 	ep     *os.File      // epfd, for waiting in Go's netpoller
 	wakefd int           // eventfd in the epoll set: add and close wake run through it
 	exited chan struct{} // closed when run returns
+
+	broken atomic.Bool // run panicked: its connections were ended and it serves no more
 
 	mu      sync.Mutex
 	conns   []*relayConn  // by descriptor (both of each connection); guarded by mu
@@ -260,6 +292,7 @@ func monotime() int64 { return int64(time.Since(epoch)) }
 // The idle sweep's period is a read deadline on it: one timer per loop.
 func (lp *loop) run() {
 	defer close(lp.exited)
+	defer lp.recoverLoop()
 	rc, err := lp.ep.SyscallConn()
 	if err != nil {
 		panic(fmt.Sprintf("egress relay: %v", err)) // an *os.File always has one
@@ -339,7 +372,7 @@ func (lp *loop) run() {
 			if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				c.writable[side] = true
 			}
-			lp.serve(c)
+			lp.serveSafe(c)
 		}
 		clear(lp.batch)
 		if len(lp.again) > 0 {
@@ -348,7 +381,7 @@ func (lp *loop) run() {
 			for _, c := range again {
 				c.queued = false
 				if !c.closed {
-					lp.serve(c)
+					lp.serveSafe(c)
 				}
 			}
 		}
@@ -384,7 +417,7 @@ func (lp *loop) sweep() time.Duration {
 	lp.tick = tick
 	lp.mu.Unlock()
 	for _, c := range expired {
-		lp.finish(c, "idle_timeout")
+		lp.finishSafe(c, "idle_timeout")
 	}
 	return tick
 }
@@ -400,7 +433,7 @@ func (lp *loop) shutdown() {
 	}
 	lp.mu.Unlock()
 	for _, c := range all {
-		lp.finish(c, "closed")
+		lp.finishSafe(c, "closed")
 	}
 	for _, p := range lp.spare {
 		p.close()
@@ -423,6 +456,82 @@ func (lp *loop) finish(c *relayConn, reason string) {
 		lp.putPipe(&c.dir[d])
 	}
 	c.end(relayResult{sent: c.dir[0].total, received: c.dir[1].total, reason: reason})
+}
+
+// serveSafe serves c; a panic while doing so (a bug, or in c's done)
+// ends c only, and the loop goes on with the others.
+func (lp *loop) serveSafe(c *relayConn) {
+	defer lp.survive(c)
+	lp.serve(c)
+}
+
+// finishSafe finishes c; a panic in its done is survived as in serveSafe.
+func (lp *loop) finishSafe(c *relayConn, reason string) {
+	defer lp.survive(c)
+	lp.finish(c, reason)
+}
+
+// survive, deferred, recovers from a panic while c was served: it is
+// reported and c ended, unless it already was. A panic in ending it
+// reaches run, whose recoverLoop ends them all.
+func (lp *loop) survive(c *relayConn) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	lp.r.recovered("relay connection", v)
+	if !c.closed {
+		lp.finish(c, fmt.Sprintf("error: internal error: %v", v))
+	}
+}
+
+// recoverLoop, deferred by run, recovers from a panic of the loop itself:
+// it is reported, the loop's connections end ("error: internal error in
+// the relay loop") and the loop serves no more; the relay gives later
+// connections to its other loops, or to io.Copy once none is left.
+func (lp *loop) recoverLoop() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	lp.broken.Store(true)
+	lp.r.recovered("relay loop", v)
+	lp.mu.Lock()
+	lp.closing = true // add ends what comes now; nobody writes to wakefd any more
+	var all []*relayConn
+	for fd, c := range lp.conns {
+		if c != nil && c.fd[0] == fd && !c.closed {
+			all = append(all, c)
+		}
+	}
+	clear(lp.conns)
+	lp.mu.Unlock()
+	for _, c := range all {
+		lp.abandon(c)
+	}
+	for _, p := range lp.spare {
+		p.close()
+	}
+	lp.spare = nil
+	_ = lp.ep.Close()
+	_ = unix.Close(lp.wakefd)
+}
+
+// abandon ends c of a failed loop; a panic in its done is reported, not raised.
+func (lp *loop) abandon(c *relayConn) {
+	defer func() {
+		if v := recover(); v != nil {
+			lp.r.recovered("relay connection", v)
+		}
+	}()
+	c.closed = true
+	for d := range c.dir {
+		if p := c.dir[d].p; p != nil {
+			p.close()
+			lp.r.pipes.Add(-1)
+		}
+	}
+	c.end(relayResult{sent: c.dir[0].total, received: c.dir[1].total, reason: "error: internal error in the relay loop"})
 }
 
 // serve moves what can be moved both ways.

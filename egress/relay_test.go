@@ -37,7 +37,7 @@ func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 
 // newRelay returns a relay closed when the test ends.
 func newRelay(t testing.TB) *relay {
-	r := &relay{}
+	r := &relay{stdlib: stdlibInTests}
 	t.Cleanup(r.close)
 	return r
 }
@@ -279,7 +279,7 @@ func TestRelayMany(t *testing.T) {
 			c.Close()
 			s.Close()
 			before := openFDs(t)
-			r := &relay{}
+			r := &relay{stdlib: stdlibInTests}
 			type end struct {
 				client, upstream *net.TCPConn
 				done             <-chan relayResult

@@ -139,6 +139,10 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 		HTTP2:       http2,
 	}
 	tr := e.pool.Transport(ou)
+	if e.cfg.StdlibPaths { // every request through the ReverseProxy and http.Transport
+		u.proxy = e.newProxy(u, tr)
+		return u, nil
+	}
 	if http2 {
 		u.h2 = e.pool.H2(ou)
 	}
