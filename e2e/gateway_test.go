@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,16 +137,18 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 			t.Fatal(err)
 		}
 	}
-	var err error
-	g.proc, err = startProc("egressgw", filepath.Join(tp.dir, "egressgw-"+strings.ToLower(mode)+".log"),
-		"ip", "netns", "exec", tp.node, bin, "run",
+	argv := []string{"ip", "netns", "exec", tp.node, bin, "run",
 		"--config", g.configDir,
 		"--egress-addr", egressAddr,
-		"--dns-upstream", internetAddr+":53",
+		"--dns-upstream", internetAddr + ":53",
 		"--ca-file", tp.pki.caFile,
 		"--admin-listen", adminAddr,
 		"--outbound-policy", mode,
-		"--log-format", "json")
+		"--log-format", "json"}
+	extra := strings.Fields(os.Getenv("E2E_GATEWAY_ARGS")) // e.g. --fast-paths=false: the suite on the standard library's paths
+	argv = append(argv, extra...)
+	var err error
+	g.proc, err = startProc("egressgw", filepath.Join(tp.dir, "egressgw-"+strings.ToLower(mode)+".log"), argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +169,16 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 	})
 	if err != nil {
 		t.Fatalf("egressgw not ready: %v\nlog:\n%s", err, tail(g.proc.log(), 6000))
+	}
+	fast := !slices.Contains(extra, "--fast-paths=false")
+	err = poll(3*time.Second, 50*time.Millisecond, func() error { // /readyz may answer a moment before the line is out
+		if len(g.proc.logLines(`"msg":"serving"`, `"fast_paths":`+strconv.FormatBool(fast))) == 0 {
+			return errors.New("no such line yet")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("egressgw does not say it serves with fast_paths %v (E2E_GATEWAY_ARGS=%q); log:\n%s", fast, extra, tail(g.proc.log(), 3000))
 	}
 	return g
 }

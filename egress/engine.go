@@ -85,6 +85,10 @@ func New(cfg Config) *Engine {
 	return e
 }
 
+// FastPaths reports whether the engine serves with its own fast paths
+// (false: with the standard library's, Config.StdlibPaths).
+func (e *Engine) FastPaths() bool { return !e.cfg.StdlibPaths }
+
 // panicked reports a panic the engine recovered from: a bug, which ended
 // the connection it happened on while the gateway served on.
 func (e *Engine) panicked(where string, v any, stack []byte) {

@@ -26,8 +26,13 @@ go test -run '^$' -fuzz "^FuzzReadClientHello$" -fuzztime 300000x -timeout 5m ./
 go test -run '^$' -fuzz '^FuzzServeDNS$' -fuzztime 100000x -timeout 5m ./dnsproxy/
 go test -run '^$' -fuzz '^FuzzParseHead$' -fuzztime 50000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzParseHeadFields$' -fuzztime 60000x -timeout 5m ./egress/
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20000x -timeout 5m ./egress/config/
+go test -run '^$' -fuzz '^FuzzLookup$' -fuzztime 300000x -timeout 5m ./policy/
+go test -run '^$' -fuzz '^FuzzNewAuthz$' -fuzztime 50000x -timeout 5m ./policy/
 echo "== end-to-end (network namespaces, nginx, dnsmasq, curl)"
 go test -tags e2e -count=1 -v -timeout 15m ./e2e/
+echo "== end-to-end again on the standard library's paths (--fast-paths=false: net/http server, http.Transport, io.Copy)"
+E2E_GATEWAY_ARGS=--fast-paths=false go test -tags e2e -count=1 -timeout 15m ./e2e/
 if [ "$(id -u)" -eq 0 ]; then
   # A short run of the benchmark harness (make bench): it must still run
   # against every peer, and its reload check (a config change every second

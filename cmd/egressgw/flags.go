@@ -28,6 +28,7 @@ type options struct {
 	logLevel      string
 	namespace     string
 	labels        map[string]string
+	fastPaths     bool
 }
 
 type listFlag []string
@@ -50,6 +51,7 @@ func parseRun(args []string) (*options, error) {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	ns := fs.String("namespace", "istio-system", "the gateway's own namespace (fallback for credentialName Secrets)")
 	labels := fs.String("labels", "istio=egressgateway", "the gateway's labels, k=v,...: AuthorizationPolicies whose selector does not match are not applied")
+	fast := fs.Bool("fast-paths", true, "serve with egressgw's own fast paths (HTTP/1 server loop and parser, HTTP/2 client, epoll relay); false: with the standard library's (net/http server, http.Transport, io.Copy)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -60,7 +62,7 @@ func parseRun(args []string) (*options, error) {
 		return nil, errors.New("--config is required: a YAML file or directory of Istio resources")
 	}
 	o := &options{configs: configs, adminListen: *admin, clusterDomain: strings.Trim(*domain, "."), caFile: *ca,
-		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode)}
+		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast}
 	var err error
 	if o.egressAddr, err = netip.ParseAddr(*egress); err != nil {
 		return nil, fmt.Errorf("--egress-addr %q: not an IP address", *egress)

@@ -83,12 +83,13 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g := &gateway{log: log, opts: o, metrics: egress.NewMetrics(reg), reload: make(chan struct{}, 1)}
 	g.engine = egress.New(egress.Config{
-		EgressAddr: o.egressAddr,
-		Resolver:   dnsproxy.NewResolver(o.dnsUpstream, 2*time.Second),
-		Roots:      roots,
-		Log:        log.Named("engine"),
-		AccessLog:  access,
-		Metrics:    g.metrics,
+		EgressAddr:  o.egressAddr,
+		Resolver:    dnsproxy.NewResolver(o.dnsUpstream, 2*time.Second),
+		Roots:       roots,
+		Log:         log.Named("engine"),
+		AccessLog:   access,
+		Metrics:     g.metrics,
+		StdlibPaths: !o.fastPaths,
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
 	if err != nil {
@@ -125,7 +126,8 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	}
 	g.ready.Store(true)
 	log.Info("serving", zap.String("egress_addr", o.egressAddr.String()), zap.String("dns", o.dnsListen),
-		zap.String("dns_upstream", o.dnsUpstream), zap.String("admin", o.adminListen), zap.String("outbound_policy", o.modeName))
+		zap.String("dns_upstream", o.dnsUpstream), zap.String("admin", o.adminListen), zap.String("outbound_policy", o.modeName),
+		zap.Bool("fast_paths", g.engine.FastPaths()))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
