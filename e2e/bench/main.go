@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures egressgw next to the proxies and DNS servers users
 // run today (nginx, HAProxy, dnsmasq, CoreDNS) and the direct path, in one
 // run, with the same upstream and the same client for every peer, and writes
