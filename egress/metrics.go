@@ -9,6 +9,7 @@ type Metrics struct {
 	Requests         *prometheus.CounterVec // listener, host, decision, status
 	Connections      *prometheus.CounterVec // listener, host, decision, close
 	UpstreamFailures *prometheus.CounterVec // cause
+	Guarded          *prometheus.CounterVec // class: requests and connections netguard refused
 	ActiveConns      prometheus.Gauge
 	Reloads          *prometheus.CounterVec // result
 	ConfigGeneration prometheus.Gauge
@@ -26,6 +27,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		UpstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egressgw_upstream_failures_total", Help: "Upstream connect and TLS failures by cause.",
 		}, []string{"cause"}),
+		Guarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_netguard_denied_total", Help: "Requests and connections refused because the name resolved to an address netguard refuses, by address class.",
+		}, []string{"class"}),
 		ActiveConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "egressgw_active_connections", Help: "Client connections open now.",
 		}),
@@ -36,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "egressgw_config_generation", Help: "Generation of the configuration being served.",
 		}),
 	}
-	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.ActiveConns, m.Reloads, m.ConfigGeneration)
+	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")
 	return m
