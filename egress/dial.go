@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -58,13 +59,13 @@ func (d *dialer) dial(ctx context.Context, t *target, host string) (*net.TCPConn
 	dl := net.Dialer{Timeout: t.timeout, KeepAlive: 30 * time.Second}
 	start := int(d.rr.Add(1))
 	var last error
-	var denied *netguard.DeniedError
+	var refused error // the first address netguard refused
 	for i := range addrs {
 		a := addrs[(start+i)%len(addrs)]
 		if t.vet {
 			if err := d.guard.Check(a.Addr()); err != nil {
-				if denied == nil {
-					denied = err.(*netguard.DeniedError)
+				if refused == nil {
+					refused = err
 				}
 				continue
 			}
@@ -78,11 +79,12 @@ func (d *dialer) dial(ctx context.Context, t *target, host string) (*net.TCPConn
 		}
 		last = err
 	}
-	if last == nil && denied != nil {
-		if _, err := netip.ParseAddr(name); err != nil {
-			denied.Host = name // a name, not the literal address
+	if last == nil && refused != nil {
+		var de *netguard.DeniedError
+		if _, err := netip.ParseAddr(name); err != nil && errors.As(refused, &de) {
+			de.Host = name // a name, not the literal address
 		}
-		return nil, fmt.Errorf("dial %s: %w", name, denied)
+		return nil, fmt.Errorf("dial %s: %w", name, refused)
 	}
 	return nil, fmt.Errorf("connect to %s: %w", name, last)
 }

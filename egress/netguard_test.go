@@ -208,6 +208,26 @@ spec:
 			}
 		})
 	}
+	t.Run("HTTP/2 client (h2c)", func(t *testing.T) {
+		before := hits.Load()
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+gw+"/h2c", nil)
+		req.Host = "loop.rebind.test"
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "request to loop.rebind.test denied: it resolves to 127.0.0.1, a loopback address"; resp.StatusCode != 403 || !strings.Contains(string(b), want) {
+			t.Errorf("got %s %d %q, want 403 containing %q", resp.Proto, resp.StatusCode, b, want)
+		}
+		if hits.Load() != before {
+			t.Error("the upstream was reached")
+		}
+	})
 	if got := counter(t, g.metrics.UpstreamFailures.WithLabelValues("netguard")); got != 0 {
 		t.Errorf("refusals counted as upstream failures: %v", got)
 	}
