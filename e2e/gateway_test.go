@@ -144,6 +144,10 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 		"--ca-file", tp.pki.caFile,
 		"--admin-listen", adminAddr,
 		"--outbound-policy", mode,
+		// The suite's internet is private address space (10.231.2.2): let
+		// names resolved at request time reach it. The node's own addresses
+		// in it stay refused (netguard).
+		"--allow-cidrs", allowCIDRs,
 		"--log-format", "json"}
 	extra := strings.Fields(os.Getenv("E2E_GATEWAY_ARGS")) // e.g. --fast-paths=false: the suite on the standard library's paths
 	argv = append(argv, extra...)

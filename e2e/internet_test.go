@@ -151,8 +151,11 @@ func (tp *topology) startDnsmasq() error {
 		"--user=root", "--group=root",
 		"--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
 		"--log-facility="+filepath.Join(dir, "queries.log"), "--log-queries",
-		// Every name under example.test is the internet host.
-		"--address=/example.test/"+internetAddr)
+		// Every name under example.test is the internet host, but for the
+		// names that rebind a wildcard's names to the node (netguard_test.go).
+		"--address=/example.test/"+internetAddr,
+		"--address=/loop.rebind.example.test/127.0.0.1",
+		"--address=/node.rebind.example.test/"+nodeUpAddr)
 	if err != nil {
 		return err
 	}

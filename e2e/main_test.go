@@ -24,6 +24,7 @@ const (
 	blackholeNet = "10.231.3.0/24" // routed by the node to the internet, which drops it
 	blackholeIP  = "10.231.3.1"
 	adminAddr    = "127.0.0.1:15000"
+	allowCIDRs   = "10.231.0.0/16" // egressgw's --allow-cidrs: the suite's addresses are private
 )
 
 // requiredTools are the commands the suite runs; scripts/install-test-deps.sh installs them.

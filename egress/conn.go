@@ -3,6 +3,7 @@ package egress
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/egress/sniff"
+	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
 	"github.com/egressgw/egressgw/policy"
 )
@@ -174,6 +176,18 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 	cancel()
 	if err != nil {
 		_, cause := origination.Classify(err)
+		var denied *netguard.DeniedError
+		if cause == origination.CauseDenied && errors.As(err, &denied) {
+			e.metrics.Guarded.WithLabelValues(denied.Class.Label()).Inc()
+			lg.decision, lg.rule, lg.close = "deny", ruleNetguard, "denied"
+			lg.reason = "request to " + host + " denied: " + deniedReason(denied, host)
+			if br != nil { // TLS; a TCP listener's client may speak first and expects no TLS
+				sniff.WriteAlert(c, sniff.AlertAccessDenied)
+			}
+			e.logConn(st, l, c, lg)
+			_ = c.Close()
+			return false
+		}
 		e.metrics.UpstreamFailures.WithLabelValues(string(cause)).Inc()
 		lg.close, lg.reason = string(cause), err.Error()
 		e.logConn(st, l, c, lg)

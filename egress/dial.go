@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
 )
 
@@ -23,6 +25,7 @@ type Resolver interface {
 // Immutable after construction except rr.
 type dialer struct {
 	res       Resolver
+	guard     *netguard.Guard        // vets addresses resolved at request time
 	self      netip.Addr             // the egress address
 	listening func(port uint16) bool // whether the gateway listens on port: dialling self there is a request loop
 	rr        atomic.Uint32
@@ -37,9 +40,13 @@ type target struct {
 	dnsPorts   []uint16
 	port       uint16 // target port
 	timeout    time.Duration
+	vet        bool // the addresses are resolved at request time (not STATIC, not MESH_INTERNAL): netguard checks each
 }
 
 // dial connects to t; host is the requested host, used with NONE resolution.
+// Each address is resolved once and the vetted address itself is dialled:
+// when t.vet, an address netguard refuses is skipped, and if every address
+// was refused the error is the first refusal (a *netguard.DeniedError).
 func (d *dialer) dial(ctx context.Context, t *target, host string) (*net.TCPConn, error) {
 	addrs, err := d.addrs(ctx, t, host)
 	if err != nil {
@@ -52,8 +59,17 @@ func (d *dialer) dial(ctx context.Context, t *target, host string) (*net.TCPConn
 	dl := net.Dialer{Timeout: t.timeout, KeepAlive: 30 * time.Second}
 	start := int(d.rr.Add(1))
 	var last error
+	var refused error // the first address netguard refused
 	for i := range addrs {
 		a := addrs[(start+i)%len(addrs)]
+		if t.vet {
+			if err := d.guard.Check(a.Addr()); err != nil {
+				if refused == nil {
+					refused = err
+				}
+				continue
+			}
+		}
 		if a.Addr().Unmap() == d.self && d.listening(a.Port()) {
 			return nil, fmt.Errorf("dial %s (%s): %w", name, a, origination.ErrLoop)
 		}
@@ -62,6 +78,13 @@ func (d *dialer) dial(ctx context.Context, t *target, host string) (*net.TCPConn
 			return c, nil
 		}
 		last = err
+	}
+	if last == nil && refused != nil {
+		var de *netguard.DeniedError
+		if _, err := netip.ParseAddr(name); err != nil && errors.As(refused, &de) {
+			de.Host = name // a name, not the literal address
+		}
+		return nil, fmt.Errorf("dial %s: %w", name, refused)
 	}
 	return nil, fmt.Errorf("connect to %s: %w", name, last)
 }
@@ -105,7 +128,7 @@ func (d *dialer) addrs(ctx context.Context, t *target, host string) ([]netip.Add
 
 // newTarget fixes where connections for entry e's port p go.
 func newTarget(e *config.Entry, p *config.Port) (*target, error) {
-	t := &target{resolution: e.Resolution, port: uint16(p.TargetPort), timeout: p.Pool.ConnectTimeout}
+	t := &target{resolution: e.Resolution, port: uint16(p.TargetPort), timeout: p.Pool.ConnectTimeout, vet: !e.Internal}
 	if t.timeout == 0 {
 		t.timeout = 10 * time.Second
 	}
@@ -134,10 +157,13 @@ func newTarget(e *config.Entry, p *config.Port) (*target, error) {
 	if e.Resolution == config.ResolutionDNS && len(t.static) > 0 && len(t.dnsNames) == 0 {
 		t.resolution = config.ResolutionStatic // DNS entries whose endpoints are all IPs
 	}
+	if t.resolution == config.ResolutionStatic {
+		t.vet = false // addresses the operator wrote
+	}
 	return t, nil
 }
 
 // key identifies everything dial depends on, for pooling across reloads.
 func (t *target) key() string {
-	return fmt.Sprint(t.resolution, "|", t.host, "|", t.static, "|", t.dnsNames, t.dnsPorts, "|", strconv.Itoa(int(t.port)), "|", t.timeout)
+	return fmt.Sprint(t.resolution, "|", t.host, "|", t.static, "|", t.dnsNames, t.dnsPorts, "|", strconv.Itoa(int(t.port)), "|", t.timeout, "|", t.vet)
 }

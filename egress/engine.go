@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
 )
 
@@ -26,6 +28,14 @@ type Config struct {
 	AccessLog      *zap.Logger    // one line per request or connection
 	Metrics        *Metrics       // required
 	MaxHeaderBytes int            // request header limit; default 64 KiB (431 beyond)
+	// AllowCIDRs (--allow-cidrs) are the private and reserved addresses
+	// that names resolved at request time may reach; the classes netguard
+	// always refuses stay refused.
+	AllowCIDRs []netip.Prefix
+	// NodeAddrs are the node's own addresses, which names resolved at
+	// request time never reach; nil: the interfaces' addresses at New.
+	// EgressAddr is added either way.
+	NodeAddrs []netip.Addr
 	// StdlibPaths serves with the standard library's paths instead of
 	// egressgw's own fast ones: net/http's server for HTTP/1 clients,
 	// http.Transport (and its HTTP/2) for upstreams, io.Copy for
@@ -72,7 +82,15 @@ func New(cfg Config) *Engine {
 		pool:      origination.NewPool(cfg.Roots),
 		listeners: map[uint32]*listener{},
 	}
-	e.dialer = &dialer{res: cfg.Resolver, self: cfg.EgressAddr, listening: func(port uint16) bool {
+	node := cfg.NodeAddrs
+	if node == nil {
+		var err error
+		if node, err = netguard.NodeAddrs(); err != nil {
+			cfg.Log.Warn("netguard: refusing only the egress address as the node's own", zap.Error(err))
+		}
+	}
+	guard := netguard.New(append(slices.Clip(node), cfg.EgressAddr), cfg.AllowCIDRs)
+	e.dialer = &dialer{res: cfg.Resolver, guard: guard, self: cfg.EgressAddr, listening: func(port uint16) bool {
 		st := e.state.Load()
 		if st == nil {
 			return false

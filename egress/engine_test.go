@@ -83,6 +83,9 @@ func freePort(t testing.TB) string {
 	return p
 }
 
+// testYAML is the fixture's configuration. Its "external" servers listen
+// on loopback, which netguard never lets a name resolved at request time
+// reach: the DNS entries are MESH_INTERNAL, whose addresses are not vetted.
 var testYAML = template.Must(template.New("cfg").Parse(`
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -90,6 +93,7 @@ metadata: {name: api}
 spec:
   hosts: [api.example.test]
   resolution: DNS
+  location: MESH_INTERNAL
   ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Site}}}]
 ---
 apiVersion: networking.istio.io/v1
@@ -105,6 +109,7 @@ metadata: {name: h2}
 spec:
   hosts: [h2.example.test]
   resolution: DNS
+  location: MESH_INTERNAL
   ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Site}}}]
 ---
 apiVersion: networking.istio.io/v1
@@ -122,6 +127,7 @@ metadata: {name: sans}
 spec:
   hosts: [sans.example.test]
   resolution: DNS
+  location: MESH_INTERNAL
   ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Site}}}]
 ---
 apiVersion: networking.istio.io/v1
@@ -137,6 +143,7 @@ metadata: {name: untrusted}
 spec:
   hosts: [untrusted.example.test]
   resolution: DNS
+  location: MESH_INTERNAL
   ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.Untrusted}}}]
 ---
 apiVersion: networking.istio.io/v1
@@ -161,6 +168,7 @@ metadata: {name: unresolvable}
 spec:
   hosts: [nxdomain.example.test]
   resolution: DNS
+  location: MESH_INTERNAL
   ports: [{number: {{.HTTP}}, name: http, protocol: HTTP}]
 ---
 apiVersion: networking.istio.io/v1
@@ -169,6 +177,7 @@ metadata: {name: mtls}
 spec:
   hosts: [mtls.example.test]
   resolution: DNS
+  location: MESH_INTERNAL
   ports: [{number: {{.HTTP}}, name: http, protocol: HTTP, targetPort: {{.MTLS}}}]
 ---
 apiVersion: networking.istio.io/v1
@@ -193,6 +202,7 @@ metadata: {name: www}
 spec:
   hosts: [www.example.test]
   resolution: DNS
+  location: MESH_INTERNAL
   ports: [{number: {{.TLS}}, name: tls, protocol: TLS, targetPort: {{.Site}}}]
 ---
 apiVersion: security.istio.io/v1

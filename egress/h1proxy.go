@@ -27,13 +27,13 @@ func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host str
 	}
 	pool := u.h1
 	if pool == nil {
-		h.e.upstreamError(u, rec, origination.ErrNoHTTP2)
+		h.e.upstreamError(u, rec, host, origination.ErrNoHTTP2)
 		return
 	}
 	replayable := r.ContentLength == 0 && isIdempotent(r.Method)
 	uc, err := h.upstreamConn(pool, host, !replayable)
 	if err != nil {
-		h.e.upstreamError(u, rec, err)
+		h.e.upstreamError(u, rec, host, err)
 		return
 	}
 	resp, clientErr, err := h.exchange(uc, pool, r)
@@ -55,12 +55,12 @@ func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host str
 	if uc != nil {
 		_ = uc.Close()
 	}
-	h.exchangeFailed(u, rec, clientErr, err)
+	h.exchangeFailed(u, rec, host, clientErr, err)
 }
 
 // exchangeFailed answers a request whose exchange with the upstream
 // failed before its response began, and ends the client watch.
-func (h *h1conn) exchangeFailed(u *upstream, rec *recorder, clientErr, err error) {
+func (h *h1conn) exchangeFailed(u *upstream, rec *recorder, host string, clientErr, err error) {
 	gone := h.watch.stop()
 	switch {
 	case gone:
@@ -73,7 +73,7 @@ func (h *h1conn) exchangeFailed(u *upstream, rec *recorder, clientErr, err error
 		h.closing = true
 		refuse(rec, http.StatusBadRequest, "egressgw: cannot read the request body: "+clientErr.Error())
 	default:
-		h.e.upstreamError(u, rec, err)
+		h.e.upstreamError(u, rec, host, err)
 	}
 }
 

@@ -61,7 +61,7 @@ func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host s
 	if s != nil {
 		_ = s.Close()
 	}
-	h.exchangeFailed(u, rec, clientErr, err)
+	h.exchangeFailed(u, rec, host, clientErr, err)
 	return true
 }
 

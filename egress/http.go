@@ -109,11 +109,14 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 	} else if d.Entry >= 0 {
 		hostLabel = st.snap.Entries[d.Entry].Host
 	}
-	decision := "allow"
+	decision, rule := "allow", d.Rule
 	if !d.Allow {
 		decision = "deny"
 	}
-	if u != nil && d.Allow && rec.status == http.StatusOK {
+	if rec.rule != "" { // refused after the policy allowed it
+		decision, rule = "deny", rec.rule
+	}
+	if u != nil && decision == "allow" && rec.status == http.StatusOK {
 		u.served(e.metrics, l.label).Inc() // the common case, without hashing labels
 	} else {
 		e.metrics.Requests.WithLabelValues(l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
@@ -129,7 +132,7 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 		fields := append((*fp)[:0],
 			zap.String("src", r.RemoteAddr), zap.String("listener", l.label), zap.String("proto", r.Proto),
 			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.Path),
-			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", d.Rule),
+			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", rule),
 			zap.String("cluster", cluster), zap.String("upstream", upstreamAddr),
 			zap.Int64("bytes_in", max(r.ContentLength, 0)), zap.Int64("bytes_out", rec.bytes),
 			zap.Duration("duration", time.Since(start)),

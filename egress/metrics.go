@@ -9,6 +9,7 @@ type Metrics struct {
 	Requests         *prometheus.CounterVec // listener, host, decision, status
 	Connections      *prometheus.CounterVec // listener, host, decision, close
 	UpstreamFailures *prometheus.CounterVec // cause
+	Guarded          *prometheus.CounterVec // class: requests and connections netguard refused
 	ActiveConns      prometheus.Gauge
 	Reloads          *prometheus.CounterVec // result
 	ConfigGeneration prometheus.Gauge
@@ -27,6 +28,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		UpstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egressgw_upstream_failures_total", Help: "Upstream connect and TLS failures by cause.",
 		}, []string{"cause"}),
+		Guarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_netguard_denied_total", Help: "Requests and connections refused because the name resolved to an address netguard refuses, by address class.",
+		}, []string{"class"}),
 		ActiveConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "egressgw_active_connections", Help: "Client connections open now.",
 		}),
@@ -40,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "egressgw_recovered_panics_total", Help: "Panics recovered from (a bug: the connection concerned was ended, the gateway served on), by where they happened.",
 		}, []string{"where"}),
 	}
-	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics)
+	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")
 	return m

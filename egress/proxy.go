@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
 )
 
@@ -48,14 +49,23 @@ func (e *Engine) proxyError(u *upstream) func(http.ResponseWriter, *http.Request
 			rec.status, rec.note = 499, "client went away"
 			return
 		}
-		e.upstreamError(u, rec, err)
+		e.upstreamError(u, rec, requestHost(r.Host), err)
 	}
 }
 
-// upstreamError answers a request whose upstream exchange failed before
-// the response began.
-func (e *Engine) upstreamError(u *upstream, w *recorder, err error) {
+// upstreamError answers a request for host whose upstream exchange failed
+// before the response began, or was refused by netguard before anything
+// was sent upstream.
+func (e *Engine) upstreamError(u *upstream, w *recorder, host string, err error) {
 	status, cause := origination.Classify(err)
+	var denied *netguard.DeniedError
+	if cause == origination.CauseDenied && errors.As(err, &denied) {
+		e.metrics.Guarded.WithLabelValues(denied.Class.Label()).Inc()
+		w.rule = ruleNetguard
+		w.Header().Set("X-Egressgw-Rule", ruleNetguard)
+		refuse(w, status, "egressgw: request to "+host+" denied: "+deniedReason(denied, host))
+		return
+	}
 	e.metrics.UpstreamFailures.WithLabelValues(string(cause)).Inc()
 	msg := fmt.Sprintf("egressgw: %s: %s: %v", u.cluster, describeCause(cause), err)
 	w.note = msg
@@ -64,6 +74,17 @@ func (e *Engine) upstreamError(u *upstream, w *recorder, err error) {
 	w.Header().Set("X-Egressgw-Error", string(cause))
 	w.WriteHeader(status)
 	_, _ = fmt.Fprintln(w, msg)
+}
+
+// ruleNetguard is the rule a netguard refusal is logged with.
+const ruleNetguard = "netguard"
+
+// deniedReason says why d was refused, for a message that names host.
+func deniedReason(d *netguard.DeniedError, host string) string {
+	if d.Host != "" && d.Host != host { // an ExternalName's target, a DNS endpoint
+		return d.Error()
+	}
+	return d.Reason()
 }
 
 func describeCause(c origination.Cause) string {

@@ -11,6 +11,7 @@ type recorder struct {
 	status int
 	bytes  int64
 	note   string // error cause, when there was one
+	rule   string // the rule that refused the request after the policy allowed it (netguard); "" if none
 }
 
 func (r *recorder) WriteHeader(code int) {

@@ -224,7 +224,6 @@ func sweepTick(idle time.Duration) time.Duration {
 	return min(max(idle/4, time.Millisecond), maxTick)
 }
 
-
 // run waits for events and serves them. The wait is not a blocking
 // epoll_wait: that would hold an OS thread and, until sysmon takes it back,
 // the thread's P (with GOMAXPROCS=1 everything else stalls each time, which
@@ -488,7 +487,6 @@ func (lp *loop) serve(c *relayConn) {
 		lp.finish(c, "eof")
 	}
 }
-
 
 // pump moves direction d (0: client to upstream, 1: upstream to client)
 // until its source has nothing, its destination is full, or its turn ends.

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+
+	"github.com/egressgw/egressgw/netguard"
 )
 
 // Cause is a class of upstream failure, used as a metric label.
@@ -23,6 +25,7 @@ const (
 	CauseLoop         Cause = "loop"
 	CauseUnreachable  Cause = "connect_error"
 	CauseProtocol     Cause = "upstream_protocol" // the upstream broke off or answered garbage
+	CauseDenied       Cause = "netguard"          // netguard refused the address a name resolved to (a refusal, not a failure)
 )
 
 // ResolveError marks a failure to resolve an upstream's name; a dialer
@@ -36,9 +39,10 @@ func (e *ResolveError) Unwrap() error { return e.Err }
 var ErrLoop = errors.New("the upstream address is the gateway itself (a request loop)")
 
 // Classify maps an error from a round trip to the status the client gets
-// and the failure class: 502 for certificate and protocol problems, 503 for
-// anything that prevented a connection (Istio's 503 UF/URX), 504 when the
-// request's own deadline passed.
+// and the failure class: 403 when netguard refused the upstream's address
+// (a *netguard.DeniedError), 502 for certificate and protocol problems, 503
+// for anything that prevented a connection (Istio's 503 UF/URX), 504 when
+// the request's own deadline passed.
 func Classify(err error) (status int, cause Cause) {
 	var verr *tls.CertificateVerificationError
 	var uerr x509.UnknownAuthorityError
@@ -47,7 +51,10 @@ func Classify(err error) (status int, cause Cause) {
 	var rerr tls.AlertError
 	var dnsErr *net.DNSError
 	var resErr *ResolveError
+	var denied *netguard.DeniedError
 	switch {
+	case errors.As(err, &denied):
+		return http.StatusForbidden, CauseDenied
 	case errors.As(err, &verr), errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &cerr):
 		return http.StatusBadGateway, CauseTLSVerify
 	case errors.Is(err, ErrLoop):

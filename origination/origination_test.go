@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/egressgw/egressgw/internal/pki"
+	"github.com/egressgw/egressgw/netguard"
 )
 
 func TestClassify(t *testing.T) {
@@ -35,6 +37,7 @@ func TestClassify(t *testing.T) {
 		{"dns", &net.DNSError{Err: "no such host", Name: "x"}, 503, CauseDNS},
 		{"resolver", fmt.Errorf("dial: %w", &ResolveError{Err: errors.New("resolve x via 10.0.0.2:53: NXDOMAIN")}), 503, CauseDNS},
 		{"loop", fmt.Errorf("dial x: %w", ErrLoop), 503, CauseLoop},
+		{"netguard", fmt.Errorf("dial x: %w", &netguard.DeniedError{Addr: netip.MustParseAddr("127.0.0.1"), Class: netguard.Loopback}), 403, CauseDenied},
 		{"alert", errors.New("remote error: tls: certificate required"), 502, CauseTLSHandshake},
 		{"eof", errors.New("EOF"), 502, CauseProtocol},
 	}

@@ -29,6 +29,8 @@ go test -run '^$' -fuzz '^FuzzParseHeadFields$' -fuzztime 60000x -timeout 5m ./e
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20000x -timeout 5m ./egress/config/
 go test -run '^$' -fuzz '^FuzzLookup$' -fuzztime 300000x -timeout 5m ./policy/
 go test -run '^$' -fuzz '^FuzzNewAuthz$' -fuzztime 50000x -timeout 5m ./policy/
+go test -run '^$' -fuzz '^FuzzCheck$' -fuzztime 300000x -timeout 5m ./netguard/
+go test -run '^$' -fuzz '^FuzzParseCIDRs$' -fuzztime 100000x -timeout 5m ./netguard/
 echo "== end-to-end (network namespaces, nginx, dnsmasq, curl)"
 go test -tags e2e -count=1 -v -timeout 15m ./e2e/
 echo "== end-to-end again on the standard library's paths (--fast-paths=false: net/http server, http.Transport, io.Copy)"

@@ -24,7 +24,8 @@ import (
 
 // demo runs everything on loopback: an "external" HTTPS server with its own
 // CA, an upstream DNS server, the gateway, and a client that goes through
-// DNS interception, TLS origination, passthrough and refusals.
+// DNS interception, TLS origination, passthrough and refusals (policy,
+// and netguard's of a name that resolves to loopback).
 func demo(out io.Writer) error {
 	dir, err := os.MkdirTemp("", "egressgw-demo-")
 	if err != nil {
@@ -122,6 +123,18 @@ func demo(out io.Writer) error {
 		resp.Body.Close()
 		say("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
+	step("http://x.rebind.demo.test:%s/: a wildcard's name that the upstream DNS resolves to 127.0.0.1 (DNS rebinding): refused before dialling", cfg.HTTPPort)
+	rreq, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://x.rebind.demo.test:"+cfg.HTTPPort+"/", nil)
+	resp, err := client.Do(rreq)
+	if err != nil {
+		return fmt.Errorf("GET x.rebind.demo.test: %w", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	say("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	if resp.StatusCode != http.StatusForbidden {
+		return fmt.Errorf("a name resolving to loopback was not refused: %s", resp.Status)
+	}
 	step("TLS with SNI evil.demo.test sent straight to the gateway: refused with a TLS alert")
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+cfg.TLSPort, &tls.Config{ServerName: "evil.demo.test", RootCAs: ca.pool})
 	if err == nil {
@@ -199,14 +212,18 @@ func freePorts(n int) ([]string, error) {
 
 type demoConfig struct{ HTTPPort, TLSPort, SitePort, CA string }
 
-var demoYAML = template.Must(template.New("demo").Parse(`apiVersion: networking.istio.io/v1
+var demoYAML = template.Must(template.New("demo").Parse(`# The "external" server is on loopback: an address written as a STATIC
+# endpoint is trusted, while a name that resolves to loopback at request
+# time is refused (see *.rebind.demo.test).
+apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: api-demo
 spec:
   hosts: [api.demo.test]
   location: MESH_EXTERNAL
-  resolution: DNS
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
   ports:
   - {number: {{.HTTPPort}}, name: http, protocol: HTTP, targetPort: {{.SitePort}}}
 ---
@@ -228,9 +245,20 @@ metadata:
 spec:
   hosts: [www.demo.test]
   location: MESH_EXTERNAL
-  resolution: DNS
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
   ports:
   - {number: {{.TLSPort}}, name: tls, protocol: TLS, targetPort: {{.SitePort}}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: rebind-demo
+spec:
+  hosts: ["*.rebind.demo.test"]
+  location: MESH_EXTERNAL
+  ports:
+  - {number: {{.HTTPPort}}, name: http, protocol: HTTP, targetPort: {{.SitePort}}}
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

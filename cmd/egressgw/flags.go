@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/policy"
 )
 
@@ -29,6 +30,7 @@ type options struct {
 	namespace     string
 	labels        map[string]string
 	fastPaths     bool
+	allowCIDRs    []netip.Prefix // private addresses names resolved at request time may reach
 }
 
 type listFlag []string
@@ -38,7 +40,8 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func parseRun(args []string) (*options, error) {
 	fs := flag.NewFlagSet("egressgw run", flag.ContinueOnError)
-	var configs listFlag
+	var configs, allow listFlag
+	fs.Var(&allow, "allow-cidrs", "private or reserved CIDRs (comma-separated; repeatable) that names resolved at request time may reach; loopback, link-local, metadata and the node's own addresses stay refused")
 	fs.Var(&configs, "config", "YAML file or directory (every *.yaml/*.yml); repeatable; watched for changes")
 	egress := fs.String("egress-addr", "127.0.0.1", "address the egress listeners bind and the DNS interceptor answers with")
 	dnsListen := fs.String("dns-listen", "", "DNS interceptor address, UDP and TCP (default <egress-addr>:53)")
@@ -84,6 +87,13 @@ func parseRun(args []string) (*options, error) {
 	}
 	if o.labels, err = parseLabels(*labels); err != nil {
 		return nil, err
+	}
+	for _, s := range allow {
+		ps, err := netguard.ParseCIDRs(s)
+		if err != nil {
+			return nil, fmt.Errorf("--allow-cidrs: %w", err)
+		}
+		o.allowCIDRs = append(o.allowCIDRs, ps...)
 	}
 	if *format != "json" && *format != "console" {
 		return nil, fmt.Errorf("--log-format %q: want json or console", *format)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,9 +52,10 @@ spec:
 
 func TestParseRun(t *testing.T) {
 	tests := []struct {
-		name    string
-		args    []string
-		wantErr string
+		name      string
+		args      []string
+		wantErr   string
+		wantCIDRs string
 	}{
 		{name: "minimal", args: []string{"--config", "x.yaml", "--dns-upstream", "10.0.0.2"}},
 		{name: "no config", args: []string{"--dns-upstream", "10.0.0.2"}, wantErr: "--config is required"},
@@ -61,6 +63,10 @@ func TestParseRun(t *testing.T) {
 		{name: "bad egress addr", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--egress-addr", "gw"}, wantErr: "not an IP address"},
 		{name: "bad labels", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--labels", "istio"}, wantErr: "is not k=v"},
 		{name: "bad upstream", args: []string{"--config", "x", "--dns-upstream", "dns.example"}, wantErr: "want IP or IP:port"},
+		{name: "allow-cidrs", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--allow-cidrs", "10.0.0.0/8, fd00::/8", "--allow-cidrs", "192.168.1.1"},
+			wantCIDRs: "[10.0.0.0/8 fd00::/8 192.168.1.1/32]"},
+		{name: "bad allow-cidrs", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--allow-cidrs", "10.0.0.0/8,10.0.0/8"},
+			wantErr: `--allow-cidrs: "10.0.0/8" is not a CIDR`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +82,9 @@ func TestParseRun(t *testing.T) {
 			}
 			if o.dnsUpstream != "10.0.0.2:53" || o.dnsListen != "127.0.0.1:53" || o.labels["istio"] != "egressgateway" {
 				t.Errorf("defaults not applied: %+v", o)
+			}
+			if got := fmt.Sprint(o.allowCIDRs); tt.wantCIDRs != "" && got != tt.wantCIDRs {
+				t.Errorf("allowCIDRs = %s, want %s", got, tt.wantCIDRs)
 			}
 		})
 	}

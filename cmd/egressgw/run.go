@@ -89,6 +89,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		Log:         log.Named("engine"),
 		AccessLog:   access,
 		Metrics:     g.metrics,
+		AllowCIDRs:  o.allowCIDRs,
 		StdlibPaths: !o.fastPaths,
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
@@ -127,7 +128,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	g.ready.Store(true)
 	log.Info("serving", zap.String("egress_addr", o.egressAddr.String()), zap.String("dns", o.dnsListen),
 		zap.String("dns_upstream", o.dnsUpstream), zap.String("admin", o.adminListen), zap.String("outbound_policy", o.modeName),
-		zap.Bool("fast_paths", g.engine.FastPaths()))
+		zap.Stringers("allow_cidrs", o.allowCIDRs), zap.Bool("fast_paths", g.engine.FastPaths()))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel

@@ -49,6 +49,7 @@ func (c *compiler) serviceEntry(o *object) {
 			Namespace:  o.Namespace,
 			Host:       h,
 			Resolution: resolution,
+			Internal:   se.Location == networking.ServiceEntry_MESH_INTERNAL,
 			Endpoints:  endpoints,
 			Ports:      slices.Clone(ports),
 		}

@@ -65,6 +65,7 @@ type Entry struct {
 	Host       string // as registered, lowercase: exact or "*.suffix"
 	Target     string // ExternalName: the externalName host to dial; "" otherwise
 	Resolution Resolution
+	Internal   bool // location MESH_INTERNAL: the operator vouches for its addresses, which netguard then does not vet
 	Endpoints  []Endpoint
 	Ports      []Port // sorted by Number
 }
