@@ -26,6 +26,8 @@ type Config struct {
 	AccessLog      *zap.Logger    // one line per request or connection
 	Metrics        *Metrics       // required
 	MaxHeaderBytes int            // request header limit; default 64 KiB (431 beyond)
+	// PathNormalization is Istio's meshConfig.pathNormalization; default MERGE_SLASHES.
+	PathNormalization PathNormalization
 }
 
 // Engine serves egress traffic for the configuration it was last given.
@@ -53,6 +55,9 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = 64 << 10
+	}
+	if cfg.PathNormalization == PathDefault {
+		cfg.PathNormalization = PathMergeSlashes
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
