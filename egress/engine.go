@@ -28,6 +28,9 @@ type Config struct {
 	MaxHeaderBytes int            // request header limit; default 64 KiB (431 beyond)
 	// PathNormalization is Istio's meshConfig.pathNormalization; default MERGE_SLASHES.
 	PathNormalization PathNormalization
+	// BodyIdleTimeout fails a request (408) whose body makes no progress
+	// for this long; default DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
 }
 
 // Engine serves egress traffic for the configuration it was last given.
@@ -58,6 +61,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.PathNormalization == PathDefault {
 		cfg.PathNormalization = PathMergeSlashes
+	}
+	if cfg.BodyIdleTimeout == 0 {
+		cfg.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
