@@ -89,6 +89,9 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		Log:        log.Named("engine"),
 		AccessLog:  access,
 		Metrics:    g.metrics,
+
+		PathNormalization: o.pathNorm,
+		BodyIdleTimeout:   o.bodyIdle,
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
 	if err != nil {
