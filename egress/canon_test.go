@@ -123,6 +123,8 @@ func TestNormalizePath(t *testing.T) {
 		{merge, "/a%2", "", `invalid percent-encoding "%2"`},
 		{merge, "/a%", "", `invalid percent-encoding "%"`},
 		{merge, "/%00", "", "%00"},
+		{merge, "/a\x00b", "", `control character "\x00"`},
+		{merge, "/a\x7f", "", `control character "\x7f"`},
 		{base, "//admin", "//admin", ""},
 		{base, `/\admin`, "//admin", ""},
 		{base, "/a//../b", "/a/b", ""},

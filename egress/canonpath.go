@@ -105,11 +105,11 @@ func normalizeTarget(r *http.Request, level PathNormalization) (string, string) 
 }
 
 // normalizePath returns the normalized form of the escaped path p, or
-// what is wrong with it: an escape that is not '%' and two hex digits, or
-// %00, which Istio refuses too. Bytes a path may not carry unencoded
-// (RFC 3986: controls, space, '"', '<', '>', '\' at level NONE, '^', '`',
-// '{', '|', '}' and anything not ASCII) come out percent-encoded, as Go
-// would write them to the upstream anyway.
+// what is wrong with it: an escape that is not '%' and two hex digits,
+// %00 (which Istio refuses too), or a control character. Other bytes a
+// path may not carry unencoded (RFC 3986: space, '"', '<', '>', '\' at
+// level NONE, '^', '`', '{', '|', '}' and anything not ASCII) come out
+// percent-encoded, as Go would write them to the upstream anyway.
 func normalizePath(p string, level PathNormalization) (string, string) {
 	if level == PathDefault {
 		level = PathMergeSlashes
@@ -148,6 +148,8 @@ func normalizePath(p string, level PathNormalization) (string, string) {
 			i += 2
 		case c == '\\' && level >= PathBase:
 			b = append(b, '/')
+		case c < ' ' || c == 0x7f:
+			return "", "control character " + quoteASCII(p[i:i+1]) + " in the path"
 		case pathByte(c):
 			b = append(b, c)
 		default:
