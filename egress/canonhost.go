@@ -35,7 +35,7 @@ func canonicalHost(h string, port uint32) (string, string) {
 		}
 	} else {
 		name = strings.TrimSuffix(name, ".")
-		if problem := checkName(name); problem != "" {
+		if problem := checkName(name, h); problem != "" {
 			return "", problem
 		}
 	}
@@ -101,8 +101,9 @@ func checkPort(p string) (int, string) {
 
 // checkName says what is wrong with a host name, if anything: it must be
 // at most 253 characters of labels of 1 to 63 letters, digits, hyphens and
-// underscores (which service names use), separated by dots.
-func checkName(name string) string {
+// underscores (which service names use), separated by dots. The problem
+// names host, the Host header it came from.
+func checkName(name, host string) string {
 	if len(name) > 253 {
 		return "host name is " + strconv.Itoa(len(name)) + " characters long, over 253"
 	}
@@ -115,14 +116,14 @@ func checkName(name string) string {
 			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
 				continue
 			default:
-				return "host " + strconv.Quote(name) + " has a character that is not a letter, digit, '-', '_' or '.': " + strconv.Quote(name[i:i+1])
+				return "host " + strconv.Quote(host) + " has a character that is not a letter, digit, '-', '_' or '.': " + strconv.Quote(name[i:i+1])
 			}
 		}
 		switch n := i - start; {
 		case n == 0:
-			return "host " + strconv.Quote(name) + " has an empty label"
+			return "host " + strconv.Quote(host) + " has an empty label"
 		case n > 63:
-			return "host " + strconv.Quote(name) + " has a label of " + strconv.Itoa(n) + " characters, over 63"
+			return "host " + strconv.Quote(host) + " has a label of " + strconv.Itoa(n) + " characters, over 63"
 		}
 		start = i + 1
 	}
