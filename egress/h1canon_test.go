@@ -3,6 +3,7 @@ package egress
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -175,5 +176,59 @@ func TestH1PathBypass(t *testing.T) {
 		case tt.status == 403 && resp.Header.Get("X-Egressgw-Rule") == "":
 			t.Errorf("%v %s: 403 without the rule named", tt.level, tt.target)
 		}
+	}
+}
+
+// TestCanonicalEveryPath: every way a request leaves the gateway (the
+// HTTP/1.1 pool, an HTTP/2 upstream, and the ReverseProxy that serves
+// h2c clients) sends the canonical Host and the normalized path.
+func TestCanonicalEveryPath(t *testing.T) {
+	const target = "/p/..//%68eaders#frag" // "/headers", %68 being an unreserved 'h'
+	for _, tt := range []struct {
+		name string
+		env  func(t *testing.T) *h1Env
+		h2c  bool
+	}{
+		{"HTTP/1.1 upstream", func(t *testing.T) *h1Env { return newH1Env(t, http.HandlerFunc(origin), h1Options{}) }, false},
+		{"HTTP/2 upstream", func(t *testing.T) *h1Env { return newH2Env(t, http.HandlerFunc(origin), h2Upstreams[0], false) }, false},
+		{"h2c client", func(t *testing.T) *h1Env { return newH1Env(t, http.HandlerFunc(origin), h1Options{}) }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.env(t)
+			gw := port("https://" + env.addr)
+			host := "UP.Example.TEST.:" + gw
+			var status int
+			var body string
+			if tt.h2c {
+				tr := &http.Transport{Protocols: new(http.Protocols)}
+				tr.Protocols.SetUnencryptedHTTP2(true)
+				defer tr.CloseIdleConnections()
+				req, _ := http.NewRequest(http.MethodGet, "http://"+env.addr+"/", nil)
+				req.URL.Path, req.URL.RawPath = "/p/..//headers", "/p/..//%68eaders"
+				req.Host = host
+				resp, err := (&http.Client{Transport: tr, Timeout: h1Wait}).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.Proto != "HTTP/2.0" {
+					t.Fatalf("the client spoke %s, want HTTP/2.0", resp.Proto)
+				}
+				status, body = resp.StatusCode, string(b)
+			} else {
+				c := env.dial(t)
+				c.send("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+				resp, b := c.response(http.MethodGet)
+				status, body = resp.StatusCode, b
+			}
+			var seen h1Seen
+			if err := json.Unmarshal([]byte(body), &seen); status != http.StatusOK || err != nil {
+				t.Fatalf("got %d %q (%v), want 200 from /headers", status, body, err)
+			}
+			if want := h1Host + ":" + gw; seen.Host != want {
+				t.Errorf("the upstream saw Host %q, want %q", seen.Host, want)
+			}
+		})
 	}
 }
