@@ -159,6 +159,7 @@ func TestNormalizeTarget(t *testing.T) {
 		{"http://echo.test/%61dmin?q", "/admin", "/admin?q"},
 		{"http://echo.test", "/", "/"},
 		{"http://echo.test?q=1", "/", "/?q=1"},
+		{"http:admin", "/", "/"}, // opaque: no path to send
 		{"/a%2fb", "/a%2Fb", "/a%2Fb"},
 		{"/ａ", "/%EF%BD%81", "/%EF%BD%81"},
 	} {

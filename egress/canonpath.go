@@ -90,14 +90,14 @@ func normalizeTarget(r *http.Request, level PathNormalization) (string, string) 
 	if fragment {
 		r.URL.RawQuery, r.URL.ForceQuery, r.URL.Fragment, r.URL.RawFragment = query, hasQuery && query == "", "", ""
 	}
-	if p == raw && !fragment && r.URL.RawPath == "" && r.URL.Path == p {
+	if p == raw && !fragment && r.URL.RawPath == "" && r.URL.Path == p && r.URL.Opaque == "" {
 		return p, "" // Go's URL already reads and writes it so
 	}
 	decoded, err := url.PathUnescape(p)
 	if err != nil { // normalizePath checked every escape
 		return "", "path " + p + ": " + err.Error()
 	}
-	r.URL.Path, r.URL.RawPath = decoded, p
+	r.URL.Path, r.URL.RawPath, r.URL.Opaque = decoded, p, "" // an opaque "http:x" would be sent instead of the path
 	if got := r.URL.EscapedPath(); got != p { // cannot happen: p has only bytes Go leaves alone
 		return "", "path " + p + " would be sent as " + got
 	}
