@@ -29,7 +29,8 @@ type Config struct {
 	// PathNormalization is Istio's meshConfig.pathNormalization; default MERGE_SLASHES.
 	PathNormalization PathNormalization
 	// BodyIdleTimeout fails a request (408) whose body makes no progress
-	// for this long; default DefaultBodyIdleTimeout.
+	// for this long (HTTP/1 clients); default DefaultBodyIdleTimeout,
+	// negative for none.
 	BodyIdleTimeout time.Duration
 }
 
