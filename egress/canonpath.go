@@ -97,8 +97,9 @@ func normalizeTarget(r *http.Request, level PathNormalization) (string, string) 
 	if err != nil { // normalizePath checked every escape
 		return "", "path " + p + ": " + err.Error()
 	}
-	r.URL.Path, r.URL.RawPath, r.URL.Opaque = decoded, p, "" // an opaque "http:x" would be sent instead of the path
-	if got := r.URL.EscapedPath(); got != p {                // cannot happen: p has only bytes Go leaves alone
+	// An opaque part ("http:x") would be sent instead of the path.
+	r.URL.Path, r.URL.RawPath, r.URL.Opaque = decoded, p, ""
+	if got := r.URL.EscapedPath(); got != p { // cannot happen: p has only bytes Go leaves alone
 		return "", "path " + p + " would be sent as " + got
 	}
 	return p, ""
