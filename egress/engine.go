@@ -42,6 +42,12 @@ type Config struct {
 	// passthrough and TCP (--fast-paths=false). Always set where the fast
 	// paths are not built (not Linux).
 	StdlibPaths bool
+	// PathNormalization is Istio's meshConfig.pathNormalization; default MERGE_SLASHES.
+	PathNormalization PathNormalization
+	// BodyIdleTimeout fails a request (408) whose body makes no progress
+	// for this long (HTTP/1 clients); default DefaultBodyIdleTimeout,
+	// negative for none.
+	BodyIdleTimeout time.Duration
 }
 
 // Engine serves egress traffic for the configuration it was last given.
@@ -69,6 +75,12 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = 64 << 10
+	}
+	if cfg.PathNormalization == PathDefault {
+		cfg.PathNormalization = PathMergeSlashes
+	}
+	if cfg.BodyIdleTimeout == 0 {
+		cfg.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -32,6 +33,10 @@ const (
 	// instead of a peek and a read.
 	h1HotWait = 5 * time.Millisecond
 )
+
+// DefaultBodyIdleTimeout is how long a request body read may make no
+// progress before the request fails with 408 and the connection closes.
+const DefaultBodyIdleTimeout = 30 * time.Second
 
 // h1conn serves the HTTP/1.x requests of one plaintext client connection
 // on one goroutine: read a request, decide, and for the common case write
@@ -73,11 +78,38 @@ var errHeadTooLarge = errors.New("request head too large")
 type peekReader struct {
 	br *bufio.Reader
 	cr limit.Reader // under br: bounds a request head while one is read
+	ir idleReader   // under cr: bounds the wait of each read of a request body
 }
 
 func (p *peekReader) reset(c *net.TCPConn) {
-	p.cr = limit.Reader{R: c, N: math.MaxInt64, Err: errHeadTooLarge}
+	p.ir = idleReader{c: c}
+	p.cr = limit.Reader{R: &p.ir, N: math.MaxInt64, Err: errHeadTooLarge}
 	p.br.Reset(&p.cr)
+}
+
+// errBodyIdle ends a request body read that made no progress for the body idle timeout.
+var errBodyIdle = errors.New("the request body made no progress")
+
+// idleReader reads the client connection. While a request body is read
+// (timeout > 0) it gives each read of the connection, that is each time
+// the buffer above it has run dry, timeout to bring something: one
+// deadline per read of the socket, none per read of the body, none at
+// all for a request without a body.
+type idleReader struct {
+	c       *net.TCPConn
+	timeout time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if r.timeout <= 0 {
+		return r.c.Read(p)
+	}
+	_ = r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	n, err := r.c.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w for %v: %w", errBodyIdle, r.timeout, err)
+	}
+	return n, err
 }
 
 // serveH1 serves requests on c until the client or the gateway ends the connection.
@@ -206,6 +238,14 @@ func (h *h1conn) serveOne() bool {
 		_ = h.c.SetReadDeadline(time.Time{})
 	}
 	r.RemoteAddr = h.remote
+	if r.ContentLength != 0 && !isUpgrade(r) {
+		h.pr.ir.timeout = h.e.cfg.BodyIdleTimeout // until the request is answered
+		defer func() {
+			if h.pr != nil {
+				h.pr.ir.timeout = 0
+			}
+		}()
+	}
 	h.reset(r)
 	rec := getRecorder(h)
 	defer putRecorder(rec)
@@ -271,6 +311,7 @@ func (h *h1conn) settleBody() {
 // unread bytes does not reset the connection before the client has read
 // the response (net/http's server waits the same way).
 func (h *h1conn) lingerClose() {
+	h.pr.ir.timeout = 0 // the read deadline below holds
 	if h.c.CloseWrite() != nil {
 		return
 	}

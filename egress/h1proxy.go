@@ -69,6 +69,9 @@ func (h *h1conn) exchangeFailed(u *upstream, rec *recorder, host string, clientE
 	case errors.Is(clientErr, io.ErrUnexpectedEOF) || errors.Is(clientErr, io.EOF):
 		h.closing, h.dead = true, true
 		rec.status, rec.note = 499, "client went away while sending the request body"
+	case errors.Is(clientErr, errBodyIdle):
+		h.closing = true
+		refuse(rec, http.StatusRequestTimeout, "egressgw: "+clientErr.Error())
 	case clientErr != nil:
 		h.closing = true
 		refuse(rec, http.StatusBadRequest, "egressgw: cannot read the request body: "+clientErr.Error())

@@ -3,7 +3,6 @@ package egress
 import (
 	"net/http"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,21 +32,30 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 	start := time.Now()
 	st := e.state.Load()
 
-	host := requestHost(r.Host)
 	if n := headerBytes(r); n > e.cfg.MaxHeaderBytes {
 		d := noDecision("request header limit")
 		refuse(rec, http.StatusRequestHeaderFieldsTooLarge, "egressgw: request headers are "+strconv.Itoa(n)+
 			" bytes, over the limit of "+strconv.Itoa(e.cfg.MaxHeaderBytes))
-		e.logRequest(st, l, r, host, d, nil, rec, start)
+		e.logRequest(st, l, r, requestHost(r.Host), d, nil, rec, start)
 		return
 	}
-	if p := cleanPath(r.URL.Path); p != r.URL.Path {
-		// Decide on, and forward, the same normalized path (Istio's BASE
-		// normalization), so "/public/../admin" cannot slip past a rule on /admin.
-		r.URL.Path, r.URL.RawPath = p, ""
+	// Decide on, and forward, the same canonical Host and normalized path,
+	// so that "ECHO.TEST." or "/public/../admin" cannot be decided as one
+	// thing and read by the upstream as another.
+	canon, problem := canonicalHost(r.Host, l.port)
+	if problem != "" {
+		e.badTarget(st, l, h, rec, r, "egressgw: invalid Host header: "+problem, start)
+		return
+	}
+	r.Host = canon
+	host := requestHost(canon)
+	p, problem := normalizeTarget(r, e.cfg.PathNormalization)
+	if problem != "" {
+		e.badTarget(st, l, h, rec, r, "egressgw: invalid request path: "+problem, start)
+		return
 	}
 	d := st.snap.Policy.Decide(policy.Query{
-		Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: r.URL.Path,
+		Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: p,
 	})
 	var u *upstream
 	switch {
@@ -70,6 +78,16 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 		}
 	}
 	e.logRequest(st, l, r, host, d, u, rec, start)
+}
+
+// badTarget refuses a request whose Host or path is invalid (400), and
+// closes an HTTP/1 connection after it.
+func (e *Engine) badTarget(st *state, l *listener, h *h1conn, rec *recorder, r *http.Request, msg string, start time.Time) {
+	if h != nil {
+		h.closing = true
+	}
+	refuse(rec, http.StatusBadRequest, msg)
+	e.logRequest(st, l, r, requestHost(r.Host), noDecision("malformed request"), nil, rec, start)
 }
 
 // headerBytes is the size of the request line and headers as sent on the wire (HTTP/1.1 framing).
@@ -131,7 +149,7 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 		fp := logFields.Get().(*[]zap.Field)
 		fields := append((*fp)[:0],
 			zap.String("src", r.RemoteAddr), zap.String("listener", l.label), zap.String("proto", r.Proto),
-			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.EscapedPath()),
 			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", rule),
 			zap.String("cluster", cluster), zap.String("upstream", upstreamAddr),
 			zap.Int64("bytes_in", max(r.ContentLength, 0)), zap.Int64("bytes_out", rec.bytes),
@@ -179,21 +197,6 @@ func requestHost(h string) string {
 		}
 	}
 	return h
-}
-
-// cleanPath removes dot segments and repeated slashes, keeping a trailing slash.
-func cleanPath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	c := path.Clean(p)
-	if c != "/" && strings.HasSuffix(p, "/") {
-		c += "/"
-	}
-	if c == p {
-		return p
-	}
-	return c
 }
 
 func protocolName(p config.Protocol) string {

@@ -2,7 +2,7 @@ package egress
 
 import "testing"
 
-func TestRequestHostAndCleanPath(t *testing.T) {
+func TestRequestHostAndNormalizePath(t *testing.T) {
 	hosts := map[string]string{
 		"api.example.test": "api.example.test", "API.example.test:8080": "api.example.test",
 		"api.example.test.": "api.example.test", "[::1]:80": "::1", "10.0.0.1:80": "10.0.0.1", "": "",
@@ -16,8 +16,8 @@ func TestRequestHostAndCleanPath(t *testing.T) {
 		"/a/b": "/a/b", "/public/../admin": "/admin", "//admin": "/admin", "/a/./b/": "/a/b/", "": "/", "/": "/",
 	}
 	for in, want := range paths {
-		if got := cleanPath(in); got != want {
-			t.Errorf("cleanPath(%q) = %q, want %q", in, got, want)
+		if got, _ := normalizePath(in, PathMergeSlashes); got != want {
+			t.Errorf("normalizePath(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -86,7 +86,7 @@ func (c *copied) stop(reason string) {
 func (c *copied) copy(d int) {
 	defer c.finish.Done()
 	src, dst := c.sock[d], c.sock[1-d]
-	n, err := io.Copy(sideWriter{dst, 1 - d}, &idleReader{c: c, src: src, side: d})
+	n, err := io.Copy(sideWriter{dst, 1 - d}, &copyReader{c: c, src: src, side: d})
 	c.total[d] = n
 	if err != nil {
 		c.errs[d] = err
@@ -146,15 +146,15 @@ func (e *copyErr) Error() string {
 
 func (e *copyErr) Unwrap() error { return e.err }
 
-// idleReader reads a copy's source with the connection's idle deadline:
+// copyReader reads a copy's source with the connection's idle deadline:
 // a wait that times out while the other direction moved bytes goes on.
-type idleReader struct {
+type copyReader struct {
 	c    *copied
 	src  *net.TCPConn
 	side int
 }
 
-func (r *idleReader) Read(p []byte) (int, error) {
+func (r *copyReader) Read(p []byte) (int, error) {
 	for {
 		_ = r.src.SetReadDeadline(time.Now().Add(r.c.idle))
 		n, err := r.src.Read(p)
@@ -176,7 +176,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 }
 
 // sideWriter names a copy's write failures by side. Neither it nor
-// idleReader offers ReadFrom or WriteTo, so io.Copy calls Read, where the
+// copyReader offers ReadFrom or WriteTo, so io.Copy calls Read, where the
 // idle deadline is set.
 type sideWriter struct {
 	dst  *net.TCPConn

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"math"
 	"net"
 	"sync"
@@ -32,17 +31,22 @@ type H1Conn struct {
 	idleSince time.Time
 }
 
-// MaxResponseHead bounds what an upstream may send before its response's
-// body (status line, headers, interim responses), as net/http's Transport
-// does by default.
+// MaxResponseHead bounds an HTTP/2 upstream's response header block, as
+// net/http's Transport does by default.
 const MaxResponseHead = 10 << 20
 
-// ErrResponseHeadTooLarge ends a response whose head passed MaxResponseHead.
-var ErrResponseHeadTooLarge = errors.New("upstream response headers exceed 10 MiB")
+// MaxResponseHeaderBytes bounds what an HTTP/1.1 upstream may send before
+// its response's body (status line, headers, interim responses), as the
+// gateway bounds a request's head (64 KiB).
+const MaxResponseHeaderBytes = 64 << 10
 
-// LimitHead bounds the bytes R may read from now on to MaxResponseHead
-// (plus its buffer's read-ahead); Unlimit lifts the bound for the body.
-func (c *H1Conn) LimitHead() { c.lim.N = MaxResponseHead }
+// ErrResponseHeadTooLarge ends an HTTP/1.1 response whose head passed MaxResponseHeaderBytes.
+var ErrResponseHeadTooLarge = errHeadTooLarge(MaxResponseHeaderBytes)
+
+// LimitHead bounds the bytes R may read from now on to
+// MaxResponseHeaderBytes (plus what its buffer read ahead); Unlimit lifts
+// the bound for the body.
+func (c *H1Conn) LimitHead() { c.lim.N = MaxResponseHeaderBytes }
 func (c *H1Conn) Unlimit()   { c.lim.N = math.MaxInt64 }
 
 // Alive reports whether a pooled connection still looks usable: the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -360,5 +362,47 @@ func TestH1PoolDialError(t *testing.T) {
 		Dial: func(context.Context, string) (*net.TCPConn, error) { return nil, want }}, nil)
 	if c, err := p.Get(context.Background(), "h"); !errors.Is(err, want) || c != nil {
 		t.Errorf("Get = %v, %v; want the dial error", c, err)
+	}
+}
+
+// TestH1ConnLimitHead: a response head within MaxResponseHeaderBytes is
+// read; one over it fails with ErrResponseHeadTooLarge, which names the
+// limit, and the body after a head is not bounded.
+func TestH1ConnLimitHead(t *testing.T) {
+	head := func(n int) string {
+		return "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", n) + "\r\nContent-Length: 200000\r\n\r\n"
+	}
+	for _, tt := range []struct {
+		name    string
+		head    string
+		wantErr error
+	}{
+		{"under the limit", head(MaxResponseHeaderBytes - 1000), nil},
+		{"over the limit", head(MaxResponseHeaderBytes), ErrResponseHeadTooLarge},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newPoolServer(t)
+			p := newH1Pool(srv.upstream("k"), nil)
+			c := get(t, p, "h")
+			defer c.Close()
+			sc := srv.accept(t)
+			go func() { _, _ = io.WriteString(sc, tt.head+strings.Repeat("b", 200000)) }()
+			_ = c.SetReadDeadline(time.Now().Add(poolWait))
+			c.LimitHead()
+			resp, err := http.ReadResponse(c.R, nil)
+			c.Unlimit()
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("reading the head: %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "65536 bytes") {
+					t.Errorf("error %q does not name the limit", err)
+				}
+				return
+			}
+			if n, err := io.Copy(io.Discard, resp.Body); n != 200000 || err != nil {
+				t.Errorf("body: %d bytes, %v; want 200000", n, err)
+			}
+		})
 	}
 }

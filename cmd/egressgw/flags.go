@@ -9,7 +9,9 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/egressgw/egressgw/egress"
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/policy"
 )
@@ -31,6 +33,8 @@ type options struct {
 	labels        map[string]string
 	fastPaths     bool
 	allowCIDRs    []netip.Prefix // private addresses names resolved at request time may reach
+	pathNorm      egress.PathNormalization
+	bodyIdle      time.Duration
 }
 
 type listFlag []string
@@ -43,7 +47,7 @@ func parseRun(args []string) (*options, error) {
 	var configs, allow listFlag
 	fs.Var(&allow, "allow-cidrs", "private or reserved CIDRs (comma-separated; repeatable) that names resolved at request time may reach; loopback, link-local, metadata and the node's own addresses stay refused")
 	fs.Var(&configs, "config", "YAML file or directory (every *.yaml/*.yml); repeatable; watched for changes")
-	egress := fs.String("egress-addr", "127.0.0.1", "address the egress listeners bind and the DNS interceptor answers with")
+	egressAddr := fs.String("egress-addr", "127.0.0.1", "address the egress listeners bind and the DNS interceptor answers with")
 	dnsListen := fs.String("dns-listen", "", "DNS interceptor address, UDP and TCP (default <egress-addr>:53)")
 	dnsUpstream := fs.String("dns-upstream", "", "resolver for names not intercepted and for upstream hosts (default: first nameserver in /etc/resolv.conf)")
 	mode := fs.String("outbound-policy", "REGISTRY_ONLY", "REGISTRY_ONLY or ALLOW_ANY")
@@ -55,6 +59,8 @@ func parseRun(args []string) (*options, error) {
 	ns := fs.String("namespace", "istio-system", "the gateway's own namespace (fallback for credentialName Secrets)")
 	labels := fs.String("labels", "istio=egressgateway", "the gateway's labels, k=v,...: AuthorizationPolicies whose selector does not match are not applied")
 	fast := fs.Bool("fast-paths", true, "serve with egressgw's own fast paths (HTTP/1 server loop and parser, HTTP/2 client, epoll relay); false: with the standard library's (net/http server, http.Transport, io.Copy)")
+	pathNorm := fs.String("path-normalization", "MERGE_SLASHES", "request path normalization before policy and forwarding, as Istio's meshConfig.pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	bodyIdle := fs.Duration("body-idle-timeout", egress.DefaultBodyIdleTimeout, "a request body that makes no progress for this long fails with 408")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -67,8 +73,8 @@ func parseRun(args []string) (*options, error) {
 	o := &options{configs: configs, adminListen: *admin, clusterDomain: strings.Trim(*domain, "."), caFile: *ca,
 		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast}
 	var err error
-	if o.egressAddr, err = netip.ParseAddr(*egress); err != nil {
-		return nil, fmt.Errorf("--egress-addr %q: not an IP address", *egress)
+	if o.egressAddr, err = netip.ParseAddr(*egressAddr); err != nil {
+		return nil, fmt.Errorf("--egress-addr %q: not an IP address", *egressAddr)
 	}
 	o.dnsListen = *dnsListen
 	if o.dnsListen == "" {
@@ -94,6 +100,12 @@ func parseRun(args []string) (*options, error) {
 			return nil, fmt.Errorf("--allow-cidrs: %w", err)
 		}
 		o.allowCIDRs = append(o.allowCIDRs, ps...)
+	}
+	if o.pathNorm, err = egress.ParsePathNormalization(*pathNorm); err != nil {
+		return nil, fmt.Errorf("--path-normalization: %w", err)
+	}
+	if o.bodyIdle = *bodyIdle; o.bodyIdle <= 0 {
+		return nil, fmt.Errorf("--body-idle-timeout %v: want a positive duration", *bodyIdle)
 	}
 	if *format != "json" && *format != "console" {
 		return nil, fmt.Errorf("--log-format %q: want json or console", *format)

@@ -91,6 +91,9 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		Metrics:     g.metrics,
 		AllowCIDRs:  o.allowCIDRs,
 		StdlibPaths: !o.fastPaths,
+
+		PathNormalization: o.pathNorm,
+		BodyIdleTimeout:   o.bodyIdle,
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
 	if err != nil {
