@@ -143,7 +143,9 @@ func TestH1PathBypass(t *testing.T) {
 		{PathDefault, "/ADMIN", 200, "/ADMIN"},                                         // paths are case-sensitive
 		{PathDefault, "/%41DMIN", 200, "/ADMIN"},                                       // and so after decoding
 		{PathDefault, "/admin%20", 200, "/admin%20"},                                   // a different segment
-		{PathDefault, "/admin%2fx", 200, "/admin%2Fx"},                                 // an encoded slash is not one at this level
+		{PathDefault, "/admin%2fx", 403, ""},                                           // an encoded slash is decided on both ways, the stricter wins
+		{PathDefault, "/%5cadmin", 403, ""},                                            // likewise an encoded '\'
+		{PathDefault, "/public%2fx", 200, "/public%2Fx"},                               // and is forwarded as it came
 		{PathDefault, "/ａｄｍｉｎ", 200, "/%EF%BD%81%EF%BD%84%EF%BD%8D%EF%BD%89%EF%BD%8E"}, // not NFKC-folded
 		{PathDefault, "/%zz", 400, "invalid URL escape"},
 		{PathDefault, "/%00", 400, "%00 in the path"},

@@ -54,9 +54,11 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 		e.badTarget(st, l, h, rec, r, "egressgw: invalid request path: "+problem, start)
 		return
 	}
-	d := st.snap.Policy.Decide(policy.Query{
-		Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: p,
-	})
+	q := policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: p}
+	d := st.snap.Policy.Decide(q)
+	if d.Allow && e.cfg.PathNormalization < PathDecodeAndMergeSlashes && hasEscapedSlash(p) {
+		d = stricterOnDecodedSlashes(st, q, d)
+	}
 	var u *upstream
 	switch {
 	case !d.Allow:
@@ -88,6 +90,37 @@ func (e *Engine) badTarget(st *state, l *listener, h *h1conn, rec *recorder, r *
 	}
 	refuse(rec, http.StatusBadRequest, msg)
 	e.logRequest(st, l, r, requestHost(r.Host), noDecision("malformed request"), nil, rec, start)
+}
+
+// stricterOnDecodedSlashes decides again on q's path with its escaped
+// slashes (%2F, %5C) decoded, as an upstream that decodes them will read
+// it, and returns the stricter of that and d, q's decision: below
+// DECODE_AND_MERGE_SLASHES the path is forwarded as it came, but a rule on
+// /admin/* must still refuse /admin%2Fusers. (Istio forwards it, and
+// documents that such rules need DECODE_AND_MERGE_SLASHES.) Only paths
+// with such an escape get here.
+func stricterOnDecodedSlashes(st *state, q policy.Query, d policy.Decision) policy.Decision {
+	decoded, problem := normalizePath(q.Path, PathDecodeAndMergeSlashes)
+	if problem != "" || decoded == q.Path {
+		return d
+	}
+	path := q.Path
+	q.Path = decoded
+	if dd := st.snap.Policy.Decide(q); !dd.Allow {
+		dd.Reason += " (the path " + path + " was decided on as " + decoded + ", its escaped slashes decoded as an upstream may read them)"
+		return dd
+	}
+	return d
+}
+
+// hasEscapedSlash reports whether the escaped path p has %2F or %5C (any case).
+func hasEscapedSlash(p string) bool {
+	for i := 0; i+2 < len(p); i++ {
+		if p[i] == '%' && (p[i+1] == '2' && (p[i+2] == 'F' || p[i+2] == 'f') || p[i+1] == '5' && (p[i+2] == 'C' || p[i+2] == 'c')) {
+			return true
+		}
+	}
+	return false
 }
 
 // headerBytes is the size of the request line and headers as sent on the wire (HTTP/1.1 framing).
