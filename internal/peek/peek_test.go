@@ -6,22 +6,29 @@ import (
 	"time"
 )
 
-func TestConn(t *testing.T) {
+// pair returns the two ends of a loopback TCP connection, closed when the test ends.
+func pair(t *testing.T) (c *net.TCPConn, s net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	d, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
+	t.Cleanup(func() { d.Close() })
+	if s, err = ln.Accept(); err != nil {
 		t.Fatal(err)
 	}
-	tc := c.(*net.TCPConn)
+	t.Cleanup(func() { s.Close() })
+	return d.(*net.TCPConn), s
+}
+
+func TestConn(t *testing.T) {
+	tc, s := pair(t)
+	c := tc
 	// eventually waits, bounded, for what the peer did to arrive.
 	eventually := func(want State) {
 		t.Helper()
@@ -54,23 +61,9 @@ func TestConn(t *testing.T) {
 // TestConnPastDeadline: a read deadline that has passed does not make an
 // open, silent connection look closed.
 func TestConnPastDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, _ := pair(t)
 	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
-	if got := Conn(c.(*net.TCPConn)); got != Empty {
+	if got := Conn(c); got != Empty {
 		t.Fatalf("silent connection past its read deadline: state %d, want Empty", got)
 	}
 }
