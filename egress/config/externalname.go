@@ -83,8 +83,9 @@ func (c *compiler) service(o *object) {
 // Istio treats it: the Service port takes the ServiceEntry port's protocol
 // and targetPort together with the settings (TLS origination, connection
 // pool) of the DestinationRule that applies to the ServiceEntry host on that
-// port. Applying the DestinationRule but not the targetPort would originate
-// TLS to the plaintext port. The Service's other ports keep their own
+// port, and the entry dials the ServiceEntry's endpoints if it has any.
+// Applying the DestinationRule but not the targetPort would originate TLS
+// to the plaintext port. The Service's other ports keep their own
 // settings. Runs after applyDestinationRules.
 func (c *compiler) followServiceEntries() {
 	for i := range c.entries {
@@ -97,6 +98,10 @@ func (c *compiler) followServiceEntries() {
 			continue
 		}
 		e, s := &c.entries[i], &c.entries[se]
+		if len(s.Endpoints) > 0 {
+			// Where the ServiceEntry sends its host, the alias goes too.
+			e.Resolution, e.Endpoints = s.Resolution, s.Endpoints
+		}
 		var aliased []string
 		for j := range e.Ports {
 			p := &e.Ports[j]
@@ -104,7 +109,7 @@ func (c *compiler) followServiceEntries() {
 			if !ok {
 				continue
 			}
-			p.Protocol, p.TargetPort, p.HTTP2 = sp.Protocol, sp.TargetPort, sp.HTTP2
+			p.Name, p.Protocol, p.TargetPort, p.HTTP2 = sp.Name, sp.Protocol, sp.TargetPort, sp.HTTP2 // the name selects endpoint ports
 			p.TLS, p.Pool = sp.TLS, sp.Pool
 			aliased = append(aliased, strconv.Itoa(int(p.Number)))
 		}

@@ -25,16 +25,19 @@ spec:
 func TestExternalNameToServiceEntry(t *testing.T) {
 	type want struct {
 		port       uint32
+		name       string // "" for the Service's own
 		targetPort uint32
 		protocol   Protocol
 		http2      bool
 		tls        string // the TLS source, "" for plaintext
 	}
 	tests := []struct {
-		name        string
-		yaml        string
-		want        []want
-		wantWarning string
+		name           string
+		yaml           string
+		want           []want
+		wantWarning    string
+		wantResolution Resolution // NONE stands for DNS, the default: the externalName resolved
+		wantEndpoints  int
 	}{
 		{name: "exact host, port-level TLS", yaml: `
 apiVersion: networking.istio.io/v1
@@ -111,6 +114,16 @@ spec:
 			{port: 80, targetPort: 8000, protocol: ProtocolHTTP},
 			{port: 8080, targetPort: 8080, protocol: ProtocolHTTP, tls: "DestinationRule default/own trafficPolicy.tls"},
 		}, wantWarning: "DestinationRule default/own: spec.host: not applied to port 80 of Service default/my-ext (ExternalName): its externalName api.ext.test is registered by ServiceEntry ext/api"},
+		{name: "STATIC ServiceEntry: its endpoints and port names", yaml: `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: ext}
+spec:
+  hosts: [api.ext.test]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.5, ports: {web: 9443}}]
+  ports: [{number: 80, name: web, protocol: HTTP, targetPort: 443}]
+`, want: []want{{port: 80, name: "web", targetPort: 443, protocol: ProtocolHTTP}}, wantResolution: ResolutionStatic, wantEndpoints: 1},
 		{name: "no ServiceEntry: the Service's ports", yaml: `
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -133,8 +146,18 @@ spec:
 			if ext.Target != "api.ext.test" {
 				t.Errorf("target = %q, want api.ext.test", ext.Target)
 			}
+			wantRes := tt.wantResolution
+			if wantRes == ResolutionNone {
+				wantRes = ResolutionDNS
+			}
+			if ext.Resolution != wantRes || len(ext.Endpoints) != tt.wantEndpoints {
+				t.Errorf("resolution %d with %d endpoints, want %d with %d", ext.Resolution, len(ext.Endpoints), wantRes, tt.wantEndpoints)
+			}
 			for _, w := range tt.want {
 				p := port(t, ext, w.port)
+				if w.name != "" && p.Name != w.name {
+					t.Errorf("port %d: name %q, want %q (endpoint ports are chosen by it)", w.port, p.Name, w.name)
+				}
 				tlsSource := ""
 				if p.TLS != nil {
 					tlsSource = p.TLS.Source
