@@ -12,14 +12,20 @@ import (
 	"github.com/egressgw/egressgw/egress/config"
 )
 
-// Admin serves /healthz, /readyz, /metrics, /config_dump and Go's profiles
-// under /debug/pprof/ (the admin address is node-local, like Envoy's).
+// Admin serves /healthz, /readyz, /metrics, /config_dump and, with Pprof,
+// Go's profiles under /debug/pprof/. It is meant for a loopback address:
+// the configuration dump and the profiles are for the node's operator, not
+// for its pods.
 type Admin struct {
 	Engine   *Engine
 	Gatherer prometheus.Gatherer
 	Ready    *atomic.Bool // set once the first configuration is served and every listener is bound
 	Mode     string       // outbound traffic policy, for the dump
+	Pprof    bool         // serve /debug/pprof/ (--admin-pprof); off, it answers 404 naming the flag
 }
+
+// pprofOff is the body of /debug/pprof/ when profiles are not served.
+const pprofOff = "egressgw: /debug/pprof/ is off: start egressgw with --admin-pprof to serve Go's profiles on the admin address\n"
 
 // Handler returns the admin mux.
 func (a *Admin) Handler() http.Handler {
@@ -39,6 +45,14 @@ func (a *Admin) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(dump(a.Engine.Snapshot(), a.Engine.Generation(), a.Mode))
 	})
+	if !a.Pprof {
+		mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(pprofOff))
+		})
+		return mux
+	}
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

@@ -22,6 +22,12 @@ const maxInterim = 5
 // connection when a reused one turns out to have been closed by the
 // upstream; other requests check a reused connection before using it.
 func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host string) {
+	if u.target.host != "" {
+		// Connections go to the target's name (an ExternalName's
+		// externalName): it is the TLS server name and what the upstream
+		// certificate must name, as on the Transport path, whose URL has it.
+		host = u.target.host
+	}
 	if u.h2 != nil && u.h2.Usable() && h.roundTripH2(u, rec, r, host) {
 		return
 	}

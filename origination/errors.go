@@ -35,6 +35,18 @@ type ResolveError struct{ Err error }
 func (e *ResolveError) Error() string { return e.Err.Error() }
 func (e *ResolveError) Unwrap() error { return e.Err }
 
+// HandshakeError is a TLS handshake with an upstream that failed, whatever
+// the reason (an alert, a reset, a timeout, a certificate refused): it is
+// classified as a handshake failure with its cause, not as the upstream
+// breaking off a request.
+type HandshakeError struct {
+	Host string // the server name the handshake was for
+	Err  error
+}
+
+func (e *HandshakeError) Error() string { return "tls handshake with " + e.Host + ": " + e.Err.Error() }
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
 // ErrLoop is returned by a dialer that refuses to connect back to the gateway itself.
 var ErrLoop = errors.New("the upstream address is the gateway itself (a request loop)")
 
@@ -52,11 +64,14 @@ func Classify(err error) (status int, cause Cause) {
 	var dnsErr *net.DNSError
 	var resErr *ResolveError
 	var denied *netguard.DeniedError
+	var hsErr *HandshakeError
 	switch {
 	case errors.As(err, &denied):
 		return http.StatusForbidden, CauseDenied
 	case errors.As(err, &verr), errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &cerr):
 		return http.StatusBadGateway, CauseTLSVerify
+	case errors.As(err, &hsErr):
+		return http.StatusBadGateway, CauseTLSHandshake
 	case errors.Is(err, ErrLoop):
 		return http.StatusServiceUnavailable, CauseLoop
 	case errors.As(err, &resErr), errors.As(err, &dnsErr):

@@ -168,7 +168,7 @@ func handshake(ctx context.Context, raw *net.TCPConn, cfg *tls.Config, host stri
 	cancel()
 	if err != nil {
 		_ = raw.Close()
-		return nil, err
+		return nil, &HandshakeError{Host: cfg.ServerName, Err: err}
 	}
 	return tc, nil
 }

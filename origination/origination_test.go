@@ -40,6 +40,10 @@ func TestClassify(t *testing.T) {
 		{"netguard", fmt.Errorf("dial x: %w", &netguard.DeniedError{Addr: netip.MustParseAddr("127.0.0.1"), Class: netguard.Loopback}), 403, CauseDenied},
 		{"alert", errors.New("remote error: tls: certificate required"), 502, CauseTLSHandshake},
 		{"eof", errors.New("EOF"), 502, CauseProtocol},
+		{"handshake reset", &HandshakeError{Host: "x", Err: &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}, 502, CauseTLSHandshake},
+		{"handshake timeout", fmt.Errorf("dial: %w", &HandshakeError{Host: "x", Err: context.DeadlineExceeded}), 502, CauseTLSHandshake},
+		{"handshake verify", &HandshakeError{Host: "x", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, 502, CauseTLSVerify},
+		{"weak key", &HandshakeError{Host: "x", Err: &tls.CertificateVerificationError{Err: &WeakKeyError{Host: "x", Bits: 1024, Leaf: true}}}, 502, CauseTLSVerify},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

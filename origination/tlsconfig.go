@@ -25,6 +25,9 @@ func ClientConfig(t *TLS, roots *x509.CertPool) *tls.Config {
 	if t.Mutual && t.Certificate != nil {
 		cfg.Certificates = []tls.Certificate{*t.Certificate}
 	}
+	// Short RSA keys are refused on every connection, insecureSkipVerify
+	// included (checkKeys).
+	cfg.VerifyConnection = checkKeys
 	switch {
 	case t.InsecureSkipVerify:
 		cfg.InsecureSkipVerify = true
@@ -34,7 +37,12 @@ func ClientConfig(t *TLS, roots *x509.CertPool) *tls.Config {
 		cfg.InsecureSkipVerify = true
 		pool, sans := cfg.RootCAs, t.SubjectAltNames
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			return verifySANs(cs, pool, sans)
+			chains, err := verifySANs(cs, pool, sans)
+			if err != nil {
+				return err
+			}
+			cs.VerifiedChains = chains // the roots' keys are held to the minimum too
+			return checkKeys(cs)
 		}
 	}
 	return cfg
@@ -50,25 +58,28 @@ func (e *SANError) Error() string {
 	return fmt.Sprintf("x509: certificate subject alt names %q match none of the DestinationRule's subjectAltNames %q", e.Got, e.Want)
 }
 
-func verifySANs(cs tls.ConnectionState, roots *x509.CertPool, want []string) error {
+// verifySANs verifies the peer's chain against roots and its names
+// against want, returning the verified chains.
+func verifySANs(cs tls.ConnectionState, roots *x509.CertPool, want []string) ([][]*x509.Certificate, error) {
 	if len(cs.PeerCertificates) == 0 {
-		return errors.New("x509: upstream sent no certificate")
+		return nil, errors.New("x509: upstream sent no certificate")
 	}
 	leaf := cs.PeerCertificates[0]
 	inter := x509.NewCertPool()
 	for _, c := range cs.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
-		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+	if err != nil {
+		return nil, &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
 	}
 	got := certNames(leaf)
 	for _, w := range want {
 		if slices.Contains(got, w) || leaf.VerifyHostname(w) == nil {
-			return nil
+			return chains, nil
 		}
 	}
-	return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: &SANError{Want: want, Got: got}}
+	return nil, &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: &SANError{Want: want, Got: got}}
 }
 
 func certNames(c *x509.Certificate) []string {

@@ -25,6 +25,7 @@ type options struct {
 	mode          policy.Mode
 	modeName      string
 	adminListen   string
+	adminPprof    bool
 	clusterDomain string
 	caFile        string
 	logFormat     string
@@ -51,7 +52,9 @@ func parseRun(args []string) (*options, error) {
 	dnsListen := fs.String("dns-listen", "", "DNS interceptor address, UDP and TCP (default <egress-addr>:53)")
 	dnsUpstream := fs.String("dns-upstream", "", "resolver for names not intercepted and for upstream hosts (default: first nameserver in /etc/resolv.conf)")
 	mode := fs.String("outbound-policy", "REGISTRY_ONLY", "REGISTRY_ONLY or ALLOW_ANY")
-	admin := fs.String("admin-listen", "127.0.0.1:15000", "admin address: /healthz /readyz /metrics /config_dump")
+	admin := fs.String("admin-listen", "127.0.0.1:15000", "admin address: /healthz /readyz /metrics /config_dump (not on --egress-addr: pods reach that)")
+	pprof := fs.Bool("admin-pprof", false, "also serve Go's profiles under /debug/pprof/ on the admin address")
+	adminOnEgress := fs.Bool("admin-on-egress-addr", false, "allow --admin-listen on --egress-addr (or on every address), where every pod can reach the admin endpoints")
 	domain := fs.String("cluster-domain", "cluster.local", "Kubernetes cluster domain")
 	ca := fs.String("ca-file", "", "PEM file of extra roots for TLS origination, added to the system roots")
 	format := fs.String("log-format", "json", "json or console")
@@ -70,11 +73,16 @@ func parseRun(args []string) (*options, error) {
 	if len(configs) == 0 {
 		return nil, errors.New("--config is required: a YAML file or directory of Istio resources")
 	}
-	o := &options{configs: configs, adminListen: *admin, clusterDomain: strings.Trim(*domain, "."), caFile: *ca,
+	o := &options{configs: configs, adminListen: *admin, adminPprof: *pprof, clusterDomain: strings.Trim(*domain, "."), caFile: *ca,
 		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast}
 	var err error
 	if o.egressAddr, err = netip.ParseAddr(*egressAddr); err != nil {
 		return nil, fmt.Errorf("--egress-addr %q: not an IP address", *egressAddr)
+	}
+	if !*adminOnEgress && !o.egressAddr.IsLoopback() { // a loopback egress address is reached by no pod
+		if err := adminReachable(o.adminListen, o.egressAddr); err != nil {
+			return nil, err
+		}
 	}
 	o.dnsListen = *dnsListen
 	if o.dnsListen == "" {
@@ -111,6 +119,33 @@ func parseRun(args []string) (*options, error) {
 		return nil, fmt.Errorf("--log-format %q: want json or console", *format)
 	}
 	return o, nil
+}
+
+// adminReachable refuses an admin address that pods can reach: the egress
+// address (which the NetworkPolicy opens to every pod) or every address of
+// the host. Host names are taken as given (e.g. localhost).
+func adminReachable(listen string, egress netip.Addr) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--admin-listen %q: want host:port: %w", listen, err)
+	}
+	why := ""
+	if ip, err := netip.ParseAddr(host); err == nil {
+		switch {
+		case ip.Unmap() == egress.Unmap():
+			why = "is on --egress-addr " + egress.String()
+		case ip.IsUnspecified():
+			why = "binds every address, --egress-addr " + egress.String() + " among them"
+		}
+	} else if host == "" {
+		why = "binds every address, --egress-addr " + egress.String() + " among them"
+	}
+	if why == "" {
+		return nil
+	}
+	return fmt.Errorf("--admin-listen %s %s, which every pod may reach: /config_dump, /metrics and /readyz "+
+		"would be open to them; bind the admin address to loopback (the default, 127.0.0.1:15000) "+
+		"or pass --admin-on-egress-addr if pods are meant to reach it", listen, why)
 }
 
 // upstreamAddr returns s with a default port, or the first nameserver of /etc/resolv.conf.

@@ -92,3 +92,45 @@ func TestParseRun(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRunAdmin(t *testing.T) {
+	base := []string{"--config", "x.yaml", "--dns-upstream", "10.0.0.2", "--egress-addr", "169.254.20.11"}
+	tests := []struct {
+		name      string
+		args      []string
+		wantErr   string
+		wantPprof bool
+	}{
+		{name: "default loopback admin", args: nil},
+		{name: "loopback admin, pprof on", args: []string{"--admin-listen", "127.0.0.1:15000", "--admin-pprof"}, wantPprof: true},
+		{name: "host name taken as given", args: []string{"--admin-listen", "localhost:15000"}},
+		{name: "admin on the egress address", args: []string{"--admin-listen", "169.254.20.11:15000"},
+			wantErr: "--admin-listen 169.254.20.11:15000 is on --egress-addr 169.254.20.11, which every pod may reach"},
+		{name: "admin on every address", args: []string{"--admin-listen", "0.0.0.0:15000"},
+			wantErr: "binds every address, --egress-addr 169.254.20.11 among them, which every pod may reach"},
+		{name: "admin on every address, no host", args: []string{"--admin-listen", ":15000"}, wantErr: "binds every address"},
+		{name: "admin on every IPv6 address", args: []string{"--admin-listen", "[::]:15000"}, wantErr: "binds every address"},
+		{name: "operator means it", args: []string{"--admin-listen", "169.254.20.11:15000", "--admin-on-egress-addr"}},
+		{name: "not host:port", args: []string{"--admin-listen", "15000"}, wantErr: "want host:port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseRun(append(append([]string(nil), base...), tt.args...))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), "--admin-on-egress-addr") && !strings.Contains(tt.wantErr, "host:port") {
+					t.Errorf("err = %v: does not name the flag that allows it", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.adminPprof != tt.wantPprof {
+				t.Errorf("adminPprof = %v, want %v", o.adminPprof, tt.wantPprof)
+			}
+		})
+	}
+}

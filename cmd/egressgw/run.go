@@ -99,7 +99,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %s: %w", o.adminListen, err)
 	}
-	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, Ready: &g.ready, Mode: o.modeName}).Handler(),
+	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, Ready: &g.ready, Mode: o.modeName, Pprof: o.adminPprof}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = g.admin.Serve(adminLn) }()
 

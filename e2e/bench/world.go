@@ -202,7 +202,7 @@ func (w *world) startEgressgw(accessLog bool) (*proc, error) {
 	}
 	p, err := w.start("egressgw", proxyCPU, []string{"GOMAXPROCS=1"}, w.opts.bin, "run",
 		"--config", w.egwConfig, "--egress-addr", egressgwAddr, "--dns-listen", egressgwAddr+":53",
-		"--dns-upstream", upDNSAddr+":53", "--admin-listen", egressgwAddr+":"+adminPort, "--log-level", level)
+		"--dns-upstream", upDNSAddr+":53", "--admin-listen", egressgwAddr+":"+adminPort, "--admin-on-egress-addr", "--admin-pprof", "--log-level", level)
 	if err != nil {
 		return nil, err
 	}

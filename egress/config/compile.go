@@ -28,6 +28,7 @@ type entryMeta struct {
 	obj       *object
 	authzHost string            // ExternalName target; "" for ServiceEntry hosts
 	portField map[uint32]string // port number -> field that declared it
+	dr        *destRule         // the DestinationRule applied to the entry, if any
 }
 
 func newCompiler(opts Options, r *report, files []string) *compiler {
@@ -58,6 +59,7 @@ func (c *compiler) compile(objs []*object) *Snapshot {
 		c.dispatch(o)
 	}
 	c.applyDestinationRules()
+	c.followServiceEntries()
 	listeners := c.listeners()
 	snap := &Snapshot{
 		Entries:   c.entries,

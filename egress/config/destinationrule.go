@@ -194,6 +194,7 @@ func (c *compiler) applyDestinationRules() {
 			continue
 		}
 		d.matched = true
+		c.emeta[i].dr = d
 		for j := range e.Ports {
 			p := &e.Ports[j]
 			ps := d.top

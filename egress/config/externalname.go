@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,6 +76,67 @@ func (c *compiler) service(o *object) {
 		Ports:      ports,
 	})
 	c.emeta = append(c.emeta, entryMeta{obj: o, authzHost: target, portField: fields})
+}
+
+// followServiceEntries makes an ExternalName Service whose externalName is
+// a ServiceEntry host an alias of that host on the ports both declare, as
+// Istio treats it: the Service port takes the ServiceEntry port's protocol
+// and targetPort together with the settings (TLS origination, connection
+// pool) of the DestinationRule that applies to the ServiceEntry host on that
+// port, and the entry dials the ServiceEntry's endpoints if it has any.
+// Applying the DestinationRule but not the targetPort would originate TLS
+// to the plaintext port. The Service's other ports keep their own
+// settings. Runs after applyDestinationRules.
+func (c *compiler) followServiceEntries() {
+	for i := range c.entries {
+		target := c.emeta[i].authzHost
+		if target == "" {
+			continue
+		}
+		se := c.serviceEntryFor(target)
+		if se < 0 {
+			continue
+		}
+		e, s := &c.entries[i], &c.entries[se]
+		e.Internal = s.Internal // an alias of a MESH_INTERNAL host reaches what it reaches (netguard)
+		if len(s.Endpoints) > 0 {
+			// Where the ServiceEntry sends its host, the alias goes too.
+			e.Resolution, e.Endpoints = s.Resolution, s.Endpoints
+		}
+		var aliased []string
+		for j := range e.Ports {
+			p := &e.Ports[j]
+			sp, ok := s.Port(p.Number)
+			if !ok {
+				continue
+			}
+			p.Name, p.Protocol, p.TargetPort, p.HTTP2 = sp.Name, sp.Protocol, sp.TargetPort, sp.HTTP2 // the name selects endpoint ports
+			p.TLS, p.Pool = sp.TLS, sp.Pool
+			aliased = append(aliased, strconv.Itoa(int(p.Number)))
+		}
+		// A DestinationRule for the Service's own name does not apply where
+		// the ServiceEntry's ports do.
+		if d := c.emeta[i].dr; d != nil && len(aliased) > 0 && d.host != target && !wildcardCovers(d.host, target) {
+			c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied to port %s of %s: its externalName %s is registered by %s, "+
+				"whose ports and DestinationRules apply there (write the rule for %s)", strings.Join(aliased, ", "), e.Source, target, s.Source, target)
+		}
+	}
+}
+
+// serviceEntryFor returns the index of the ServiceEntry entry registering
+// host: the exact host, else the longest wildcard covering it; -1 if none.
+func (c *compiler) serviceEntryFor(host string) int {
+	best := -1
+	for i, e := range c.entries {
+		switch {
+		case c.emeta[i].authzHost != "": // an ExternalName Service
+		case e.Host == host:
+			return i
+		case isWildcard(e.Host) && wildcardCovers(e.Host, host) && (best < 0 || len(e.Host) > len(c.entries[best].Host)):
+			best = i
+		}
+	}
+	return best
 }
 
 func appProtocol(sp corev1.ServicePort) string {
