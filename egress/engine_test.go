@@ -447,3 +447,31 @@ func TestEngineH2CClient(t *testing.T) {
 		t.Errorf("got %s %d %q; want HTTP/2.0 200 from the upstream", resp.Proto, resp.StatusCode, b)
 	}
 }
+
+// TestUpstreamLogAddrScheme: the access log names an upstream with the
+// scheme it is reached with: https where TLS is originated.
+func TestUpstreamLogAddrScheme(t *testing.T) {
+	f := newFixture(t)
+	st := f.eng.state.Load()
+	checked := 0
+	for _, ups := range st.upstreams {
+		for _, u := range ups {
+			if u.logAddr == "" {
+				continue
+			}
+			want := "http://"
+			if u.port.TLS != nil {
+				want = "https://"
+			}
+			if !strings.HasPrefix(u.logAddr, want) {
+				t.Errorf("%s port %d: access log upstream %q, want it to start with %s", u.host, u.port.Number, u.logAddr, want)
+			}
+			if u.port.TLS != nil {
+				checked++
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("the fixture has no TLS-originating upstream with a fixed target: nothing was checked")
+	}
+}

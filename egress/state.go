@@ -114,11 +114,11 @@ func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*ups
 	if u.idle == 0 {
 		u.idle = time.Hour
 	}
-	if t.host != "" {
-		u.logAddr = u.upstreamAddr(t.host)
-	}
 	if p.TLS != nil {
 		u.scheme = "https"
+	}
+	if t.host != "" {
+		u.logAddr = u.upstreamAddr(t.host) // after the scheme: it names it
 	}
 	if p.Protocol == config.ProtocolTLS || p.Protocol == config.ProtocolTCP {
 		return u, nil
