@@ -43,6 +43,10 @@ func TestCanonical(t *testing.T) {
 		{"fullwidth", "api.example.test", "/ａｄｍｉｎ?id=canon-wide", 200, "uri=/%EF%BD%81%EF%BD%84%EF%BD%8D%EF%BD%89%EF%BD%8E?id=canon-wide", "GET /%EF%BD%81%EF%BD%84%EF%BD%8D%EF%BD%89%EF%BD%8E?id=canon-wide HTTP/1.1"},
 		{"invalid_escape", "api.example.test", "/%zz?id=canon-zz", 400, "invalid URL escape", ""},
 	}
+	if !fastPaths() {
+		// net/http's server refuses the invalid escape itself, before egressgw's handler, with its own body.
+		tests[len(tests)-1].want = "Bad Request"
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, body, err := rawHTTP(tp, "GET "+tt.target+" HTTP/1.1\r\nHost: "+tt.host+"\r\nConnection: close\r\n\r\n")

@@ -68,6 +68,13 @@ func gatewayBinary(t *testing.T, tp *topology) string {
 	return buildBin
 }
 
+// gatewayArgs are the flags E2E_GATEWAY_ARGS adds to every gateway's, e.g.
+// --fast-paths=false: the suite on the standard library's paths.
+func gatewayArgs() []string { return strings.Fields(os.Getenv("E2E_GATEWAY_ARGS")) }
+
+// fastPaths reports whether the suite's gateways serve with egressgw's own fast paths.
+func fastPaths() bool { return !slices.Contains(gatewayArgs(), "--fast-paths=false") }
+
 // configData fills the templates under testdata/.
 type configData struct {
 	EgressAddr, InternetAddr string
@@ -149,7 +156,7 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 		// in it stay refused (netguard).
 		"--allow-cidrs", allowCIDRs,
 		"--log-format", "json"}
-	extra := strings.Fields(os.Getenv("E2E_GATEWAY_ARGS")) // e.g. --fast-paths=false: the suite on the standard library's paths
+	extra := gatewayArgs()
 	argv = append(argv, extra...)
 	var err error
 	g.proc, err = startProc("egressgw", filepath.Join(tp.dir, "egressgw-"+strings.ToLower(mode)+".log"), argv...)
@@ -174,7 +181,7 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 	if err != nil {
 		t.Fatalf("egressgw not ready: %v\nlog:\n%s", err, tail(g.proc.log(), 6000))
 	}
-	fast := !slices.Contains(extra, "--fast-paths=false")
+	fast := fastPaths()
 	err = poll(3*time.Second, 50*time.Millisecond, func() error { // /readyz may answer a moment before the line is out
 		if len(g.proc.logLines(`"msg":"serving"`, `"fast_paths":`+strconv.FormatBool(fast))) == 0 {
 			return errors.New("no such line yet")
