@@ -24,6 +24,12 @@ const (
 	h2DefaultPeerMaxStreams = 100 // until the upstream's SETTINGS say otherwise (RFC 9113 recommends no fewer than 100)
 )
 
+// h2MaxResponseHead bounds a response head (or trailers) as HTTP/2 counts
+// its size (RFC 9113 §6.5.2: names, values and 32 per field), and the
+// header block that carries it: a head over it fails its stream with a
+// 502 naming the limit. Announced as SETTINGS_MAX_HEADER_LIST_SIZE.
+const h2MaxResponseHead = 64 << 10
+
 // H2Conn is one upstream HTTP/2 connection, shared by concurrent requests.
 //
 // Writes are batched: a request's frames are appended to an output buffer
@@ -43,7 +49,7 @@ type H2Conn struct {
 	block       []byte
 	blockStream uint32
 	blockEnd    bool // its HEADERS ended the stream
-	blockOver   bool // it passed MaxResponseHead and is being dropped
+	blockOver   bool // it passed h2MaxResponseHead and is being dropped
 	hdec        headDecoder
 
 	wmu    sync.Mutex
@@ -90,6 +96,7 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 		maxStreams: h2DefaultPeerMaxStreams, peerWindow: 65535, maxFrame: 16384, sendWindow: 65535,
 		done: make(chan struct{}),
 	}
+	c.hdec.tab = newConnTable()
 	c.sendCond.L = &c.mu
 	c.wfr = http2.NewFramer(outWriter{c}, nil)
 	c.henc = hpack.NewEncoder(&c.hbuf)
@@ -104,7 +111,7 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 		// seldom refer to them again; keeping it costs more than it saves.
 		http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: MaxResponseHead},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: h2MaxResponseHead},
 	)
 	_ = c.wfr.WriteWindowUpdate(0, h2ConnWindow-65535)
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
@@ -245,8 +252,14 @@ func (c *H2Conn) dispatch(f http2.Frame) error {
 		c.block = append(c.block[:0], f.HeaderBlockFragment()...)
 	case *http2.ContinuationFrame:
 		if !c.blockOver {
-			if len(c.block)+len(f.HeaderBlockFragment()) > MaxResponseHead {
-				c.blockOver, c.block = true, nil // dropped: nothing in it changes the connection's state
+			if len(c.block)+len(f.HeaderBlockFragment()) > h2MaxResponseHead {
+				if c.hdec.tab.max > 0 {
+					// Skipping it would leave our copy of the dynamic table
+					// behind the upstream's.
+					return errors.New("the upstream's response headers exceed " + limitText(h2MaxResponseHead) +
+						" while its HPACK dynamic table is in use")
+				}
+				c.blockOver, c.block = true, nil // dropped: with no dynamic table, nothing in it changes the connection's state
 			} else {
 				c.block = append(c.block, f.HeaderBlockFragment()...)
 			}
@@ -277,6 +290,9 @@ func (c *H2Conn) dispatch(f http2.Frame) error {
 		c.mu.Unlock()
 	case *http2.SettingsFrame:
 		if f.IsAck() {
+			// The upstream's encoder now keeps no dynamic table: its
+			// next size update is 0 (RFC 9113 §6.5.3).
+			c.hdec.tab.settingsAcked()
 			return nil
 		}
 		if err := c.onSettings(f); err != nil {
@@ -383,8 +399,8 @@ func (c *H2Conn) onBlock(block []byte) error {
 	var h respHead
 	var err error
 	if c.blockOver {
-		err = errHeadTooLarge(MaxResponseHead)
-	} else if h, err = c.hdec.decode(block, MaxResponseHead); err != nil {
+		err = errHeadTooLarge(h2MaxResponseHead)
+	} else if h, err = c.hdec.decode(block, h2MaxResponseHead); err != nil {
 		if _, ok := err.(*errCompression); ok {
 			return err
 		}
