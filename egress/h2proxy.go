@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -14,44 +15,56 @@ import (
 // roundTripH2 proxies r over a stream of a pooled HTTP/2 connection to u
 // and copies the response back to the client, on the calling goroutine.
 // It reports false, having sent nothing, when the upstream declined
-// HTTP/2 by ALPN; the caller then uses HTTP/1.1. A request is sent again
-// on another connection when the upstream refused its stream unprocessed
-// (REFUSED_STREAM, or a GOAWAY below its ID, as an upstream that retires
-// connections after a number of requests sends): any request without a
-// body, and one whose body fits a copy buffer (32 KiB), which is read
-// whole before the request goes out for that purpose, as Envoy buffers a
-// body it may retry.
+// HTTP/2 by ALPN; the caller then uses HTTP/1.1.
+//
+// A request the upstream did not process is sent again on another
+// connection, up to h2Retries times, as Go's http2.Transport does: one
+// refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream
+// ID, as an upstream that retires connections after a number of requests
+// sends), and an idempotent one whose connection ended before any of its
+// response arrived. Its body must be at hand again: none, or one that fits
+// a copy buffer (32 KiB), which is read whole before the request goes out
+// for that purpose, as Envoy buffers a body it may retry.
 func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host string) bool {
 	c, err := u.h2.Get(h.e.stop, host)
 	if errors.Is(err, origination.ErrNoHTTP2) {
 		return false // before h2Request edits r's headers for HTTP/2
 	}
-	var req origination.H2Request
+	req := h2Request(u, r)
 	var s *origination.H2Stream
-	if err == nil {
-		req = h2Request(u, r)
-		s, err = c.Open(&req)
-	}
 	var resp *http.Response
 	var clientErr error
 	var body []byte // the whole body, when read before sending
-	if err == nil && r.ContentLength > 0 && r.ContentLength <= copyBufferSize {
-		buf := getBuffer()
-		defer putBuffer(buf)
-		if clientErr = h.continueBody(r); clientErr == nil {
-			body = (*buf)[:r.ContentLength]
-			_, clientErr = io.ReadFull(r.Body, body)
+	read := !(r.ContentLength > 0 && r.ContentLength <= copyBufferSize)
+	for try := 0; ; try++ {
+		if err == nil {
+			s, err = c.Open(&req)
 		}
-	}
-	if err == nil && clientErr == nil {
-		resp, clientErr, err = h.exchangeH2(s, r, body)
-		if refused(err) && clientErr == nil && (r.ContentLength == 0 || body != nil) {
-			h.watch.stop()
-			_ = s.Close()
-			if s, err = h.openStream(u.h2, host, &req); err == nil {
-				resp, clientErr, err = h.exchangeH2(s, r, body)
+		if err == nil && !read {
+			read = true
+			buf := getBuffer()
+			defer putBuffer(buf)
+			if clientErr = h.continueBody(r); clientErr == nil {
+				body = (*buf)[:r.ContentLength]
+				_, clientErr = io.ReadFull(r.Body, body)
 			}
 		}
+		sent := err == nil && clientErr == nil // the body, if any, is being sent
+		if sent {
+			resp, clientErr, err = h.exchangeH2(s, r, body)
+		}
+		if err == nil || clientErr != nil || !h2Retryable(r, !sent || body != nil, err) || try == h2Retries {
+			break
+		}
+		gone := h.watch.stop()
+		if s != nil {
+			_ = s.Close()
+			s = nil
+		}
+		if gone || !h.h2Backoff(try) {
+			break
+		}
+		c, err = u.h2.Get(h.e.stop, host)
 	}
 	if err == nil && clientErr == nil {
 		h.relayResponse(rec, resp, s)
@@ -65,12 +78,37 @@ func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host s
 	return true
 }
 
-func (h *h1conn) openStream(pool *origination.H2Pool, host string, req *origination.H2Request) (*origination.H2Stream, error) {
-	c, err := pool.Get(h.e.stop, host)
-	if err != nil {
-		return nil, err
+// h2Retries bounds how many times a request the upstream did not process
+// is sent again (Go's http2.Transport: 6).
+const h2Retries = 6
+
+// h2Retryable reports whether a request that failed with err may be sent
+// again: the upstream did not process it, or it is idempotent and got no
+// response at all; and its body, if any, is at hand (bodyKept: kept
+// whole, or not sent yet).
+func h2Retryable(r *http.Request, bodyKept bool, err error) bool {
+	if r.ContentLength != 0 && !bodyKept {
+		return false
 	}
-	return c.Open(req)
+	var nr *origination.NoResponseError
+	return refused(err) || errors.As(err, &nr) && (nr.Unprocessed() || isIdempotent(r.Method))
+}
+
+// h2Backoff waits before retry try+1: not at all before the first, then
+// 10 ms doubling (at most 310 ms in all), as a refusing upstream
+// deserves. It reports false if the gateway is stopping.
+func (h *h1conn) h2Backoff(try int) bool {
+	if try == 0 {
+		return h.e.stop.Err() == nil
+	}
+	t := time.NewTimer(10 * time.Millisecond << (try - 1))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-h.e.stop.Done():
+		return false
+	}
 }
 
 // h2Request is the HTTP/2 head of r: its end-to-end headers (hop-by-hop

@@ -66,15 +66,17 @@ type H2Conn struct {
 	mu            sync.Mutex
 	sendCond      sync.Cond // on mu: signalled when send windows grow or the connection fails
 	streams       map[uint32]*H2Stream
-	active        int    // streams reserved and not yet released
-	uses          int    // streams ever reserved, for maxRequestsPerConnection
-	maxStreams    int    // the upstream's SETTINGS_MAX_CONCURRENT_STREAMS
-	peerWindow    int32  // the upstream's SETTINGS_INITIAL_WINDOW_SIZE
-	maxFrame      int    // the upstream's SETTINGS_MAX_FRAME_SIZE
-	maxHeaderList uint32 // the upstream's SETTINGS_MAX_HEADER_LIST_SIZE; 0 = unlimited
-	sendWindow    int32  // connection-level send window
-	connCredit    int32  // received data consumed and not yet returned by WINDOW_UPDATE
-	goAway        bool
+	active        int           // streams reserved and not yet released
+	uses          int           // streams ever reserved, for maxRequestsPerConnection
+	maxStreams    int           // the upstream's SETTINGS_MAX_CONCURRENT_STREAMS
+	peerWindow    int32         // the upstream's SETTINGS_INITIAL_WINDOW_SIZE
+	maxFrame      int           // the upstream's SETTINGS_MAX_FRAME_SIZE
+	maxHeaderList uint32        // the upstream's SETTINGS_MAX_HEADER_LIST_SIZE; 0 = unlimited
+	sendWindow    int32         // connection-level send window
+	connCredit    int32         // received data consumed and not yet returned by WINDOW_UPDATE
+	goAway        bool          // no new streams: the upstream sent GOAWAY, or the pool retired the connection
+	peerGoAway    bool          // the upstream sent GOAWAY
+	goAwayCode    http2.ErrCode // its code
 	lastStreamID  uint32
 	err           error // the connection is dead; every stream gets this
 	idleSince     time.Time
@@ -354,10 +356,10 @@ func (c *H2Conn) onSettings(f *http2.SettingsFrame) error {
 
 func (c *H2Conn) onGoAway(f *http2.GoAwayFrame) {
 	c.mu.Lock()
-	c.goAway, c.lastStreamID = true, f.LastStreamID
+	c.goAway, c.peerGoAway, c.goAwayCode, c.lastStreamID = true, true, f.ErrCode, f.LastStreamID
 	for id, s := range c.streams {
 		if id > f.LastStreamID {
-			s.failLocked(&StreamResetError{Code: f.ErrCode, refused: true, goAway: true})
+			s.failLocked(c.refusedByGoAwayLocked())
 			s.reset = true
 		}
 	}
@@ -367,6 +369,11 @@ func (c *H2Conn) onGoAway(f *http2.GoAwayFrame) {
 	if idle {
 		c.close(errConnClosed)
 	}
+}
+
+// refusedByGoAwayLocked is the error of a stream above the upstream's GOAWAY.
+func (c *H2Conn) refusedByGoAwayLocked() error {
+	return &StreamResetError{Code: c.goAwayCode, refused: true, goAway: true}
 }
 
 func (c *H2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
@@ -511,7 +518,11 @@ func (c *H2Conn) close(err error) {
 	}
 	c.err = err
 	for _, s := range c.streams {
-		s.failLocked(err)
+		if s.answered {
+			s.failLocked(err)
+		} else {
+			s.failLocked(&NoResponseError{Err: err})
+		}
 	}
 	c.sendCond.Broadcast()
 	if c.idleTimer != nil {
@@ -622,6 +633,22 @@ func (e *StreamResetError) Error() string {
 // Refused reports whether the upstream did not process the request at
 // all, so that sending it again elsewhere is safe.
 func (e *StreamResetError) Refused() bool { return e.refused }
+
+// NoResponseError is a request whose connection ended before any of its
+// response arrived. Unless the request never left (Unprocessed), the
+// upstream may have processed it or not: only an idempotent one may be
+// sent again.
+type NoResponseError struct {
+	Err    error
+	unsent bool
+}
+
+func (e *NoResponseError) Error() string { return e.Err.Error() }
+func (e *NoResponseError) Unwrap() error { return e.Err }
+
+// Unprocessed reports whether the request was never sent (its connection
+// had ended before), so that sending it elsewhere is safe.
+func (e *NoResponseError) Unprocessed() bool { return e.unsent }
 
 // ProtocolError is an upstream that broke the HTTP/2 protocol on a stream.
 type ProtocolError struct{ Err error }
