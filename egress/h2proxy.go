@@ -30,6 +30,7 @@ func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host s
 	if errors.Is(err, origination.ErrNoHTTP2) {
 		return false // before h2Request edits r's headers for HTTP/2
 	}
+	expect := r.Header["Expect"] // h2Request removes it; continueH2 answers it
 	req := h2Request(u, r)
 	var s *origination.H2Stream
 	var resp *http.Response
@@ -44,14 +45,14 @@ func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host s
 			read = true
 			buf := getBuffer()
 			defer putBuffer(buf)
-			if clientErr = h.continueBody(r); clientErr == nil {
+			if clientErr = h.continueH2(r, expect); clientErr == nil {
 				body = (*buf)[:r.ContentLength]
 				_, clientErr = io.ReadFull(r.Body, body)
 			}
 		}
 		sent := err == nil && clientErr == nil // the body, if any, is being sent
 		if sent {
-			resp, clientErr, err = h.exchangeH2(s, r, body)
+			resp, clientErr, err = h.exchangeH2(s, r, body, expect)
 		}
 		if err == nil || clientErr != nil || !h2Retryable(r, !sent || body != nil, err) || try == h2Retries {
 			break
@@ -141,12 +142,13 @@ func h2Request(u *upstream, r *http.Request) origination.H2Request {
 }
 
 // exchangeH2 sends r's body on s (body, if it was read already) and
-// reads the response head, as exchange does for HTTP/1.1.
-func (h *h1conn) exchangeH2(s *origination.H2Stream, r *http.Request, body []byte) (resp *http.Response, clientErr, err error) {
+// reads the response head, as exchange does for HTTP/1.1; expect is the
+// client's Expect header.
+func (h *h1conn) exchangeH2(s *origination.H2Stream, r *http.Request, body []byte, expect []string) (resp *http.Response, clientErr, err error) {
 	if r.ContentLength != 0 {
 		if body != nil {
 			_, err = s.Write(body)
-		} else if clientErr = h.continueBody(r); clientErr == nil {
+		} else if clientErr = h.continueH2(r, expect); clientErr == nil {
 			buf := getBuffer()
 			clientErr, err = sendBody(s, r.Body, *buf)
 			putBuffer(buf)
@@ -160,6 +162,18 @@ func (h *h1conn) exchangeH2(s *origination.H2Stream, r *http.Request, body []byt
 	}
 	h.watch.start(s)
 	return h.finalResponse(s.ReadResponse)
+}
+
+// continueH2 answers the client's Expect header (expect), which
+// h2Request removed from r.Header so that the stream would not send it:
+// continueBody sends 100 Continue if the client waits for it.
+func (h *h1conn) continueH2(r *http.Request, expect []string) error {
+	if expect == nil {
+		return nil
+	}
+	r.Header["Expect"] = expect
+	defer delete(r.Header, "Expect") // a retry's HEADERS go without it too
+	return h.continueBody(r)
 }
 
 // sendBody copies body to the stream.
