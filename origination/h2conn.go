@@ -122,6 +122,10 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 	}
 	c.out = c.out[:0]
 	f, err := c.fr.ReadFrame()
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		return nil, fmt.Errorf("the upstream's HTTP/2 handshake: %w", c.connError(ce))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the upstream did not answer HTTP/2: %w", err)
 	}
@@ -221,7 +225,7 @@ func (c *H2Conn) readLoop() {
 			}
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
-				c.goAwayAndFail(http2.ErrCode(ce), fmt.Errorf("HTTP/2 protocol error from the upstream: %v", c.fr.ErrorDetail()))
+				c.goAwayAndFail(http2.ErrCode(ce), c.connError(ce))
 				return
 			}
 			if errors.Is(err, io.EOF) {
@@ -239,6 +243,20 @@ func (c *H2Conn) readLoop() {
 			return
 		}
 	}
+}
+
+// connError describes a connection error the Framer found in the
+// upstream's frames: its code always, and its detail when the Framer
+// has one (a SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1 has only the code,
+// FLOW_CONTROL_ERROR, RFC 9113 §6.5.2).
+func (c *H2Conn) connError(ce http2.ConnectionError) error {
+	msg := "HTTP/2 protocol error from the upstream (" + http2.ErrCode(ce).String() + ")"
+	if d := c.fr.ErrorDetail(); d != nil {
+		msg += ": " + d.Error()
+	} else if http2.ErrCode(ce) == http2.ErrCodeFlowControl {
+		msg += ": SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1" // the Framer's only FLOW_CONTROL_ERROR
+	}
+	return &ProtocolError{errors.New(msg)}
 }
 
 // dispatch handles one frame; an error is a connection error.
