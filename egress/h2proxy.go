@@ -68,6 +68,11 @@ func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host s
 		c, err = u.h2.Get(h.e.stop, host)
 	}
 	if err == nil && clientErr == nil {
+		if resp.ContentLength >= 0 && resp.Header["Trailer"] != nil && h.proto11 {
+			// Trailers announced beside a length: only a chunked body can
+			// carry them to an HTTP/1.1 client (the length would drop them).
+			resp.ContentLength = -1
+		}
 		h.relayResponse(rec, resp, s)
 		_ = s.Close()
 		return true
