@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
 
 	"github.com/egressgw/egressgw/origination"
 )
@@ -205,4 +206,20 @@ func refused(err error) bool {
 	}
 	var re *origination.StreamResetError
 	return errors.As(err, &re) && re.Refused()
+}
+
+// passReset has the stream of an HTTP/2 client reset, instead of answered
+// 502, when the upstream reset the request's stream before its response
+// head (a gRPC server whose deadline passed sends CANCEL): what the client
+// would have seen without the gateway. net/http's server resets it with
+// INTERNAL_ERROR, the only code a handler can have it send; the access
+// log names the upstream's. It reports whether it did.
+func passReset(rec *recorder, r *http.Request, err error) bool {
+	var se http2.StreamError // net/http's bundled copy converts to it (its As method)
+	if r.ProtoMajor != 2 || !errors.As(err, &se) || se.Cause == nil || se.Cause.Error() != "received from peer" {
+		return false
+	}
+	rec.status, rec.reset = http.StatusBadGateway, true // for the log and metrics: the upstream failed the request
+	rec.note = "the upstream reset the HTTP/2 stream (" + se.Code.String() + "); the client's stream was reset"
+	return true
 }

@@ -11,6 +11,7 @@ type recorder struct {
 	status int
 	bytes  int64
 	note   string // error cause, when there was one
+	reset  bool   // the client's HTTP/2 stream is to be reset, once the request is logged (passReset)
 }
 
 func (r *recorder) WriteHeader(code int) {
