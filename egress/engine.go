@@ -73,6 +73,12 @@ func New(cfg Config) *Engine {
 		_, ok := st.listeners[uint32(port)]
 		return ok
 	}}
+	e.pool.OnPanic(func(err *origination.PanicError) {
+		// The connection failed and its requests were answered; the process serves on.
+		e.log.Error("recovered a panic in an upstream HTTP/2 connection", zap.String("loop", err.Loop),
+			zap.String("panic", fmt.Sprint(err.Value)), zap.ByteString("stack", err.Stack))
+		e.metrics.UpstreamFailures.WithLabelValues("internal_panic").Inc()
+	})
 	e.stop, e.cancel = context.WithCancel(context.Background())
 	return e
 }

@@ -184,6 +184,7 @@ func (c *H2Conn) kickLocked() {
 // other client connections) append theirs first: they then share the
 // system call and the TLS record.
 func (c *H2Conn) writeLoop() {
+	defer c.recoverLoop("write")
 	for {
 		select {
 		case <-c.kick:
@@ -196,6 +197,9 @@ func (c *H2Conn) writeLoop() {
 		c.out, c.spare = c.spare[:0], nil
 		c.kicked = false
 		c.wmu.Unlock()
+		if testHookWrite != nil {
+			testHookWrite()
+		}
 		_, err := c.conn.Write(b)
 		c.wmu.Lock()
 		if cap(b) <= 256<<10 {
@@ -215,6 +219,7 @@ func (c *H2Conn) writeLoop() {
 // readLoop reads frames until the connection ends, handing each stream
 // its part.
 func (c *H2Conn) readLoop() {
+	defer c.recoverLoop("read")
 	for {
 		f, err := c.fr.ReadFrame()
 		if err != nil {
@@ -233,6 +238,9 @@ func (c *H2Conn) readLoop() {
 			}
 			c.fail(fmt.Errorf("reading from the upstream: %w", err))
 			return
+		}
+		if testHookDispatch != nil {
+			testHookDispatch(f)
 		}
 		if err := c.dispatch(f); err != nil {
 			code := http2.ErrCodeProtocol
