@@ -26,6 +26,8 @@ go test -run '^$' -fuzz "^FuzzReadClientHello$" -fuzztime 300000x -timeout 5m ./
 go test -run '^$' -fuzz '^FuzzServeDNS$' -fuzztime 100000x -timeout 5m ./dnsproxy/
 go test -run '^$' -fuzz '^FuzzParseHead$' -fuzztime 50000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzParseHeadFields$' -fuzztime 60000x -timeout 5m ./egress/
+go test -run '^$' -fuzz '^FuzzDecodeHead$' -fuzztime 100000x -timeout 5m ./origination/
+go test -run '^$' -fuzz '^FuzzH2Frames$' -fuzztime 50000x -timeout 5m ./origination/
 echo "== end-to-end (network namespaces, nginx, dnsmasq, curl)"
 go test -tags e2e -count=1 -v -timeout 15m ./e2e/
 if [ "$(id -u)" -eq 0 ]; then
