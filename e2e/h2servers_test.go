@@ -106,8 +106,9 @@ spec:
 
 // startH2Server renders conf for a server on port with a certificate for
 // name, starts argv (conf's path appended by args) in the internet
-// namespace and waits (bounded) until the port accepts.
-func (tp *topology) startH2Server(t *testing.T, tool, name string, port int, conf string, args func(dir, conf string) []string) {
+// namespace and waits (bounded) until the port accepts. It returns argv
+// with its arguments, to run the tool again on the same configuration.
+func (tp *topology) startH2Server(t *testing.T, tool, name string, port int, conf string, args func(dir, conf string) []string) []string {
 	t.Helper()
 	bin, err := lookTool(tool)
 	if err != nil {
@@ -134,7 +135,12 @@ func (tp *topology) startH2Server(t *testing.T, tool, name string, port int, con
 	if err := renderFile(confPath, conf, data); err != nil {
 		t.Fatal(err)
 	}
-	p, err := startProc(tool, filepath.Join(dir, "stderr.log"), append([]string{"ip", "netns", "exec", tp.inet, bin}, args(dir, confPath)...)...)
+	argv := append([]string{bin}, args(dir, confPath)...)
+	start := argv
+	if tool == "nginx" {
+		start = append(start[:len(start):len(start)], "-g", "daemon off;")
+	}
+	p, err := startProc(tool, filepath.Join(dir, "stderr.log"), append([]string{"ip", "netns", "exec", tp.inet}, start...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,33 +155,34 @@ func (tp *topology) startH2Server(t *testing.T, tool, name string, port int, con
 	if err != nil {
 		t.Fatal(err)
 	}
+	return argv
 }
 
 // h2loadStatus matches h2load's "status codes: 2000 2xx, 0 3xx, 0 4xx, 0 5xx".
 var h2loadStatus = regexp.MustCompile(`status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx`)
 
 // h2load runs a bounded HTTP/1.1 load from the pod and returns how many
-// requests got 2xx and how many failed otherwise (5xx or errors).
-func (tp *topology) h2load(t *testing.T, n, clients int, url string) (ok, failed int, out string) {
-	t.Helper()
+// requests got 2xx and how many did not (other statuses or errors). It
+// may run on a goroutine of its own: it reports problems as its error.
+func (tp *topology) h2load(n, clients int, url string) (ok, failed int, out string, err error) {
 	bin, err := lookTool("h2load")
 	if err != nil {
-		t.Skip("h2load not installed (nghttp2-client; scripts/install-test-deps.sh installs it)")
+		return 0, 0, "", fmt.Errorf("h2load not installed (nghttp2-client; scripts/install-test-deps.sh installs it): %w", err)
 	}
 	r := tp.execIn(tp.pod, 2*time.Minute, bin, "--h1", "-n", strconv.Itoa(n), "-c", strconv.Itoa(clients), "-T", "10", url)
 	m := h2loadStatus.FindStringSubmatch(r.stdout)
 	if m == nil {
-		t.Fatalf("h2load printed no status codes\n%s", r)
+		return 0, 0, "", fmt.Errorf("h2load printed no status codes\n%s", r)
 	}
 	ok, _ = strconv.Atoi(m[1])
-	return ok, n - ok, r.stdout
+	return ok, n - ok, r.stdout, nil
 }
 
 // TestH2Servers: requests through the gateway to real HTTP/2 servers.
 func TestH2Servers(t *testing.T) {
 	tp := env(t)
-	tp.startH2Server(t, "nginx", "h2ka.example.test", h2KeepalivePort, h2NginxConf, func(dir, conf string) []string {
-		return []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;"}
+	nginx := tp.startH2Server(t, "nginx", "h2ka.example.test", h2KeepalivePort, h2NginxConf, func(dir, conf string) []string {
+		return []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")}
 	})
 	tp.startH2Server(t, "h2o", "h2o.example.test", h2oPort, h2oConf, func(dir, conf string) []string {
 		return []string{"-c", conf}
@@ -187,16 +194,53 @@ func TestH2Servers(t *testing.T) {
 
 	t.Run("nginx keepalive_requests 100: no request lost to its GOAWAYs", func(t *testing.T) {
 		const n = 10000 // 100 or more connections retired under the load
-		ok, failed, out := tp.h2load(t, n, 16, "http://h2ka.example.test/load")
+		ok, failed, out, err := tp.h2load(n, 16, "http://h2ka.example.test/load")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if failed > 0 {
 			t.Errorf("%d of %d requests failed (%d 2xx), want none\n%s\ngateway log:\n%s", failed, n, ok, out,
 				strings.Join(gw.proc.logLines("upstream"), "\n"))
 		}
 	})
 
+	t.Run("nginx reloaded five times under load: no request lost", func(t *testing.T) {
+		const n = 20000
+		type loadResult struct {
+			ok, failed int
+			out        string
+			err        error
+		}
+		done := make(chan loadResult, 1)
+		go func() {
+			ok, failed, out, err := tp.h2load(n, 16, "http://h2ka.example.test/reload")
+			done <- loadResult{ok, failed, out, err}
+		}()
+		for i := range 5 {
+			time.Sleep(100 * time.Millisecond) // spread over the load; nothing is measured
+			if r := tp.execIn(tp.inet, 10*time.Second, append(nginx, "-s", "reload")...); r.code != 0 {
+				t.Errorf("reload %d: %s", i+1, r)
+			}
+		}
+		select {
+		case res := <-done:
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if res.failed > 0 {
+				t.Errorf("%d of %d requests failed (%d 2xx), want none\n%s", res.failed, n, res.ok, res.out)
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatal("h2load did not end")
+		}
+	})
+
 	t.Run("h2o 2.2.5: responses that use the HPACK dynamic table decode", func(t *testing.T) {
 		const n = 2000
-		ok, failed, out := tp.h2load(t, n, 8, "http://h2o.example.test/index.html")
+		ok, failed, out, err := tp.h2load(n, 8, "http://h2o.example.test/index.html")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if failed > 0 {
 			t.Errorf("%d of %d requests failed (%d 2xx), want none\n%s\ngateway log:\n%s", failed, n, ok, out,
 				tail(strings.Join(gw.proc.logLines("HPACK"), "\n"), 3000))
