@@ -543,8 +543,9 @@ func (c *H2Conn) close(err error) {
 		return
 	}
 	c.err = err
+	_, panicked := err.(*PanicError) // the same request could well panic again: not one to send again
 	for _, s := range c.streams {
-		if s.answered {
+		if s.answered || panicked {
 			s.failLocked(err)
 		} else {
 			s.failLocked(&NoResponseError{Err: err})

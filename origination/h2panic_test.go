@@ -12,8 +12,9 @@ import (
 
 // TestH2LoopPanic: a panic in a connection's reader (while dispatching a
 // frame) or writer fails that connection only: its stream gets a
-// *PanicError saying "internal error", the pool's OnPanic is told, and
-// the next request is served on a new connection.
+// *PanicError saying "internal error" (not a NoResponseError: it is not
+// to be sent again), the pool's OnPanic is told, and the next request is
+// served on a new connection.
 func TestH2LoopPanic(t *testing.T) {
 	for _, loop := range []string{"read", "write"} {
 		t.Run(loop, func(t *testing.T) {
@@ -64,6 +65,10 @@ func TestH2LoopPanic(t *testing.T) {
 			var pe *PanicError
 			if !errors.As(err, &pe) || pe.Loop != loop || !strings.Contains(err.Error(), "internal error") {
 				t.Fatalf("stream: %v, want a PanicError of the %s loop saying internal error", err, loop)
+			}
+			var nr *NoResponseError
+			if errors.As(err, &nr) {
+				t.Errorf("stream: %v is a NoResponseError: a request that may panic again would be sent again", err)
 			}
 			select {
 			case got := <-panics:
