@@ -2,9 +2,11 @@ package origination
 
 import (
 	"io"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // TestH2DynamicTableBeforeAck: an upstream may use HPACK's dynamic table
@@ -113,5 +115,46 @@ func TestDynTableSizeUpdateLimit(t *testing.T) {
 	}
 	if _, err := d.decode([]byte{0x20, 0x88}, h2MaxResponseHead); err != nil {
 		t.Fatalf("size update to 0 after the ACK: %v", err)
+	}
+}
+
+// TestH2OverLimitBlockWithTable: a header block over h2MaxResponseHead
+// from an upstream whose dynamic table may hold entries cannot be skipped
+// (the tables would part ways): the connection ends, its stream failing
+// with an error that names the limit and the table; the next request is
+// served on a new connection.
+func TestH2OverLimitBlockWithTable(t *testing.T) {
+	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
+		if i > 0 {
+			rc.noContent(t)
+			return
+		}
+		hf, err := rc.firstRequest()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		rc.hbuf.Reset() // "~" has a long Huffman code: the block is sent raw, over the limit in bytes
+		for _, kv := range [][2]string{{":status", "200"}, {"x-big", strings.Repeat("~", h2MaxResponseHead)}} {
+			_ = rc.henc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+		}
+		b := rc.hbuf.Bytes()
+		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: hf.StreamID, BlockFragment: b[:16384]})
+		for b = b[16384:]; len(b) > 0; {
+			n := min(len(b), 16384)
+			_ = rc.fr.WriteContinuation(hf.StreamID, n == len(b), b[:n])
+			b = b[n:]
+		}
+		_, _ = io.Copy(io.Discard, rc)
+	})
+	p := newTestH2Pool(t, u)
+	c1, s := openStream(t, p, h2Req("http", "GET", "/big"))
+	_, err := s.ReadResponse()
+	if err == nil || !strings.Contains(err.Error(), "exceed 64 KiB") || !strings.Contains(err.Error(), "dynamic table") {
+		t.Fatalf("head over the limit: %v; want an error naming 64 KiB and the dynamic table", err)
+	}
+	res, err := roundTrip(p, h2Req("http", "GET", "/next"), nil, nil)
+	if err != nil || res.conn == c1 || res.resp.StatusCode != 204 {
+		t.Fatalf("next request: %v (same connection: %v); want 204 on a new connection", err, res.conn == c1)
 	}
 }
