@@ -30,6 +30,10 @@ const (
 // 502 naming the limit. Announced as SETTINGS_MAX_HEADER_LIST_SIZE.
 const h2MaxResponseHead = 64 << 10
 
+// h2MaxFrameRead is the largest frame the upstream may send: the
+// protocol's default SETTINGS_MAX_FRAME_SIZE, which we do not raise.
+const h2MaxFrameRead = 16384
+
 // H2Conn is one upstream HTTP/2 connection, shared by concurrent requests.
 //
 // Writes are batched: a request's frames are appended to an output buffer
@@ -105,6 +109,10 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 	br := bufio.NewReaderSize(conn, 32<<10)
 	c.fr = http2.NewFramer(nil, br)
 	c.fr.SetReuseFrames() // frames are consumed before the next is read; header blocks are decoded in h2decode.go
+	// What we allow by not announcing SETTINGS_MAX_FRAME_SIZE (the
+	// Framer would take 16 MiB: one HEADERS frame could then hold far
+	// more than h2MaxResponseHead before it is decoded and refused).
+	c.fr.SetMaxReadFrameSize(h2MaxFrameRead)
 
 	c.out = append(c.out, http2.ClientPreface...)
 	_ = c.wfr.WriteSettings(
@@ -231,6 +239,10 @@ func (c *H2Conn) readLoop() {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
 				c.goAwayAndFail(http2.ErrCode(ce), c.connError(ce))
+				return
+			}
+			if errors.Is(err, http2.ErrFrameTooLarge) {
+				c.goAwayAndFail(http2.ErrCodeFrameSize, &ProtocolError{fmt.Errorf("the upstream sent a frame over the %d bytes allowed (FRAME_SIZE_ERROR): %w", h2MaxFrameRead, err)})
 				return
 			}
 			if errors.Is(err, io.EOF) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // TestH2InvalidSettingsNamed: SETTINGS with an initial window of 2^31, in
@@ -49,5 +50,28 @@ func TestH2InvalidSettingsNamed(t *testing.T) {
 				t.Fatalf("error %v, want one naming FLOW_CONTROL_ERROR and SETTINGS_INITIAL_WINDOW_SIZE", err)
 			}
 		})
+	}
+}
+
+// TestH2FrameTooLarge: a frame over the 16384 bytes we allow (we announce
+// no larger SETTINGS_MAX_FRAME_SIZE) ends the connection with an error
+// naming FRAME_SIZE_ERROR, before a HEADERS frame that large is decoded.
+func TestH2FrameTooLarge(t *testing.T) {
+	u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
+		hf, err := rc.firstRequest()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		rc.hbuf.Reset()
+		_ = rc.henc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = rc.henc.WriteField(hpack.HeaderField{Name: "x-big", Value: strings.Repeat("~", h2MaxFrameRead)})
+		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: hf.StreamID, BlockFragment: rc.hbuf.Bytes(), EndHeaders: true})
+		_, _ = io.Copy(io.Discard, rc)
+	})
+	p := newTestH2Pool(t, u)
+	_, s := openStream(t, p, h2Req("http", "GET", "/"))
+	if _, err := s.ReadResponse(); err == nil || !strings.Contains(err.Error(), "FRAME_SIZE_ERROR") {
+		t.Fatalf("a frame over 16384 bytes: %v; want an error naming FRAME_SIZE_ERROR", err)
 	}
 }
