@@ -111,6 +111,10 @@ func New(cfg Config) *Engine {
 		return ok
 	}}
 	e.relay.stdlib, e.relay.onPanic = cfg.StdlibPaths, e.panicked
+	e.pool.OnPanic(func(err *origination.PanicError) {
+		// The connection failed and its requests were answered; the process serves on.
+		e.panicked("http2 upstream "+err.Loop, err.Value, err.Stack)
+	})
 	e.stop, e.cancel = context.WithCancel(context.Background())
 	return e
 }

@@ -45,7 +45,7 @@ func TestH1UpstreamLimits(t *testing.T) {
 				w.Header().Set("X-Big-"+strconv.Itoa(i), strings.Repeat("x", 1000))
 			}
 			_, _ = w.Write([]byte("final"))
-		}, "headers exceed 65536 bytes", 0},
+		}, "headers exceed 64 KiB", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,9 @@ func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	defer putRecorder(rec)
 	src, _ := netip.ParseAddrPort(r.RemoteAddr)
 	e.handle(l, nil, rec, r, src.Addr().Unmap())
+	if rec.reset {
+		panic(http.ErrAbortHandler) // the net/http server resets the stream
+	}
 }
 
 // handle serves one plaintext HTTP request on a listener: decide, then

@@ -49,6 +49,9 @@ func (e *Engine) proxyError(u *upstream) func(http.ResponseWriter, *http.Request
 			rec.status, rec.note = 499, "client went away"
 			return
 		}
+		if passReset(rec, r, err) {
+			return
+		}
 		e.upstreamError(u, rec, requestHost(r.Host), err)
 	}
 }

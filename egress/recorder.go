@@ -12,6 +12,7 @@ type recorder struct {
 	bytes  int64
 	note   string // error cause, when there was one
 	rule   string // the rule that refused the request after the policy allowed it (netguard); "" if none
+	reset  bool   // the client's HTTP/2 stream is to be reset, once the request is logged (passReset)
 }
 
 func (r *recorder) WriteHeader(code int) {

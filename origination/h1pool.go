@@ -31,13 +31,13 @@ type H1Conn struct {
 	idleSince time.Time
 }
 
-// MaxResponseHead bounds an HTTP/2 upstream's response header block, as
-// net/http's Transport does by default.
-const MaxResponseHead = 10 << 20
-
-// MaxResponseHeaderBytes bounds what an HTTP/1.1 upstream may send before
-// its response's body (status line, headers, interim responses), as the
-// gateway bounds a request's head (64 KiB).
+// MaxResponseHeaderBytes bounds an upstream's response head, as the
+// gateway bounds a request's (64 KiB): over HTTP/1.1 what it may send
+// before the body (status line, headers, interim responses); over HTTP/2
+// the head (or trailers) as HTTP/2 counts its size (RFC 9113 §6.5.2: names,
+// values and 32 per field) and the header block that carries it, which is
+// also announced as SETTINGS_MAX_HEADER_LIST_SIZE. A head over it fails its
+// request with a 502 naming the limit.
 const MaxResponseHeaderBytes = 64 << 10
 
 // ErrResponseHeadTooLarge ends an HTTP/1.1 response whose head passed MaxResponseHeaderBytes.

@@ -395,7 +395,7 @@ func TestH1ConnLimitHead(t *testing.T) {
 				t.Fatalf("reading the head: %v, want %v", err, tt.wantErr)
 			}
 			if err != nil {
-				if !strings.Contains(err.Error(), "65536 bytes") {
+				if !strings.Contains(err.Error(), "64 KiB") {
 					t.Errorf("error %q does not name the limit", err)
 				}
 				return

@@ -1331,7 +1331,7 @@ func TestH2WindowOverflow(t *testing.T) {
 
 // TestH2HeaderBlockInContinuations: a response head split over HEADERS and
 // CONTINUATION frames is put together and decoded; one over
-// MaxResponseHead fails its stream only, and the connection serves on.
+// MaxResponseHeaderBytes fails its stream only, and the connection serves on.
 func TestH2HeaderBlockInContinuations(t *testing.T) {
 	block := func(kv ...string) []byte {
 		var b bytes.Buffer
@@ -1357,7 +1357,7 @@ func TestH2HeaderBlockInContinuations(t *testing.T) {
 			b = b[n:]
 		}
 	}
-	big := strings.Repeat("a", MaxResponseHead+1)
+	big := strings.Repeat("a", MaxResponseHeaderBytes+1)
 	u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
 		hf, err := rc.firstRequest()
 		if err != nil {
@@ -1383,8 +1383,8 @@ func TestH2HeaderBlockInContinuations(t *testing.T) {
 	}
 	_ = s.Close()
 	_, s = openStream(t, p, h2Req("http", "GET", "/big"))
-	if resp, err := s.ReadResponse(); err == nil || !strings.Contains(err.Error(), "exceed 10 MiB") {
-		t.Fatalf("head over the limit: %v, %v; want an error saying it exceeds 10 MiB", resp, err)
+	if resp, err := s.ReadResponse(); err == nil || !strings.Contains(err.Error(), "exceed 64 KiB") {
+		t.Fatalf("head over the limit: %v, %v; want an error saying it exceeds 64 KiB", resp, err)
 	}
 	_ = s.Close()
 	c3, s := openStream(t, p, h2Req("http", "GET", "/after"))

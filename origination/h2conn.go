@@ -24,6 +24,10 @@ const (
 	h2DefaultPeerMaxStreams = 100 // until the upstream's SETTINGS say otherwise (RFC 9113 recommends no fewer than 100)
 )
 
+// h2MaxFrameRead is the largest frame the upstream may send: the
+// protocol's default SETTINGS_MAX_FRAME_SIZE, which we do not raise.
+const h2MaxFrameRead = 16384
+
 // H2Conn is one upstream HTTP/2 connection, shared by concurrent requests.
 //
 // Writes are batched: a request's frames are appended to an output buffer
@@ -43,7 +47,7 @@ type H2Conn struct {
 	block       []byte
 	blockStream uint32
 	blockEnd    bool // its HEADERS ended the stream
-	blockOver   bool // it passed MaxResponseHead and is being dropped
+	blockOver   bool // it passed MaxResponseHeaderBytes and is being dropped
 	hdec        headDecoder
 
 	wmu    sync.Mutex
@@ -60,15 +64,17 @@ type H2Conn struct {
 	mu            sync.Mutex
 	sendCond      sync.Cond // on mu: signalled when send windows grow or the connection fails
 	streams       map[uint32]*H2Stream
-	active        int    // streams reserved and not yet released
-	uses          int    // streams ever reserved, for maxRequestsPerConnection
-	maxStreams    int    // the upstream's SETTINGS_MAX_CONCURRENT_STREAMS
-	peerWindow    int32  // the upstream's SETTINGS_INITIAL_WINDOW_SIZE
-	maxFrame      int    // the upstream's SETTINGS_MAX_FRAME_SIZE
-	maxHeaderList uint32 // the upstream's SETTINGS_MAX_HEADER_LIST_SIZE; 0 = unlimited
-	sendWindow    int32  // connection-level send window
-	connCredit    int32  // received data consumed and not yet returned by WINDOW_UPDATE
-	goAway        bool
+	active        int           // streams reserved and not yet released
+	uses          int           // streams ever reserved, for maxRequestsPerConnection
+	maxStreams    int           // the upstream's SETTINGS_MAX_CONCURRENT_STREAMS
+	peerWindow    int32         // the upstream's SETTINGS_INITIAL_WINDOW_SIZE
+	maxFrame      int           // the upstream's SETTINGS_MAX_FRAME_SIZE
+	maxHeaderList uint32        // the upstream's SETTINGS_MAX_HEADER_LIST_SIZE; 0 = unlimited
+	sendWindow    int32         // connection-level send window
+	connCredit    int32         // received data consumed and not yet returned by WINDOW_UPDATE
+	goAway        bool          // no new streams: the upstream sent GOAWAY, or the pool retired the connection
+	peerGoAway    bool          // the upstream sent GOAWAY
+	goAwayCode    http2.ErrCode // its code
 	lastStreamID  uint32
 	err           error // the connection is dead; every stream gets this
 	idleSince     time.Time
@@ -90,12 +96,17 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 		maxStreams: h2DefaultPeerMaxStreams, peerWindow: 65535, maxFrame: 16384, sendWindow: 65535,
 		done: make(chan struct{}),
 	}
+	c.hdec.tab = newConnTable()
 	c.sendCond.L = &c.mu
 	c.wfr = http2.NewFramer(outWriter{c}, nil)
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	br := bufio.NewReaderSize(conn, 32<<10)
 	c.fr = http2.NewFramer(nil, br)
 	c.fr.SetReuseFrames() // frames are consumed before the next is read; header blocks are decoded in h2decode.go
+	// What we allow by not announcing SETTINGS_MAX_FRAME_SIZE (the
+	// Framer would take 16 MiB: one HEADERS frame could then hold far
+	// more than MaxResponseHeaderBytes before it is decoded and refused).
+	c.fr.SetMaxReadFrameSize(h2MaxFrameRead)
 
 	c.out = append(c.out, http2.ClientPreface...)
 	_ = c.wfr.WriteSettings(
@@ -104,7 +115,7 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 		// seldom refer to them again; keeping it costs more than it saves.
 		http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: MaxResponseHead},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: MaxResponseHeaderBytes},
 	)
 	_ = c.wfr.WriteWindowUpdate(0, h2ConnWindow-65535)
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
@@ -113,6 +124,10 @@ func newH2Conn(p *H2Pool, host string, conn net.Conn) (*H2Conn, error) {
 	}
 	c.out = c.out[:0]
 	f, err := c.fr.ReadFrame()
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		return nil, fmt.Errorf("the upstream's HTTP/2 handshake: %w", c.connError(ce))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the upstream did not answer HTTP/2: %w", err)
 	}
@@ -171,6 +186,7 @@ func (c *H2Conn) kickLocked() {
 // other client connections) append theirs first: they then share the
 // system call and the TLS record.
 func (c *H2Conn) writeLoop() {
+	defer c.recoverLoop("write")
 	for {
 		select {
 		case <-c.kick:
@@ -183,6 +199,9 @@ func (c *H2Conn) writeLoop() {
 		c.out, c.spare = c.spare[:0], nil
 		c.kicked = false
 		c.wmu.Unlock()
+		if testHookWrite != nil {
+			testHookWrite()
+		}
 		_, err := c.conn.Write(b)
 		c.wmu.Lock()
 		if cap(b) <= 256<<10 {
@@ -202,6 +221,7 @@ func (c *H2Conn) writeLoop() {
 // readLoop reads frames until the connection ends, handing each stream
 // its part.
 func (c *H2Conn) readLoop() {
+	defer c.recoverLoop("read")
 	for {
 		f, err := c.fr.ReadFrame()
 		if err != nil {
@@ -212,7 +232,11 @@ func (c *H2Conn) readLoop() {
 			}
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
-				c.goAwayAndFail(http2.ErrCode(ce), fmt.Errorf("HTTP/2 protocol error from the upstream: %v", c.fr.ErrorDetail()))
+				c.goAwayAndFail(http2.ErrCode(ce), c.connError(ce))
+				return
+			}
+			if errors.Is(err, http2.ErrFrameTooLarge) {
+				c.goAwayAndFail(http2.ErrCodeFrameSize, &ProtocolError{fmt.Errorf("the upstream sent a frame over the %d bytes allowed (FRAME_SIZE_ERROR): %w", h2MaxFrameRead, err)})
 				return
 			}
 			if errors.Is(err, io.EOF) {
@@ -220,6 +244,9 @@ func (c *H2Conn) readLoop() {
 			}
 			c.fail(fmt.Errorf("reading from the upstream: %w", err))
 			return
+		}
+		if testHookDispatch != nil {
+			testHookDispatch(f)
 		}
 		if err := c.dispatch(f); err != nil {
 			code := http2.ErrCodeProtocol
@@ -230,6 +257,20 @@ func (c *H2Conn) readLoop() {
 			return
 		}
 	}
+}
+
+// connError describes a connection error the Framer found in the
+// upstream's frames: its code always, and its detail when the Framer
+// has one (a SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1 has only the code,
+// FLOW_CONTROL_ERROR, RFC 9113 §6.5.2).
+func (c *H2Conn) connError(ce http2.ConnectionError) error {
+	msg := "HTTP/2 protocol error from the upstream (" + http2.ErrCode(ce).String() + ")"
+	if d := c.fr.ErrorDetail(); d != nil {
+		msg += ": " + d.Error()
+	} else if http2.ErrCode(ce) == http2.ErrCodeFlowControl {
+		msg += ": SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1" // the Framer's only FLOW_CONTROL_ERROR
+	}
+	return &ProtocolError{errors.New(msg)}
 }
 
 // dispatch handles one frame; an error is a connection error.
@@ -245,8 +286,14 @@ func (c *H2Conn) dispatch(f http2.Frame) error {
 		c.block = append(c.block[:0], f.HeaderBlockFragment()...)
 	case *http2.ContinuationFrame:
 		if !c.blockOver {
-			if len(c.block)+len(f.HeaderBlockFragment()) > MaxResponseHead {
-				c.blockOver, c.block = true, nil // dropped: nothing in it changes the connection's state
+			if len(c.block)+len(f.HeaderBlockFragment()) > MaxResponseHeaderBytes {
+				if c.hdec.tab.max > 0 {
+					// Skipping it would leave our copy of the dynamic table
+					// behind the upstream's.
+					return errors.New("the upstream's response headers exceed " + limitText(MaxResponseHeaderBytes) +
+						" while its HPACK dynamic table is in use")
+				}
+				c.blockOver, c.block = true, nil // dropped: with no dynamic table, nothing in it changes the connection's state
 			} else {
 				c.block = append(c.block, f.HeaderBlockFragment()...)
 			}
@@ -277,6 +324,9 @@ func (c *H2Conn) dispatch(f http2.Frame) error {
 		c.mu.Unlock()
 	case *http2.SettingsFrame:
 		if f.IsAck() {
+			// The upstream's encoder now keeps no dynamic table: its
+			// next size update is 0 (RFC 9113 §6.5.3).
+			c.hdec.tab.settingsAcked()
 			return nil
 		}
 		if err := c.onSettings(f); err != nil {
@@ -338,10 +388,10 @@ func (c *H2Conn) onSettings(f *http2.SettingsFrame) error {
 
 func (c *H2Conn) onGoAway(f *http2.GoAwayFrame) {
 	c.mu.Lock()
-	c.goAway, c.lastStreamID = true, f.LastStreamID
+	c.goAway, c.peerGoAway, c.goAwayCode, c.lastStreamID = true, true, f.ErrCode, f.LastStreamID
 	for id, s := range c.streams {
 		if id > f.LastStreamID {
-			s.failLocked(&StreamResetError{Code: f.ErrCode, refused: true, goAway: true})
+			s.failLocked(c.refusedByGoAwayLocked())
 			s.reset = true
 		}
 	}
@@ -351,6 +401,11 @@ func (c *H2Conn) onGoAway(f *http2.GoAwayFrame) {
 	if idle {
 		c.close(errConnClosed)
 	}
+}
+
+// refusedByGoAwayLocked is the error of a stream above the upstream's GOAWAY.
+func (c *H2Conn) refusedByGoAwayLocked() error {
+	return &StreamResetError{Code: c.goAwayCode, refused: true, goAway: true}
 }
 
 func (c *H2Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
@@ -383,8 +438,8 @@ func (c *H2Conn) onBlock(block []byte) error {
 	var h respHead
 	var err error
 	if c.blockOver {
-		err = errHeadTooLarge(MaxResponseHead)
-	} else if h, err = c.hdec.decode(block, MaxResponseHead); err != nil {
+		err = errHeadTooLarge(MaxResponseHeaderBytes)
+	} else if h, err = c.hdec.decode(block, MaxResponseHeaderBytes); err != nil {
 		if _, ok := err.(*errCompression); ok {
 			return err
 		}
@@ -494,8 +549,13 @@ func (c *H2Conn) close(err error) {
 		return
 	}
 	c.err = err
+	_, panicked := err.(*PanicError) // the same request could well panic again: not one to send again
 	for _, s := range c.streams {
-		s.failLocked(err)
+		if s.answered || panicked {
+			s.failLocked(err)
+		} else {
+			s.failLocked(&NoResponseError{Err: err})
+		}
 	}
 	c.sendCond.Broadcast()
 	if c.idleTimer != nil {
@@ -606,6 +666,22 @@ func (e *StreamResetError) Error() string {
 // Refused reports whether the upstream did not process the request at
 // all, so that sending it again elsewhere is safe.
 func (e *StreamResetError) Refused() bool { return e.refused }
+
+// NoResponseError is a request whose connection ended before any of its
+// response arrived. Unless the request never left (Unprocessed), the
+// upstream may have processed it or not: only an idempotent one may be
+// sent again.
+type NoResponseError struct {
+	Err    error
+	unsent bool
+}
+
+func (e *NoResponseError) Error() string { return e.Err.Error() }
+func (e *NoResponseError) Unwrap() error { return e.Err }
+
+// Unprocessed reports whether the request was never sent (its connection
+// had ended before), so that sending it elsewhere is safe.
+func (e *NoResponseError) Unprocessed() bool { return e.unsent }
 
 // ProtocolError is an upstream that broke the HTTP/2 protocol on a stream.
 type ProtocolError struct{ Err error }

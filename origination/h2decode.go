@@ -1,6 +1,7 @@
 package origination
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -14,11 +15,13 @@ import (
 // a string of every name and value, a field slice and a frame per
 // response before the http.Header is made: about sixteen allocations per
 // response, a tenth of origination's CPU when profiled.
-// Decoding is simple here because this client asks for no dynamic table
-// (SETTINGS_HEADER_TABLE_SIZE 0, sent before any request, so every
-// response block is encoded without one): a field is indexed from the
-// static table or literal, and the values of a block end up in one
-// string.
+// This client asks for no dynamic table (SETTINGS_HEADER_TABLE_SIZE 0),
+// but an upstream may use the default 4096 bytes until it acknowledges
+// that (RFC 9113 §6.5.3), and some go on after. So the decoder keeps the
+// upstream's table (h2dyntable.go); once the upstream has set it to 0, as
+// it should right after its ACK, every field is indexed from the static
+// table or literal, which costs nothing more, and the values of a block
+// end up in one string.
 
 // errCompression is an HPACK decoding failure: a connection error
 // (COMPRESSION_ERROR, RFC 9113 §4.3).
@@ -39,6 +42,7 @@ type headDecoder struct {
 	buf    []byte      // names and values of the block being decoded
 	fields []wireField // its regular fields
 	huff   appendWriter
+	tab    dynTable // the upstream's dynamic table; size 0 once it has acknowledged our SETTINGS
 	// Huffman-coded values decoded before, by their code. With no
 	// dynamic table the upstream codes the same server, content-type,
 	// etag and the like in every response; decoding them again was most
@@ -67,59 +71,77 @@ func (w appendWriter) Write(p []byte) (int, error) {
 }
 
 // decode decodes block. A *errCompression is a connection error; any
-// other error makes the response malformed (a stream error).
+// other error makes the response malformed (a stream error). A malformed
+// block is still decoded to its end, so that the dynamic table stays as
+// the upstream's encoder has it.
 func (d *headDecoder) decode(block []byte, limit uint32) (respHead, error) {
 	var h respHead
+	var serr error // the first stream error
 	d.buf, d.fields = d.buf[:0], d.fields[:0]
 	d.huff.b = &d.buf
 	size := uint32(0)
 	regular := false // a regular field was seen: no pseudo-header may follow
-	for first := true; len(block) > 0; first = false {
+	for start := true; len(block) > 0; {
 		b := block[0]
 		var idx uint64
 		var err error
 		switch {
 		case b&0x80 != 0: // indexed field
+			start = false
 			if idx, block, err = readInt(7, block); err != nil {
 				return h, err
 			}
-			e, err := static(idx)
+			e, err := d.tab.entry(idx)
 			if err != nil {
 				return h, err
 			}
 			size += e.size
-			if e.pseudo {
-				if err := h.pseudo(e.name, e.value, regular); err != nil {
-					return h, err
+			switch {
+			case e.badName || e.badValue:
+				serr = cmp.Or(serr, errors.New("the upstream sent an invalid header field "+strconv.Quote(e.name)))
+			case e.pseudo:
+				serr = cmp.Or(serr, h.pseudo(e.name, e.value, regular))
+			default:
+				regular = true
+				if idx > uint64(len(staticTable)) { // a dynamic entry: its strings are its own
+					d.fields = append(d.fields, wireField{name: e.canonical, val: e.value, cached: true})
+					continue
 				}
-				continue
+				at := len(d.buf)
+				d.buf = append(d.buf, e.value...)
+				d.fields = append(d.fields, wireField{name: e.canonical, valAt: at, valTo: len(d.buf)})
 			}
-			regular = true
-			at := len(d.buf)
-			d.buf = append(d.buf, e.value...)
-			d.fields = append(d.fields, wireField{name: e.canonical, valAt: at, valTo: len(d.buf)})
 			continue
 		case b&0xe0 == 0x20: // dynamic table size update
 			if idx, block, err = readInt(5, block); err != nil {
 				return h, err
 			}
-			if !first || idx != 0 {
-				return h, &errCompression{"unexpected dynamic table size update"}
+			if !start {
+				return h, &errCompression{"dynamic table size update after a header field"}
+			}
+			if err := d.tab.setMax(idx); err != nil {
+				return h, err
 			}
 			continue
-		case b&0xc0 == 0x40: // literal with incremental indexing: with no table, as without
+		case b&0xc0 == 0x40: // literal with incremental indexing
 			idx, block, err = readInt(6, block)
 		default: // literal without indexing, or never indexed
 			idx, block, err = readInt(4, block)
 		}
+		start = false
 		if err != nil {
 			return h, err
 		}
+		index := b&0xc0 == 0x40
 		f := wireField{nameAt: len(d.buf)}
 		var e *staticEntry
 		if idx > 0 {
-			if e, err = static(idx); err != nil {
+			if e, err = d.tab.entry(idx); err != nil {
 				return h, err
+			}
+			if idx > uint64(len(staticTable)) {
+				ent := *e // adding to the table below may move its entries
+				e = &ent
 			}
 		} else if block, err = d.readString(block); err != nil {
 			return h, err
@@ -130,36 +152,50 @@ func (d *headDecoder) decode(block []byte, limit uint32) (respHead, error) {
 			return h, err
 		}
 		f.valTo = len(d.buf)
+		name := d.buf[f.nameAt:f.nameTo]
+		if index && d.tab.max > 0 { // into a table of size 0, it would only empty the table, which is empty
+			var n string
+			if e != nil {
+				n = e.name
+			} else {
+				n = string(name)
+			}
+			d.tab.add(n, d.value(&f))
+		}
 		if f.cached {
 			valLen = len(f.val) // checked when cached
 		} else if valLen = f.valTo - f.valAt; !validValue(d.buf[f.valAt:f.valTo]) {
-			return h, errors.New("the upstream sent an invalid header field value")
+			serr = cmp.Or(serr, errors.New("the upstream sent an invalid header field value"))
+			continue
 		}
-		name := d.buf[f.nameAt:f.nameTo]
 		if e != nil {
 			size += uint32(len(e.name)+valLen) + 32
+			if e.badName {
+				serr = cmp.Or(serr, errors.New("the upstream sent an invalid header field name "+strconv.Quote(e.name)))
+				continue
+			}
 			if e.pseudo {
-				if err := h.pseudo(e.name, d.value(&f), regular); err != nil {
-					return h, err
-				}
+				serr = cmp.Or(serr, h.pseudo(e.name, d.value(&f), regular))
 				continue
 			}
 			f.name = e.canonical
 		} else {
 			size += uint32(len(name)+valLen) + 32
 			if len(name) > 0 && name[0] == ':' {
-				if err := h.pseudo(string(name), d.value(&f), regular); err != nil {
-					return h, err
-				}
+				serr = cmp.Or(serr, h.pseudo(string(name), d.value(&f), regular))
 				continue
 			}
 			if !validWireName(name) {
-				return h, errors.New("the upstream sent an invalid header field name " + strconv.Quote(string(name)))
+				serr = cmp.Or(serr, errors.New("the upstream sent an invalid header field name "+strconv.Quote(string(name))))
+				continue
 			}
 			f.name = commonCanonical[string(name)] // "" if not common: made canonical in header
 		}
 		regular = true
 		d.fields = append(d.fields, f)
+	}
+	if serr != nil {
+		return h, serr
 	}
 	if size > limit {
 		return h, errHeadTooLarge(limit)
@@ -170,19 +206,18 @@ func (d *headDecoder) decode(block []byte, limit uint32) (respHead, error) {
 
 // errHeadTooLarge says a response head passed limit.
 func errHeadTooLarge(limit uint32) error {
-	size := strconv.FormatUint(uint64(limit), 10) + " bytes"
-	if limit%(1<<20) == 0 {
-		size = strconv.FormatUint(uint64(limit>>20), 10) + " MiB"
-	}
-	return errors.New("the upstream's response headers exceed " + size)
+	return errors.New("the upstream's response headers exceed " + limitText(limit))
 }
 
-// static returns entry idx (from 1) of the static table.
-func static(idx uint64) (*staticEntry, error) {
-	if idx == 0 || idx > uint64(len(staticTable)) {
-		return nil, &errCompression{"index " + strconv.FormatUint(idx, 10) + " is not in the static table (no dynamic table was allowed)"}
+// limitText says a size limit: "64 KiB", "10 MiB" or "178 bytes".
+func limitText(limit uint32) string {
+	switch {
+	case limit > 0 && limit%(1<<20) == 0:
+		return strconv.FormatUint(uint64(limit>>20), 10) + " MiB"
+	case limit > 0 && limit%(1<<10) == 0:
+		return strconv.FormatUint(uint64(limit>>10), 10) + " KiB"
 	}
-	return &staticTable[idx-1], nil
+	return strconv.FormatUint(uint64(limit), 10) + " bytes"
 }
 
 // pseudo takes a pseudo-header field: only :status, once, first.

@@ -74,7 +74,7 @@ func TestDecodeHead(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var d headDecoder
-			h, err := d.decode(tt.block, MaxResponseHead)
+			h, err := d.decode(tt.block, MaxResponseHeaderBytes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestDecodeHeadRefuses(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var d headDecoder
-			_, err := d.decode(tt.block, MaxResponseHead)
+			_, err := d.decode(tt.block, MaxResponseHeaderBytes)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one saying %q", err, tt.want)
 			}
@@ -146,7 +146,7 @@ func TestDecodeHeadAllocations(t *testing.T) {
 		hpack.HeaderField{Name: "date", Value: "Sun, 22 Nov 2026 13:00:00 GMT"}, hpack.HeaderField{Name: "content-type", Value: "text/plain"},
 		hpack.HeaderField{Name: "content-length", Value: "2"})
 	var d headDecoder
-	if n := testing.AllocsPerRun(100, func() { _, _ = d.decode(block, MaxResponseHead) }); n > 4 {
+	if n := testing.AllocsPerRun(100, func() { _, _ = d.decode(block, MaxResponseHeaderBytes) }); n > 4 {
 		t.Errorf("%.0f allocations per head, want at most 4", n)
 	}
 }
@@ -159,7 +159,7 @@ func BenchmarkDecodeHead(b *testing.B) {
 	var d headDecoder
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = d.decode(block, MaxResponseHead)
+		_, _ = d.decode(block, MaxResponseHeaderBytes)
 	}
 }
 
@@ -174,7 +174,7 @@ func huffLit(value string) []byte {
 func TestDecodeHeadCache(t *testing.T) {
 	var d headDecoder
 	for range 2 {
-		h, err := d.decode(append([]byte{0x88}, huffLit("nginx/1.22.1")...), MaxResponseHead)
+		h, err := d.decode(append([]byte{0x88}, huffLit("nginx/1.22.1")...), MaxResponseHeaderBytes)
 		if err != nil || h.header.Get("Server") != "nginx/1.22.1" {
 			t.Fatalf("got %v, %v", h.header, err)
 		}
@@ -183,13 +183,13 @@ func TestDecodeHeadCache(t *testing.T) {
 		t.Errorf("cache holds %d values, want 1", len(d.cache))
 	}
 	for i := range 2 {
-		if _, err := d.decode(append([]byte{0x88}, huffLit("a\r\nb: c")...), MaxResponseHead); err == nil || !strings.Contains(err.Error(), "invalid header field value") {
+		if _, err := d.decode(append([]byte{0x88}, huffLit("a\r\nb: c")...), MaxResponseHeaderBytes); err == nil || !strings.Contains(err.Error(), "invalid header field value") {
 			t.Fatalf("try %d: error %v, want an invalid value", i, err)
 		}
 	}
 	for i := range 3 * maxCached {
 		v := fmt.Sprint("v", i)
-		h, err := d.decode(append([]byte{0x88}, huffLit(v)...), MaxResponseHead)
+		h, err := d.decode(append([]byte{0x88}, huffLit(v)...), MaxResponseHeaderBytes)
 		if err != nil || h.header.Get("Server") != v {
 			t.Fatalf("got %v, %v", h.header, err)
 		}

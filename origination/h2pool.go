@@ -26,8 +26,9 @@ const noH2Retry = 5 * time.Minute
 // the pool opens another connection when all are full, one dial at a time
 // per host. Safe for concurrent use.
 type H2Pool struct {
-	u   Upstream
-	tls *tls.Config // nil: plaintext HTTP/2 with prior knowledge
+	u       Upstream
+	tls     *tls.Config       // nil: plaintext HTTP/2 with prior knowledge
+	onPanic func(*PanicError) // immutable; may be nil
 
 	mu     sync.Mutex
 	conns  map[string][]*H2Conn // guarded by mu

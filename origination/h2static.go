@@ -7,6 +7,8 @@ type staticEntry struct {
 	name, value string
 	canonical   string // name as an http.Header key; "" for pseudo-headers
 	pseudo      bool
+	badName     bool   // a dynamic entry whose name HTTP/2 forbids
+	badValue    bool   // a dynamic entry whose value HTTP forbids
 	size        uint32 // name, value and 32, as header list sizes count a field
 }
 

@@ -41,6 +41,7 @@ type H2Stream struct {
 	buf        []byte // response data not yet read, from rd; small at first, so that a small body costs no allocation
 	small      [512]byte
 	rd         int
+	answered   bool // a response head (informational or final) arrived
 	ended      bool // END_STREAM received
 	err        error
 	reset      bool // RST_STREAM sent or received: nothing more to send
@@ -74,10 +75,17 @@ func (c *H2Conn) Open(req *H2Request) (*H2Stream, error) {
 
 func (c *H2Conn) writeHeadersLocked(s *H2Stream, req *H2Request) error {
 	if c.werr != nil {
-		return c.werr
+		return &NoResponseError{Err: c.werr, unsent: true}
 	}
 	c.mu.Lock()
 	limit, maxFrame, err := c.maxHeaderList, c.maxFrame, c.err
+	if err != nil {
+		err = &NoResponseError{Err: err, unsent: true}
+	} else if c.peerGoAway {
+		// The slot was reserved before the GOAWAY arrived: the stream
+		// would be above its last stream ID. Nothing is encoded.
+		err = c.refusedByGoAwayLocked()
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return err
@@ -100,7 +108,7 @@ func (c *H2Conn) writeHeadersLocked(s *H2Stream, req *H2Request) error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return c.err
+		return &NoResponseError{Err: c.err, unsent: true}
 	}
 	s.id = c.nextID
 	c.nextID += 2
@@ -110,6 +118,12 @@ func (c *H2Conn) writeHeadersLocked(s *H2Stream, req *H2Request) error {
 	s.sendWindow = c.peerWindow
 	s.sentEnd = req.EndStream
 	c.streams[s.id] = s
+	if c.peerGoAway {
+		// It arrived while the block was encoded: the block still goes,
+		// for the upstream's HPACK state, and the stream is refused.
+		s.failLocked(c.refusedByGoAwayLocked())
+		s.reset = true
+	}
 	c.mu.Unlock()
 
 	c.writeBlockLocked(s.id, req.EndStream, maxFrame)
@@ -360,6 +374,7 @@ func (s *H2Stream) onHeadersLocked(h respHead) error {
 		s.final.Trailer = h.header
 		return s.endLocked()
 	}
+	s.answered = true
 	code := h.status
 	if code == 0 {
 		return errors.New("the upstream sent a response without :status")

@@ -25,7 +25,8 @@ type Upstream struct {
 // as it was. Transport and H1 are called when a snapshot is built, never
 // per request. Safe for concurrent use.
 type Pool struct {
-	roots *x509.CertPool // immutable: system roots plus --ca-file
+	roots   *x509.CertPool    // immutable: system roots plus --ca-file
+	onPanic func(*PanicError) // set before use (OnPanic), then immutable; may be nil
 
 	mu         sync.Mutex
 	transports map[string]*http.Transport // guarded by mu
@@ -73,7 +74,19 @@ func (p *Pool) Transport(u Upstream) *http.Transport {
 func (p *Pool) H1(u Upstream) *H1Pool { return poolFor(p, p.h1, u, newH1Pool) }
 
 // H2 returns the HTTP/2 connection pool for u, creating it on first use.
-func (p *Pool) H2(u Upstream) *H2Pool { return poolFor(p, p.h2, u, newH2Pool) }
+func (p *Pool) H2(u Upstream) *H2Pool {
+	return poolFor(p, p.h2, u, func(u Upstream, cfg *tls.Config) *H2Pool {
+		h := newH2Pool(u, cfg)
+		h.onPanic = p.onPanic
+		return h
+	})
+}
+
+// OnPanic has f told of each panic recovered in a connection's shared
+// loops (the connection failed, its streams with a *PanicError): to log
+// and count it. Called before the pool is used; f must be safe for
+// concurrent use.
+func (p *Pool) OnPanic(f func(*PanicError)) { p.onPanic = f }
 
 // poolFor returns m's pool for u's key, making it with u's TLS client
 // configuration (nil for plaintext) on first use.

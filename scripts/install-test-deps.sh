@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install-test-deps.sh installs what the e2e suite (go test -tags e2e ./e2e/)
-# needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc.
+# needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc, and the
+# HTTP/2 servers and load tool of e2e/h2servers_test.go (h2o, h2load).
 #
 # Idempotent and non-interactive. It runs `apt-get update` once and only if
 # something is missing, and it leaves no system nginx or dnsmasq service
@@ -23,6 +24,8 @@ declare -A want=(
 	[openssl]=openssl
 	[dig]=dnsutils
 	[nc]=netcat-openbsd
+	[h2o]=h2o
+	[h2load]=nghttp2-client
 )
 
 missing=()
@@ -41,7 +44,7 @@ fi
 
 # Whatever started them (an earlier install, a package's postinst without
 # policy-rc.d), the system services must not hold ports the suite uses.
-for svc in nginx dnsmasq; do
+for svc in nginx dnsmasq h2o; do
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	elif [ -x "/etc/init.d/$svc" ]; then
