@@ -258,7 +258,11 @@ func TestH2Servers(t *testing.T) {
 		r := tp.podCurl("-H", "Expect: 100-continue", "--expect100-timeout", "30", "--data-binary", "@"+body, "-v",
 			"http://h2ka.example.test/post")
 		wantResponse(t, r, 200, "h2ka ok")
-		if !strings.Contains(r.stderr, "HTTP/1.1 100 Continue") {
+		// On the standard library's paths net/http's server sends the 100
+		// only when the body is read, and http.Transport hands nginx's 200
+		// back first (nginx answers /post without reading it): curl then
+		// gets its answer at once, with no 100, and waits for nothing.
+		if fastPaths() && !strings.Contains(r.stderr, "HTTP/1.1 100 Continue") {
 			t.Errorf("curl saw no 100 Continue\n%s", r)
 		}
 	})
