@@ -85,9 +85,9 @@ type noNames struct{}
 
 func (noNames) Intercepts(string) bool { return false }
 
-// ServeDNS answers r: malformed queries get FORMERR, NOTIMP or BADVERS,
-// intercepted names the egress address, and other names are forwarded
-// upstream or, under REGISTRY_ONLY, blocked. A message that is itself a
+// ServeDNS answers r: malformed queries get FORMERR (two OPT records
+// included), NOTIMP or BADVERS, intercepted names the egress address, and
+// other names are forwarded upstream or, under REGISTRY_ONLY, blocked. A message that is itself a
 // response is dropped unanswered, so that two servers cannot loop.
 func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if rest := h.serveSplit(w, r); rest != nil {
@@ -110,7 +110,11 @@ func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 		h.malformed(w, r, dns.RcodeFormatError)
 		return nil
 	}
-	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
+	switch opt, n := edns0(r); {
+	case n > 1:
+		h.malformed(w, r, dns.RcodeFormatError) // RFC 6891 section 6.1.1
+		return nil
+	case opt != nil && opt.Version() != 0:
 		h.malformed(w, r, dns.RcodeBadVers) // RFC 6891 section 6.1.3
 		return nil
 	}
@@ -124,6 +128,18 @@ func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 		h.blocked(w, r, q)
 	}
 	return nil
+}
+
+// edns0 returns r's OPT record, if any, and how many r carries: more than
+// one makes the query malformed.
+func edns0(r *dns.Msg) (opt *dns.OPT, n int) {
+	for _, rr := range r.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			opt = o
+			n++
+		}
+	}
+	return opt, n
 }
 
 // alwaysForwarded reports whether name is under the cluster domain or a
