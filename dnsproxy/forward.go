@@ -260,3 +260,20 @@ func (h *Handler) upstreamFailed(w dns.ResponseWriter, r *dns.Msg, q *dns.Questi
 		zap.Stringer("qtype", dns.Type(q.Qtype)), zap.Stringer("client", remote(w)),
 		zap.String("upstream", h.fwd.upstream), zap.Error(err))
 }
+
+// overLimit answers a query to forward that is over a bound of forwarded
+// queries in flight: SERVFAIL, with the Extended DNS Error "Other" whose
+// text names the bound and its flag. There is no EDE code for a limit
+// (RFC 8914's "Not Ready" means a server still starting).
+func (h *Handler) overLimit(w dns.ResponseWriter, r *dns.Msg, q *dns.Question, over overLimit) {
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeServerFailure)
+	m.RecursionAvailable = true
+	setEDE(m, r, dns.ExtendedErrorCodeOther, h.limited[over])
+	h.write(w, m)
+	h.metrics.limited(over)
+	if ce := h.log.Check(zap.DebugLevel, "dns query over the forwarding limit"); ce != nil {
+		ce.Write(zap.String("name", q.Name), zap.Stringer("qtype", dns.Type(q.Qtype)),
+			zap.Stringer("client", remote(w)), zap.String("limit", h.limited[over]))
+	}
+}

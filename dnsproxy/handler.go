@@ -1,6 +1,7 @@
 package dnsproxy
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -26,6 +27,13 @@ type Config struct {
 	Timeout           time.Duration // upstream exchange; default 2s
 	Log               *zap.Logger   // component logger; nil = nop
 	Metrics           *Metrics      // nil = none
+
+	// Forwarded queries in flight, in all and from one client address;
+	// past either bound a query is answered SERVFAIL with an Extended DNS
+	// Error naming it. Defaults DefaultForwardMax and
+	// DefaultForwardMaxPerSource; the share is at most the whole.
+	ForwardMax          int
+	ForwardMaxPerSource int
 }
 
 const (
@@ -45,6 +53,8 @@ type Handler struct {
 	block    bool
 	suffixes []string // lower-case FQDNs whose subtrees are always forwarded
 	fwd      *forwarder
+	limit    *forwardLimit
+	limited  [3]string // the EDE text of a query refused by each bound (overGlobal, overSource)
 	log      *zap.Logger
 	metrics  *Metrics
 }
@@ -78,6 +88,9 @@ func NewHandler(cfg Config) *Handler {
 	}
 	h.suffixes = []string{domain, "in-addr.arpa.", "ip6.arpa."}
 	h.fwd = newForwarder(cfg.Upstream, cfg.Timeout, cfg.Metrics)
+	h.limit = newForwardLimit(cfg.ForwardMax, cfg.ForwardMaxPerSource)
+	h.limited[overGlobal] = fmt.Sprintf("egressgw: %d forwarded queries in flight, the most allowed (--dns-forward-max)", h.limit.max)
+	h.limited[overSource] = fmt.Sprintf("egressgw: %d forwarded queries in flight from this client, the most allowed (--dns-forward-max-per-source)", h.limit.perSource)
 	return h
 }
 
@@ -123,7 +136,17 @@ func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 	case names != nil && names.Intercepts(q.Name):
 		h.intercept(w, r, q)
 	case !h.block || h.alwaysForwarded(q.Name):
-		return func() { h.forward(w, r, q) }
+		// The bound is checked here, before the forward costs a goroutine
+		// or a buffer; locally answered names never wait on it.
+		t, over := h.limit.acquire(source(w))
+		if over != withinLimit {
+			h.overLimit(w, r, q, over)
+			return nil
+		}
+		return func() {
+			h.forward(w, r, q)
+			h.limit.release(t)
+		}
 	default:
 		h.blocked(w, r, q)
 	}
