@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/egressgw/egressgw/dnsproxy"
 )
 
 func TestCheck(t *testing.T) {
@@ -54,6 +57,8 @@ func TestParseRun(t *testing.T) {
 		name    string
 		args    []string
 		wantErr string
+		// the DNS forwarding bounds; 0 for the defaults
+		wantMax, wantPerSource int
 	}{
 		{name: "minimal", args: []string{"--config", "x.yaml", "--dns-upstream", "10.0.0.2"}},
 		{name: "no config", args: []string{"--dns-upstream", "10.0.0.2"}, wantErr: "--config is required"},
@@ -61,6 +66,9 @@ func TestParseRun(t *testing.T) {
 		{name: "bad egress addr", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--egress-addr", "gw"}, wantErr: "not an IP address"},
 		{name: "bad labels", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--labels", "istio"}, wantErr: "is not k=v"},
 		{name: "bad upstream", args: []string{"--config", "x", "--dns-upstream", "dns.example"}, wantErr: "want IP or IP:port"},
+		{name: "forward max 0", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--dns-forward-max", "0"}, wantErr: "--dns-forward-max 0: want at least 1"},
+		{name: "per source above the whole", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--dns-forward-max", "100", "--dns-forward-max-per-source", "200"}, wantErr: "--dns-forward-max-per-source 200: want 1 to --dns-forward-max (100)"},
+		{name: "forward bounds", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--dns-forward-max", "100", "--dns-forward-max-per-source", "10"}, wantMax: 100, wantPerSource: 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +84,10 @@ func TestParseRun(t *testing.T) {
 			}
 			if o.dnsUpstream != "10.0.0.2:53" || o.dnsListen != "127.0.0.1:53" || o.labels["istio"] != "egressgateway" {
 				t.Errorf("defaults not applied: %+v", o)
+			}
+			wantMax, wantPerSource := cmp.Or(tt.wantMax, dnsproxy.DefaultForwardMax), cmp.Or(tt.wantPerSource, dnsproxy.DefaultForwardMaxPerSource)
+			if o.dnsForwardMax != wantMax || o.dnsPerSource != wantPerSource {
+				t.Errorf("DNS forwarding bounds %d and %d, want %d and %d", o.dnsForwardMax, o.dnsPerSource, wantMax, wantPerSource)
 			}
 		})
 	}
