@@ -2,6 +2,8 @@ package dnsproxy
 
 import (
 	"net"
+	"net/netip"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -58,4 +60,22 @@ func BenchmarkForwardedA(b *testing.B) {
 	for b.Loop() {
 		h.ServeDNS(w, r)
 	}
+}
+
+// BenchmarkForwardLimit takes and gives back a place in the forwarding
+// limit from every P at once, each as a client of its own.
+func BenchmarkForwardLimit(b *testing.B) {
+	l := newForwardLimit(0, 0)
+	var next atomic.Uint32
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &udpWriter{to: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(next.Add(1))}), 40000)}
+		for pb.Next() {
+			t, over := l.acquire(source(w))
+			if over != withinLimit {
+				b.Fatal("refused")
+			}
+			l.release(t)
+		}
+	})
 }

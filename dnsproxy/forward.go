@@ -199,19 +199,28 @@ func (h *Handler) forward(w dns.ResponseWriter, r *dns.Msg, q *dns.Question) {
 		return
 	}
 
-	ctx := context.Background()
-	deadline := h.fwd.deadline(ctx)
-	qbuf, rbuf := getBuffer(), getBuffer()
-	defer putBuffer(qbuf)
-	defer putBuffer(rbuf)
-	reply, err := h.fwd.exchangeUDP(ctx, deadline, r, *qbuf, *rbuf)
-	if err != nil {
-		h.upstreamFailed(w, r, q, err)
-		return
-	}
 	size := dns.MinMsgSize
 	if opt := r.IsEdns0(); opt != nil {
 		size = max(size, int(opt.UDPSize()))
+	}
+	ctx := context.Background()
+	deadline := h.fwd.deadline(ctx)
+	qbuf := smallBuffers.Get().(*[smallBufferLen]byte) // a longer query is packed into a buffer of its own
+	defer smallBuffers.Put(qbuf)
+	var rbuf []byte // a reply that fills it may have been cut
+	if size < replyBufferLen {
+		b := replyBuffers.Get().(*[replyBufferLen]byte)
+		defer replyBuffers.Put(b)
+		rbuf = b[:]
+	} else {
+		b := getBuffer()
+		defer putBuffer(b)
+		rbuf = *b
+	}
+	reply, err := h.fwd.exchangeUDP(ctx, deadline, r, qbuf[:], rbuf)
+	if err != nil {
+		h.upstreamFailed(w, r, q, err)
+		return
 	}
 	if msgFlags(reply)&flagTC == 0 && len(reply) <= size {
 		// The common case: the upstream's reply as it came, but for the ID.
@@ -224,9 +233,10 @@ func (h *Handler) forward(w dns.ResponseWriter, r *dns.Msg, q *dns.Question) {
 
 	// Truncated, or more than the client can take (an upstream may ignore
 	// the size the client advertised): the whole answer, over TCP if need
-	// be, cut to the client's size.
+	// be (or if it filled the buffer: then it may have been cut), cut to
+	// the client's size.
 	var resp *dns.Msg
-	if msgFlags(reply)&flagTC != 0 {
+	if msgFlags(reply)&flagTC != 0 || len(reply) == len(rbuf) {
 		resp, err = h.fwd.exchangeTCP(ctx, deadline, r)
 	} else {
 		resp = new(dns.Msg)
@@ -259,4 +269,21 @@ func (h *Handler) upstreamFailed(w dns.ResponseWriter, r *dns.Msg, q *dns.Questi
 	h.log.Warn("dns upstream failed", zap.String("name", displayName(q.Name)),
 		zap.Stringer("qtype", dns.Type(q.Qtype)), zap.Stringer("client", remote(w)),
 		zap.String("upstream", h.fwd.upstream), zap.Error(err))
+}
+
+// overLimit answers a query to forward that is over a bound of forwarded
+// queries in flight: SERVFAIL, with the Extended DNS Error "Other" whose
+// text names the bound and its flag. There is no EDE code for a limit
+// (RFC 8914's "Not Ready" means a server still starting).
+func (h *Handler) overLimit(w dns.ResponseWriter, r *dns.Msg, q *dns.Question, over overLimit) {
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeServerFailure)
+	m.RecursionAvailable = true
+	setEDE(m, r, dns.ExtendedErrorCodeOther, h.limited[over])
+	h.write(w, m)
+	h.metrics.limited(over)
+	if ce := h.log.Check(zap.DebugLevel, "dns query over the forwarding limit"); ce != nil {
+		ce.Write(zap.String("name", q.Name), zap.Stringer("qtype", dns.Type(q.Qtype)),
+			zap.Stringer("client", remote(w)), zap.String("limit", h.limited[over]))
+	}
 }

@@ -23,9 +23,13 @@ func FuzzServeDNS(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	twoOPT := query("api.example.com", dns.TypeA, 1232)
+	twoOPT.Extra = append(twoOPT.Extra, newOPT(true))
+	b, _ := twoOPT.Pack()
+	f.Add(b)
 	notify := query("api.example.com", dns.TypeSOA, 0)
 	notify.Opcode = dns.OpcodeNotify
-	b, _ := notify.Pack()
+	b, _ = notify.Pack()
 	f.Add(b)
 
 	up := startUpstream(f)

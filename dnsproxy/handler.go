@@ -1,6 +1,7 @@
 package dnsproxy
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -26,6 +27,13 @@ type Config struct {
 	Timeout           time.Duration // upstream exchange; default 2s
 	Log               *zap.Logger   // component logger; nil = nop
 	Metrics           *Metrics      // nil = none
+
+	// Forwarded queries in flight, in all and from one client address;
+	// past either bound a query is answered SERVFAIL with an Extended DNS
+	// Error naming it. Defaults DefaultForwardMax and
+	// DefaultForwardMaxPerSource; the share is at most the whole.
+	ForwardMax          int
+	ForwardMaxPerSource int
 }
 
 const (
@@ -45,6 +53,8 @@ type Handler struct {
 	block    bool
 	suffixes []string // lower-case FQDNs whose subtrees are always forwarded
 	fwd      *forwarder
+	limit    *forwardLimit
+	limited  [3]string // the EDE text of a query refused by each bound (overGlobal, overSource)
 	log      *zap.Logger
 	metrics  *Metrics
 }
@@ -78,6 +88,9 @@ func NewHandler(cfg Config) *Handler {
 	}
 	h.suffixes = []string{domain, "in-addr.arpa.", "ip6.arpa."}
 	h.fwd = newForwarder(cfg.Upstream, cfg.Timeout, cfg.Metrics)
+	h.limit = newForwardLimit(cfg.ForwardMax, cfg.ForwardMaxPerSource)
+	h.limited[overGlobal] = fmt.Sprintf("egressgw: %d forwarded queries in flight, the most allowed (--dns-forward-max)", h.limit.max)
+	h.limited[overSource] = fmt.Sprintf("egressgw: %d forwarded queries in flight from this client, the most allowed (--dns-forward-max-per-source)", h.limit.perSource)
 	return h
 }
 
@@ -85,9 +98,9 @@ type noNames struct{}
 
 func (noNames) Intercepts(string) bool { return false }
 
-// ServeDNS answers r: malformed queries get FORMERR, NOTIMP or BADVERS,
-// intercepted names the egress address, and other names are forwarded
-// upstream or, under REGISTRY_ONLY, blocked. A message that is itself a
+// ServeDNS answers r: malformed queries get FORMERR (two OPT records
+// included), NOTIMP or BADVERS, intercepted names the egress address, and
+// other names are forwarded upstream or, under REGISTRY_ONLY, blocked. A message that is itself a
 // response is dropped unanswered, so that two servers cannot loop.
 func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if rest := h.serveSplit(w, r); rest != nil {
@@ -110,7 +123,11 @@ func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 		h.malformed(w, r, dns.RcodeFormatError)
 		return nil
 	}
-	if opt := r.IsEdns0(); opt != nil && opt.Version() != 0 {
+	switch opt, n := edns0(r); {
+	case n > 1:
+		h.malformed(w, r, dns.RcodeFormatError) // RFC 6891 section 6.1.1
+		return nil
+	case opt != nil && opt.Version() != 0:
 		h.malformed(w, r, dns.RcodeBadVers) // RFC 6891 section 6.1.3
 		return nil
 	}
@@ -119,11 +136,33 @@ func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 	case names != nil && names.Intercepts(q.Name):
 		h.intercept(w, r, q)
 	case !h.block || h.alwaysForwarded(q.Name):
-		return func() { h.forward(w, r, q) }
+		// The bound is checked here, before the forward costs a goroutine
+		// or a buffer; locally answered names never wait on it.
+		t, over := h.limit.acquire(source(w))
+		if over != withinLimit {
+			h.overLimit(w, r, q, over)
+			return nil
+		}
+		return func() {
+			h.forward(w, r, q)
+			h.limit.release(t)
+		}
 	default:
 		h.blocked(w, r, q)
 	}
 	return nil
+}
+
+// edns0 returns r's OPT record, if any, and how many r carries: more than
+// one makes the query malformed.
+func edns0(r *dns.Msg) (opt *dns.OPT, n int) {
+	for _, rr := range r.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			opt = o
+			n++
+		}
+	}
+	return opt, n
 }
 
 // alwaysForwarded reports whether name is under the cluster domain or a

@@ -150,6 +150,12 @@ func TestServeDNSMalformed(t *testing.T) {
 		{"opcode notify", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }), dns.RcodeNotImplemented},
 		{"opcode status no question", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeStatus; m.Question = nil }), dns.RcodeNotImplemented},
 		{"EDNS version 1", q(func(m *dns.Msg) { m.SetEdns0(1232, false); m.IsEdns0().SetVersion(1) }), dns.RcodeBadVers},
+		{"two OPT records", q(func(m *dns.Msg) { m.SetEdns0(1232, false); m.Extra = append(m.Extra, newOPT(false)) }), dns.RcodeFormatError},
+		{"two OPT records, one of version 1", q(func(m *dns.Msg) {
+			m.SetEdns0(1232, false)
+			m.IsEdns0().SetVersion(1)
+			m.Extra = append(m.Extra, newOPT(false))
+		}), dns.RcodeFormatError},
 		{"a response", q(func(m *dns.Msg) { m.Response = true }), -1},
 	}
 	for _, tt := range tests {

@@ -16,10 +16,11 @@ const (
 	outcomeBlocked
 	outcomeUpstreamError
 	outcomeMalformed
+	outcomeForwardLimited
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"intercepted", "forwarded", "blocked", "upstream_error", "malformed"}
+var outcomeNames = [numOutcomes]string{"intercepted", "forwarded", "blocked", "upstream_error", "malformed", "forward_limited"}
 
 func (o outcome) String() string { return outcomeNames[o] }
 
@@ -27,13 +28,15 @@ func (o outcome) String() string { return outcomeNames[o] }
 // It is immutable after NewMetrics and safe for concurrent use.
 type Metrics struct {
 	queries     [numOutcomes]prometheus.Counter
+	limitedBy   [3]prometheus.Counter // by overLimit: overGlobal, overSource
 	upstreamUDP prometheus.Observer
 	upstreamTCP prometheus.Observer
 }
 
 // NewMetrics registers the DNS metrics with reg:
 //
-//	egressgw_dns_queries_total{outcome="intercepted|forwarded|blocked|upstream_error|malformed"}
+//	egressgw_dns_queries_total{outcome="intercepted|forwarded|blocked|upstream_error|malformed|forward_limited"}
+//	egressgw_dns_forward_limited_total{limit="global|source"}
 //	egressgw_dns_upstream_duration_seconds{transport="udp|tcp"}
 //
 // It panics if they are already registered, as prometheus.MustRegister does.
@@ -47,7 +50,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "Duration of one exchange with the upstream resolver, by transport.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"transport"})
-	reg.MustRegister(queries, upstream)
+	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "egressgw", Subsystem: "dns", Name: "forward_limited_total",
+		Help: "DNS queries answered SERVFAIL because forwarding them would have exceeded a bound of queries in flight (--dns-forward-max, --dns-forward-max-per-source), by bound.",
+	}, []string{"limit"})
+	reg.MustRegister(queries, upstream, limited)
 
 	// Label values are resolved once here: counting does no map look-up.
 	m := &Metrics{
@@ -57,7 +64,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for o := range numOutcomes {
 		m.queries[o] = queries.WithLabelValues(o.String())
 	}
+	m.limitedBy[overGlobal] = limited.WithLabelValues("global")
+	m.limitedBy[overSource] = limited.WithLabelValues("source")
 	return m
+}
+
+// limited counts a query refused by the bound over.
+func (m *Metrics) limited(over overLimit) {
+	if m != nil {
+		m.queries[outcomeForwardLimited].Inc()
+		m.limitedBy[over].Inc()
+	}
 }
 
 func (m *Metrics) count(o outcome) {

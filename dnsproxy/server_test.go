@@ -83,3 +83,30 @@ func TestServerLongUDPQuery(t *testing.T) {
 		t.Errorf("rcode %s answers %v, want NOERROR with the egress address", dns.RcodeToString[resp.Rcode], resp.Answer)
 	}
 }
+
+// A query with two OPT records is answered FORMERR over UDP and TCP (RFC
+// 6891 section 6.1.1), whether its name is intercepted or forwarded, and
+// nothing is forwarded.
+func TestServerTwoOPTRecordsFormErr(t *testing.T) {
+	up := startUpstream(t)
+	h := NewHandler(Config{Names: namesFunc(testNames), EgressAddr: egress4, Upstream: up.addr})
+	s := serve(t, h)
+	for _, network := range []string{"udp", "tcp"} {
+		for _, name := range []string{"api.example.com.", "kubernetes.default.svc.cluster.local."} {
+			req := query(name, dns.TypeA, 1232)
+			req.Extra = append(req.Extra, newOPT(false))
+			c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+			resp, _, err := c.Exchange(req, s.Addr())
+			if err != nil {
+				t.Fatalf("%s %s: %v", network, name, err)
+			}
+			if resp.Rcode != dns.RcodeFormatError || resp.Id != req.Id || len(resp.Answer) != 0 {
+				t.Errorf("%s %s: rcode %s id %d answers %v, want FORMERR id %d and no answer",
+					network, name, dns.RcodeToString[resp.Rcode], resp.Id, resp.Answer, req.Id)
+			}
+		}
+	}
+	if got := up.queries(); len(got) != 0 {
+		t.Errorf("upstream saw %v, want nothing forwarded", got)
+	}
+}

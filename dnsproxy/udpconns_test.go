@@ -350,3 +350,34 @@ func TestForwardOversizedReplyTruncated(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardReplyFillingItsBuffer: a UDP reply that fills the buffer the
+// client's size chose (it may have been cut there) is fetched again over
+// TCP, and the client gets the whole answer cut to its size.
+func TestForwardReplyFillingItsBuffer(t *testing.T) {
+	var mu sync.Mutex
+	var transports []string
+	up := serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		mu.Lock()
+		transports = append(transports, w.RemoteAddr().Network())
+		mu.Unlock()
+		m := replyA(r, "192.0.2.1")
+		for i := range 250 { // about 9 KB, whatever the client's size
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA,
+				Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(198, 51, 100, byte(i))})
+		}
+		_ = w.WriteMsg(m)
+	}))
+	w := &recorder{}
+	forwardingHandler(up.Addr()).ServeDNS(w, query("big.svc.cluster.local", dns.TypeA, 1232))
+	got := w.reply(t)
+	if !got.Truncated || len(w.packed[0]) > 1232 || got.Rcode != dns.RcodeSuccess || len(got.Answer) == 0 {
+		t.Errorf("truncated %v, %d bytes, rcode %s, %d answers; want TC with answers within 1232 bytes",
+			got.Truncated, len(w.packed[0]), dns.RcodeToString[got.Rcode], len(got.Answer))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(transports, ",") != "udp,tcp" {
+		t.Errorf("upstream saw queries over %v, want udp then tcp", transports)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/egressgw/egressgw/dnsproxy"
 	"github.com/egressgw/egressgw/egress"
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/policy"
@@ -22,6 +23,8 @@ type options struct {
 	egressAddr    netip.Addr
 	dnsListen     string
 	dnsUpstream   string
+	dnsForwardMax int // forwarded DNS queries in flight
+	dnsPerSource  int // of those, from one client address
 	mode          policy.Mode
 	modeName      string
 	adminListen   string
@@ -51,6 +54,8 @@ func parseRun(args []string) (*options, error) {
 	egressAddr := fs.String("egress-addr", "127.0.0.1", "address the egress listeners bind and the DNS interceptor answers with")
 	dnsListen := fs.String("dns-listen", "", "DNS interceptor address, UDP and TCP (default <egress-addr>:53)")
 	dnsUpstream := fs.String("dns-upstream", "", "resolver for names not intercepted and for upstream hosts (default: first nameserver in /etc/resolv.conf)")
+	fwdMax := fs.Int("dns-forward-max", dnsproxy.DefaultForwardMax, "forwarded DNS queries in flight at most; past it, SERVFAIL")
+	perSource := fs.Int("dns-forward-max-per-source", dnsproxy.DefaultForwardMaxPerSource, "forwarded DNS queries in flight at most from one client address (at most --dns-forward-max)")
 	mode := fs.String("outbound-policy", "REGISTRY_ONLY", "REGISTRY_ONLY or ALLOW_ANY")
 	admin := fs.String("admin-listen", "127.0.0.1:15000", "admin address: /healthz /readyz /metrics /config_dump (not on --egress-addr: pods reach that)")
 	pprof := fs.Bool("admin-pprof", false, "also serve Go's profiles under /debug/pprof/ on the admin address")
@@ -99,6 +104,13 @@ func parseRun(args []string) (*options, error) {
 	if o.dnsUpstream, err = upstreamAddr(*dnsUpstream); err != nil {
 		return nil, err
 	}
+	if *fwdMax < 1 {
+		return nil, fmt.Errorf("--dns-forward-max %d: want at least 1", *fwdMax)
+	}
+	if *perSource < 1 || *perSource > *fwdMax {
+		return nil, fmt.Errorf("--dns-forward-max-per-source %d: want 1 to --dns-forward-max (%d)", *perSource, *fwdMax)
+	}
+	o.dnsForwardMax, o.dnsPerSource = *fwdMax, *perSource
 	if o.labels, err = parseLabels(*labels); err != nil {
 		return nil, err
 	}

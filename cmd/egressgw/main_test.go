@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/egressgw/egressgw/dnsproxy"
 )
 
 func TestCheck(t *testing.T) {
@@ -56,6 +59,8 @@ func TestParseRun(t *testing.T) {
 		args      []string
 		wantErr   string
 		wantCIDRs string
+		// the DNS forwarding bounds; 0 for the defaults
+		wantMax, wantPerSource int
 	}{
 		{name: "minimal", args: []string{"--config", "x.yaml", "--dns-upstream", "10.0.0.2"}},
 		{name: "no config", args: []string{"--dns-upstream", "10.0.0.2"}, wantErr: "--config is required"},
@@ -70,6 +75,9 @@ func TestParseRun(t *testing.T) {
 			wantCIDRs: "[10.0.0.0/8 fd00::/8 192.168.1.1/32]"},
 		{name: "bad allow-cidrs", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--allow-cidrs", "10.0.0.0/8,10.0.0/8"},
 			wantErr: `--allow-cidrs: "10.0.0/8" is not a CIDR`},
+		{name: "forward max 0", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--dns-forward-max", "0"}, wantErr: "--dns-forward-max 0: want at least 1"},
+		{name: "per source above the whole", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--dns-forward-max", "100", "--dns-forward-max-per-source", "200"}, wantErr: "--dns-forward-max-per-source 200: want 1 to --dns-forward-max (100)"},
+		{name: "forward bounds", args: []string{"--config", "x", "--dns-upstream", "10.0.0.2", "--dns-forward-max", "100", "--dns-forward-max-per-source", "10"}, wantMax: 100, wantPerSource: 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +93,10 @@ func TestParseRun(t *testing.T) {
 			}
 			if o.dnsUpstream != "10.0.0.2:53" || o.dnsListen != "127.0.0.1:53" || o.labels["istio"] != "egressgateway" {
 				t.Errorf("defaults not applied: %+v", o)
+			}
+			wantMax, wantPerSource := cmp.Or(tt.wantMax, dnsproxy.DefaultForwardMax), cmp.Or(tt.wantPerSource, dnsproxy.DefaultForwardMaxPerSource)
+			if o.dnsForwardMax != wantMax || o.dnsPerSource != wantPerSource {
+				t.Errorf("DNS forwarding bounds %d and %d, want %d and %d", o.dnsForwardMax, o.dnsPerSource, wantMax, wantPerSource)
 			}
 			if got := fmt.Sprint(o.allowCIDRs); tt.wantCIDRs != "" && got != tt.wantCIDRs {
 				t.Errorf("allowCIDRs = %s, want %s", got, tt.wantCIDRs)

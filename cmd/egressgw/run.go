@@ -116,13 +116,15 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	g.logApplied(snap)
 
 	h := dnsproxy.NewHandler(dnsproxy.Config{
-		Names:             func() dnsproxy.Names { return g.engine.Snapshot().Policy.Registry },
-		EgressAddr:        o.egressAddr,
-		ClusterDomain:     o.clusterDomain,
-		Upstream:          o.dnsUpstream,
-		BlockUnregistered: o.mode == policy.RegistryOnly,
-		Log:               log.Named("dns"),
-		Metrics:           dnsproxy.NewMetrics(reg),
+		Names:               func() dnsproxy.Names { return g.engine.Snapshot().Policy.Registry },
+		EgressAddr:          o.egressAddr,
+		ClusterDomain:       o.clusterDomain,
+		Upstream:            o.dnsUpstream,
+		BlockUnregistered:   o.mode == policy.RegistryOnly,
+		Log:                 log.Named("dns"),
+		Metrics:             dnsproxy.NewMetrics(reg),
+		ForwardMax:          o.dnsForwardMax,
+		ForwardMaxPerSource: o.dnsPerSource,
 	})
 	g.dns = dnsproxy.NewServer(o.dnsListen, h)
 	if err := g.dns.Start(); err != nil {

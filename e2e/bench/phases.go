@@ -246,7 +246,7 @@ func (w *world) dns(r *report) error {
 		peers = append(peers, "coredns")
 		servers["coredns"] = corednsAddr
 	}
-	t := r.newTable("DNS", "dnsperf, 50/50 mix: names the server answers itself and names it forwards to a local upstream dnsmasq; no cache anywhere (dnsmasq --cache-size=0, CoreDNS without its cache plugin)", peers)
+	t := r.newTable("DNS", "dnsperf, 50/50 mix: names the server answers itself and names it forwards to a local upstream dnsmasq; no cache anywhere (dnsmasq --cache-size=0, CoreDNS without its cache plugin); the flood: unique forwarded names at 7k/s from 8 client addresses to a gateway of its own whose upstream never answers, for the run's length", peers)
 	t.row("queries/s", higher, "≥ dnsmasq and ≥ 1.5× CoreDNS", dnsQPSTarget)
 	t.row("average latency ms", lower, "", nil)
 	t.row("p99 latency ms", lower, "≤ dnsmasq", atMostPeer("dnsmasq"))
@@ -257,6 +257,7 @@ func (w *world) dns(r *report) error {
 		t.row(prefix+"p99 ms, names answered locally", lower, "", nil)
 		t.row(prefix+"p99 ms, names forwarded", lower, "", nil)
 	}
+	floodRows(t)
 	queries := w.path("queries.txt")
 	var b strings.Builder
 	for i := range 500 {
@@ -294,6 +295,9 @@ func (w *world) dns(r *report) error {
 				t.add(prefix+"p99 ms, names answered locally", peer, ms(res.p99Local))
 				t.add(prefix+"p99 ms, names forwarded", peer, ms(res.p99Forwarded))
 			}
+		}
+		if err := w.dnsFlood(t); err != nil {
+			return fmt.Errorf("flood: %w", err)
 		}
 	}
 	return nil

@@ -94,7 +94,11 @@ func (p *proc) pids() []int {
 }
 
 // rssKiB is the resident memory of the process and its descendants.
-func (p *proc) rssKiB() int64 {
+func (p *proc) rssKiB() int64 { return p.statusKiB("VmRSS:") }
+
+// statusKiB is the sum of a /proc/PID/status field (in kB: VmRSS, VmHWM)
+// over the process and its descendants.
+func (p *proc) statusKiB(field string) int64 {
 	var total int64
 	for _, pid := range p.pids() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -102,7 +106,7 @@ func (p *proc) rssKiB() int64 {
 			continue
 		}
 		for _, line := range bytes.Split(b, []byte("\n")) {
-			if f := strings.Fields(string(line)); len(f) >= 2 && f[0] == "VmRSS:" {
+			if f := strings.Fields(string(line)); len(f) >= 2 && f[0] == field {
 				n, _ := strconv.ParseInt(f[1], 10, 64)
 				total += n
 			}

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package pollyield lets a goroutine that never waits give Go's network
 // poller its turn.
 //

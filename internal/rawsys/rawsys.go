@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package rawsys makes system calls that cannot block (on non-blocking
 // descriptors, or epoll_wait with no timeout) without the runtime's system
 // call entry. Through that entry, the first call after the process was
