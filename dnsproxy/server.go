@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -24,6 +25,11 @@ type Server struct {
 	yield    *pollyield.Yielder // the UDP loop's, set by Start
 	errc     chan error         // the TCP server's result
 	inflight sync.WaitGroup     // UDP queries answered on goroutines of their own
+
+	// OnPanic, if set before Start, is told of each panic the server
+	// recovered from while answering a query (a bug: that query goes
+	// unanswered, the server serves on), with the stack.
+	OnPanic func(v any, stack []byte)
 }
 
 // NewServer returns a Server for h on addr ("host:port"). Port 0 picks a
@@ -52,7 +58,10 @@ func (s *Server) Start() error {
 	}
 	s.errc = make(chan error, 1)
 	started := make(chan struct{}, 1)
-	s.tcp = &dns.Server{Listener: ln, Handler: s.h, NotifyStartedFunc: func() { started <- struct{}{} }}
+	s.tcp = &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		defer s.survive()
+		s.h.ServeDNS(w, r)
+	}), NotifyStartedFunc: func() { started <- struct{}{} }}
 	go func() { s.errc <- s.tcp.ActivateAndServe() }()
 	select {
 	case <-started:
@@ -66,6 +75,19 @@ func (s *Server) Start() error {
 	s.yield = y
 	go s.serveUDP(s.udp, raw, y) // the socket is bound: queries queue until the loop reads them
 	return nil
+}
+
+// survive, deferred where a query is answered, recovers from a panic
+// there: the query goes unanswered, OnPanic is told, and the server serves
+// on (an unrecovered panic on any goroutine would end the process).
+func (s *Server) survive() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if s.OnPanic != nil {
+		s.OnPanic(v, debug.Stack())
+	}
 }
 
 // Addr is the bound address ("ip:port", the same for UDP and TCP) once

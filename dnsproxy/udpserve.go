@@ -57,16 +57,22 @@ func (s *Server) serveUDP(pc *net.UDPConn, raw *rawUDP, y *pollyield.Yielder) {
 			continue
 		}
 		backoff = 0
-		w := &udpWriter{raw: raw, to: from, local: local}
-		req := acceptUDP(w, buf[:size])
-		if req == nil {
-			continue
-		}
-		if split == nil {
-			s.async(func() { s.h.ServeDNS(w, req) })
-		} else if rest := split.serveSplit(w, req); rest != nil {
-			s.async(rest)
-		}
+		s.serveDatagram(split, &udpWriter{raw: raw, to: from, local: local}, buf[:size])
+	}
+}
+
+// serveDatagram answers the query in b, here or on a goroutine of its own;
+// a panic answering it is survived (the loop serves every client).
+func (s *Server) serveDatagram(split splitHandler, w *udpWriter, b []byte) {
+	defer s.survive()
+	req := acceptUDP(w, b)
+	if req == nil {
+		return
+	}
+	if split == nil {
+		s.async(func() { s.h.ServeDNS(w, req) })
+	} else if rest := split.serveSplit(w, req); rest != nil {
+		s.async(rest)
 	}
 }
 
@@ -75,6 +81,7 @@ func (s *Server) async(f func()) {
 	s.inflight.Add(1)
 	go func() {
 		defer s.inflight.Done()
+		defer s.survive()
 		f()
 	}()
 }
