@@ -238,11 +238,16 @@ var (
 	egress6 = netip.MustParseAddr("fd00::10")
 )
 
+// stdlibInTests makes serve's servers answer UDP with miekg's server
+// (Server.Stdlib); TestServerStdlib sets it.
+var stdlibInTests bool
+
 // serve starts a Server for h on a free loopback port, shut down (and its
 // shutdown checked) when the test ends.
 func serve(t testing.TB, h dns.Handler) *Server {
 	t.Helper()
 	s := NewServer("127.0.0.1:0", h)
+	s.Stdlib = stdlibInTests
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ func TestServerSurvivesPanics(t *testing.T) {
 	var mu sync.Mutex
 	var reported []string
 	s := NewServer("127.0.0.1:0", panicky{})
+	s.Stdlib = stdlibInTests
 	s.OnPanic = func(v any, stack []byte) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -26,6 +26,11 @@ type Server struct {
 	errc     chan error         // the TCP server's result
 	inflight sync.WaitGroup     // UDP queries answered on goroutines of their own
 
+	// Stdlib, if set before Start, serves UDP with miekg's dns.Server
+	// too, instead of the read loop of egressgw's own (--fast-paths=false).
+	Stdlib bool
+	udpSrv *dns.Server // with Stdlib: serves udp; set by Start
+
 	// OnPanic, if set before Start, is told of each panic the server
 	// recovered from while answering a query (a bug: that query goes
 	// unanswered, the server serves on), with the stack.
@@ -46,31 +51,50 @@ func (s *Server) Start() error {
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
 	s.udp = pc.(*net.UDPConn)
-	raw, err := rawUDPOf(s.udp)
+	var raw *rawUDP
 	var y *pollyield.Yielder
-	if err == nil {
-		y, err = pollyield.New()
+	if !s.Stdlib {
+		raw, err = rawUDPOf(s.udp)
+		if err == nil {
+			y, err = pollyield.New()
+		}
 	}
 	if err != nil {
 		_ = pc.Close()
 		_ = ln.Close()
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
-	s.errc = make(chan error, 1)
-	started := make(chan struct{}, 1)
-	s.tcp = &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		defer s.survive()
 		s.h.ServeDNS(w, r)
-	}), NotifyStartedFunc: func() { started <- struct{}{} }}
-	go func() { s.errc <- s.tcp.ActivateAndServe() }()
-	select {
-	case <-started:
-	case err := <-s.errc:
-		// ActivateAndServe failed before serving: close what runs.
-		_ = pc.Close()
-		_ = ln.Close()
-		_ = y.Close()
-		return fmt.Errorf("dns server %s: %w", s.addr, err)
+	})
+	s.errc = make(chan error, 2)
+	started := make(chan struct{}, 2)
+	servers := []*dns.Server{{Listener: ln, Handler: h, NotifyStartedFunc: func() { started <- struct{}{} }}}
+	if s.Stdlib {
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: h, UDPSize: dns.MaxMsgSize, // read a query whole, as the loop does
+			NotifyStartedFunc: func() { started <- struct{}{} }})
+	}
+	for _, srv := range servers {
+		go func() { s.errc <- srv.ActivateAndServe() }()
+	}
+	for range servers {
+		select {
+		case <-started:
+		case err := <-s.errc:
+			// ActivateAndServe failed before serving: close what runs.
+			_ = pc.Close()
+			_ = ln.Close()
+			if y != nil {
+				_ = y.Close()
+			}
+			return fmt.Errorf("dns server %s: %w", s.addr, err)
+		}
+	}
+	s.tcp = servers[0]
+	if s.Stdlib {
+		s.udpSrv = servers[1]
+		return nil
 	}
 	s.yield = y
 	go s.serveUDP(s.udp, raw, y) // the socket is bound: queries queue until the loop reads them
@@ -105,13 +129,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.udp == nil {
 		return nil
 	}
-	_ = s.udp.Close()
+	if s.udpSrv == nil {
+		_ = s.udp.Close() // the read loop's: it ends
+	}
 	done := make(chan struct{})
 	go func() {
 		s.inflight.Wait()
 		close(done)
 	}()
 	err := s.tcp.ShutdownContext(ctx)
+	if s.udpSrv != nil {
+		err = errors.Join(err, s.udpSrv.ShutdownContext(ctx))
+	}
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -110,3 +110,42 @@ func TestServerTwoOPTRecordsFormErr(t *testing.T) {
 		t.Errorf("upstream saw %v, want nothing forwarded", got)
 	}
 }
+
+// TestServerStdlib runs the server's tests with UDP answered by miekg's
+// server instead of the read loop of our own (--fast-paths=false).
+func TestServerStdlib(t *testing.T) {
+	stdlibInTests = true
+	defer func() { stdlibInTests = false }()
+	for _, tt := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"UDPAndTCP", TestServerUDPAndTCP},
+		{"LongUDPQuery", TestServerLongUDPQuery},
+		{"TwoOPTRecordsFormErr", TestServerTwoOPTRecordsFormErr},
+		{"SurvivesPanics", TestServerSurvivesPanics},
+		// (not the flood's goroutine count: miekg's server starts one per datagram)
+		{"ForwardLimitPerSource", TestForwardLimitPerSource},
+		{"Taken", testStdlibTaken},
+	} {
+		t.Run(tt.name, tt.test)
+	}
+}
+
+// testStdlibTaken checks that the switch switches: no read loop of our own
+// (and so no poller yield) is started.
+func testStdlibTaken(t *testing.T) {
+	s := serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		_ = w.WriteMsg(m)
+	}))
+	if s.yield != nil || s.udpSrv == nil {
+		t.Errorf("Stdlib server: read loop yielder %v, miekg UDP server %v; want none and one", s.yield, s.udpSrv)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("x.", dns.TypeA)
+	if _, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, s.Addr()); err != nil {
+		t.Fatalf("UDP query to the Stdlib server: %v", err)
+	}
+}

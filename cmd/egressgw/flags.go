@@ -66,7 +66,7 @@ func parseRun(args []string) (*options, error) {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	ns := fs.String("namespace", "istio-system", "the gateway's own namespace (fallback for credentialName Secrets)")
 	labels := fs.String("labels", "istio=egressgateway", "the gateway's labels, k=v,...: AuthorizationPolicies whose selector does not match are not applied")
-	fast := fs.Bool("fast-paths", true, "serve with egressgw's own fast paths (HTTP/1 server loop and parser, HTTP/2 client, epoll relay); false: with the standard library's (net/http server, http.Transport, io.Copy)")
+	fast := fs.Bool("fast-paths", true, "serve with egressgw's own fast paths (HTTP/1 server loop and parser, HTTP/2 client, epoll relay, DNS UDP loop); false: with the libraries' (net/http server, http.Transport, io.Copy, miekg/dns's server)")
 	pathNorm := fs.String("path-normalization", "MERGE_SLASHES", "request path normalization before policy and forwarding, as Istio's meshConfig.pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	bodyIdle := fs.Duration("body-idle-timeout", egress.DefaultBodyIdleTimeout, "a request body that makes no progress for this long fails with 408")
 	if err := fs.Parse(args); err != nil {

@@ -127,6 +127,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		ForwardMaxPerSource: o.dnsPerSource,
 	})
 	g.dns = dnsproxy.NewServer(o.dnsListen, h)
+	g.dns.Stdlib = !o.fastPaths
 	g.dns.OnPanic = func(v any, stack []byte) {
 		g.metrics.Panics.WithLabelValues("dns").Inc()
 		log.Error("recovered from a panic answering a DNS query: it went unanswered, the server serves on",
