@@ -59,11 +59,14 @@ func ValidateLabel(l string) error {
 }
 
 // cleanName returns host without its trailing dot. It reports false in ok
-// for a name that is empty or longer than maxNameLen, which is never
-// registered. (Empty labels are caught by find.)
+// for a name that is empty, starts with a dot or is longer than
+// maxNameLen, which is never registered. (Other empty labels are caught
+// by find.)
 func cleanName(host string) (n string, ok bool) {
 	host = trimDot(host)
-	return host, host != "" && len(host) <= maxNameLen
+	// A leading dot is an empty first label: the index would take
+	// ".eu.example.com" for the key of "*.eu.example.com" (FuzzLookup).
+	return host, host != "" && host[0] != '.' && len(host) <= maxNameLen
 }
 
 func trimDot(host string) string {

@@ -123,6 +123,7 @@ func TestLookup(t *testing.T) {
 	}{
 		{"api.example.com", 443, 0},
 		{"api.example.com", 80, 1},   // exact only on 443: falls to the wildcard on 80
+		{".eu.example.com", 443, -1}, // an empty first label is no name, not the wildcard's key
 		{"api.example.com", 8443, 3}, // the later entry still owns its other ports
 		{"api.example.com", 9000, 4},
 		{"api.example.com", 22, -1},
