@@ -230,18 +230,29 @@ var goroutinesMetric = regexp.MustCompile(`(?m)^go_goroutines (\S+)$`)
 
 // goroutines is the gateway's go_goroutines, from its admin address.
 func goroutines(admin string) (float64, error) {
+	v, ok, err := metric(admin, goroutinesMetric)
+	if err == nil && !ok {
+		return 0, fmt.Errorf("%s/metrics has no go_goroutines", admin)
+	}
+	return v, err
+}
+
+// metric reads the gateway's /metrics from its admin address and parses the
+// first submatch of re, one line's value; ok is false when no line matches.
+func metric(admin string, re *regexp.Regexp) (v float64, ok bool, err error) {
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	m := goroutinesMetric.FindSubmatch(b)
+	m := re.FindSubmatch(b)
 	if m == nil {
-		return 0, fmt.Errorf("%s/metrics has no go_goroutines", admin)
+		return 0, false, nil
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	v, err = strconv.ParseFloat(string(m[1]), 64)
+	return v, true, err
 }
