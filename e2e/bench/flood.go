@@ -125,17 +125,11 @@ func flood(p *proc, server string, d time.Duration) (floodResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 4096)
-			m := new(dns.Msg)
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				if m.Unpack(buf[:n]) == nil && m.Rcode == dns.RcodeServerFailure && overLimit(m) {
+			readAnswers(c, func(m *dns.Msg) {
+				if m.Rcode == dns.RcodeServerFailure && overLimit(m) {
 					limited.Add(1)
 				}
-			}
+			})
 		}()
 	}
 	var mu sync.Mutex
@@ -144,23 +138,14 @@ func flood(p *proc, server string, d time.Duration) (floodResult, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		buf := make([]byte, 4096)
-		m := new(dns.Msg)
-		for {
-			n, err := local.Read(buf)
-			if err != nil {
-				return
-			}
-			if m.Unpack(buf[:n]) != nil {
-				continue
-			}
+		readAnswers(local, func(m *dns.Msg) {
 			mu.Lock()
 			if at, ok := sentAt[m.Id]; ok && m.Rcode == dns.RcodeSuccess && len(m.Answer) == 1 {
 				lat = append(lat, time.Since(at))
 				delete(sentAt, m.Id)
 			}
 			mu.Unlock()
-		}
+		})
 	}()
 
 	q := new(dns.Msg)
@@ -211,6 +196,23 @@ func flood(p *proc, server string, d time.Duration) (floodResult, error) {
 		return res, fmt.Errorf("the gateway exited under the flood: %s", p.tail())
 	}
 	return res, nil
+}
+
+// readAnswers reads DNS messages from c until a read fails (its deadline, or
+// its close) and hands each one that unpacks to answer. The message is reused
+// from one read to the next: answer must not keep it.
+func readAnswers(c *net.UDPConn, answer func(m *dns.Msg)) {
+	buf := make([]byte, 4096)
+	m := new(dns.Msg)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if m.Unpack(buf[:n]) == nil {
+			answer(m)
+		}
+	}
 }
 
 // overLimit reports whether m carries the EDE of a query over a forwarding
