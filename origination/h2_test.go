@@ -885,6 +885,25 @@ func newRawH2Server(t *testing.T, serve func(i int, rc *rawH2Conn)) Upstream {
 	return Upstream{Key: "raw " + addr, Dial: dialTo(addr), IdleTimeout: time.Minute, HTTP2: true}
 }
 
+// newFirstConnH2Server is a raw HTTP/2 upstream for tests about its first
+// connection: first serves that one after the handshake, given its first
+// request's HEADERS; every later connection answers 204 (noContent).
+func newFirstConnH2Server(t *testing.T, first func(rc *rawH2Conn, hf *http2.MetaHeadersFrame)) Upstream {
+	t.Helper()
+	return newRawH2Server(t, func(i int, rc *rawH2Conn) {
+		if i > 0 {
+			rc.noContent(t)
+			return
+		}
+		hf, err := rc.firstRequest()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		first(rc, hf)
+	})
+}
+
 // preface reads the client preface.
 func (rc *rawH2Conn) preface() error {
 	b := make([]byte, len(http2.ClientPreface))
@@ -1019,16 +1038,7 @@ func TestH2StreamReset(t *testing.T) {
 // its streams are done.
 func TestH2GoAway(t *testing.T) {
 	firstClosed := make(chan struct{})
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
-		a, err := rc.firstRequest()
-		if err != nil {
-			t.Error(err)
-			return
-		}
+	u := newFirstConnH2Server(t, func(rc *rawH2Conn, a *http2.MetaHeadersFrame) {
 		if _, err := rc.request(); err != nil {
 			t.Error(err)
 			return

@@ -124,16 +124,7 @@ func TestDynTableSizeUpdateLimit(t *testing.T) {
 // with an error that names the limit and the table; the next request is
 // served on a new connection.
 func TestH2OverLimitBlockWithTable(t *testing.T) {
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
-		hf, err := rc.firstRequest()
-		if err != nil {
-			t.Error(err)
-			return
-		}
+	u := newFirstConnH2Server(t, func(rc *rawH2Conn, hf *http2.MetaHeadersFrame) {
 		rc.hbuf.Reset() // "~" has a long Huffman code: the block is sent raw, over the limit in bytes
 		for _, kv := range [][2]string{{":status", "200"}, {"x-big", strings.Repeat("~", MaxResponseHeaderBytes)}} {
 			_ = rc.henc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
