@@ -993,6 +993,23 @@ func (rc *rawH2Conn) headers(id uint32, end bool, kv ...string) error {
 	return rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.hbuf.Bytes(), EndStream: end, EndHeaders: true})
 }
 
+// headerBlock sends the header block b for stream id in a HEADERS frame
+// and as many CONTINUATION frames as it takes, each of at most piece bytes.
+func (rc *rawH2Conn) headerBlock(id uint32, endStream bool, b []byte, piece int) {
+	first := true
+	for len(b) > 0 {
+		n := min(piece, len(b))
+		end := n == len(b)
+		if first {
+			_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b[:n], EndStream: endStream, EndHeaders: end})
+			first = false
+		} else {
+			_ = rc.fr.WriteContinuation(id, end, b[:n])
+		}
+		b = b[n:]
+	}
+}
+
 // TestH2StreamReset: RST_STREAM from the upstream fails the stream with a
 // StreamResetError, Refused for REFUSED_STREAM only.
 func TestH2StreamReset(t *testing.T) {
@@ -1352,21 +1369,6 @@ func TestH2HeaderBlockInContinuations(t *testing.T) {
 		}
 		return b.Bytes()
 	}
-	// send writes b for stream id in frames of at most piece bytes.
-	send := func(rc *rawH2Conn, id uint32, b []byte, piece int) {
-		first := true
-		for len(b) > 0 {
-			n := min(piece, len(b))
-			end := n == len(b)
-			if first {
-				_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b[:n], EndStream: true, EndHeaders: end})
-				first = false
-			} else {
-				_ = rc.fr.WriteContinuation(id, end, b[:n])
-			}
-			b = b[n:]
-		}
-	}
 	big := strings.Repeat("a", MaxResponseHeaderBytes+1)
 	u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
 		hf, err := rc.firstRequest()
@@ -1374,14 +1376,14 @@ func TestH2HeaderBlockInContinuations(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		send(rc, hf.StreamID, block(":status", "200", "x-split", "over three frames", "content-length", "0"), 8)
+		rc.headerBlock(hf.StreamID, true, block(":status", "200", "x-split", "over three frames", "content-length", "0"), 8)
 		for _, b := range [][]byte{block(":status", "200", "x-big", big), block(":status", "204")} {
 			hf, err := rc.request()
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			send(rc, hf.StreamID, b, 16384)
+			rc.headerBlock(hf.StreamID, true, b, 16384)
 		}
 		_, _ = io.Copy(io.Discard, rc)
 	})

@@ -129,13 +129,7 @@ func TestH2OverLimitBlockWithTable(t *testing.T) {
 		for _, kv := range [][2]string{{":status", "200"}, {"x-big", strings.Repeat("~", MaxResponseHeaderBytes)}} {
 			_ = rc.henc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 		}
-		b := rc.hbuf.Bytes()
-		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: hf.StreamID, BlockFragment: b[:16384]})
-		for b = b[16384:]; len(b) > 0; {
-			n := min(len(b), 16384)
-			_ = rc.fr.WriteContinuation(hf.StreamID, n == len(b), b[:n])
-			b = b[n:]
-		}
+		rc.headerBlock(hf.StreamID, false, rc.hbuf.Bytes(), 16384)
 		_, _ = io.Copy(io.Discard, rc)
 	})
 	p := newTestH2Pool(t, u)
