@@ -72,6 +72,24 @@ func startH2Origin(c net.Conn) *h2OriginConn {
 	return h
 }
 
+// readFrame reads the next frame other than SETTINGS, acknowledging the
+// client's SETTINGS on the way.
+func (h *h2OriginConn) readFrame() (http2.Frame, error) {
+	for {
+		f, err := h.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok {
+			return f, nil
+		}
+		if !sf.IsAck() {
+			_ = h.WriteSettingsAck()
+		}
+	}
+}
+
 // answer sends a 200 with body (and its content-length) on stream id,
 // ending the stream.
 func (h *h2OriginConn) answer(id uint32, body string) {

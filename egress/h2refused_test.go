@@ -38,18 +38,13 @@ func (o *refusingOrigin) serve(c net.Conn, refuse bool) {
 	methods := map[uint32]string{}
 	bodies := map[uint32]int{}
 	for {
-		f, err := fr.ReadFrame()
+		f, err := fr.readFrame()
 		if err != nil {
 			return
 		}
 		var id uint32
 		end := false
 		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				_ = fr.WriteSettingsAck()
-			}
-			continue
 		case *http2.MetaHeadersFrame:
 			id, end = f.StreamID, f.StreamEnded()
 			methods[id] = f.PseudoValue("method")

@@ -43,18 +43,13 @@ func (o *retiringOrigin) serve(c net.Conn) {
 	bodies := map[uint32]int{}
 	seen, retired := 0, false
 	for {
-		f, err := fr.ReadFrame()
+		f, err := fr.readFrame()
 		if err != nil {
 			return
 		}
 		var id uint32
 		end := false
 		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				_ = fr.WriteSettingsAck()
-			}
-			continue
 		case *http2.MetaHeadersFrame:
 			if retired {
 				continue // above the GOAWAY: ignored, as RFC 9113 §6.8 has it
