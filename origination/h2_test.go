@@ -885,16 +885,25 @@ func newRawH2Server(t *testing.T, serve func(i int, rc *rawH2Conn)) Upstream {
 	return Upstream{Key: "raw " + addr, Dial: dialTo(addr), IdleTimeout: time.Minute, HTTP2: true}
 }
 
-// newFirstConnH2Server is a raw HTTP/2 upstream for tests about its first
-// connection: first serves that one after the handshake, given its first
-// request's HEADERS; every later connection answers 204 (noContent).
-func newFirstConnH2Server(t *testing.T, first func(rc *rawH2Conn, hf *http2.MetaHeadersFrame)) Upstream {
+// newFirstConnRawH2Server is a raw HTTP/2 upstream for tests about its
+// first connection, which first serves from the start; every later
+// connection answers 204 (noContent).
+func newFirstConnRawH2Server(t *testing.T, first func(rc *rawH2Conn)) Upstream {
 	t.Helper()
 	return newRawH2Server(t, func(i int, rc *rawH2Conn) {
 		if i > 0 {
 			rc.noContent(t)
 			return
 		}
+		first(rc)
+	})
+}
+
+// newFirstConnH2Server is newFirstConnRawH2Server with the handshake done
+// and the first request's HEADERS read before first serves.
+func newFirstConnH2Server(t *testing.T, first func(rc *rawH2Conn, hf *http2.MetaHeadersFrame)) Upstream {
+	t.Helper()
+	return newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
 		hf, err := rc.firstRequest()
 		if err != nil {
 			t.Error(err)
@@ -1107,11 +1116,7 @@ func TestH2GoAway(t *testing.T) {
 // TestH2ConnectionDies: when the upstream's connection ends, every stream
 // on it fails, and the next request gets a new connection.
 func TestH2ConnectionDies(t *testing.T) {
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
+	u := newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
 		if err := rc.handshake(); err != nil {
 			t.Error(err)
 			return

@@ -24,11 +24,7 @@ func TestH2DynamicTableBeforeAck(t *testing.T) {
 		{"no size update after the ACK", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-				if i > 0 {
-					rc.noContent(t)
-					return
-				}
+			u := newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
 				if err := rc.handshake(); err != nil {
 					t.Error(err)
 					return
