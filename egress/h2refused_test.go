@@ -1,18 +1,13 @@
 package egress
 
 import (
-	"bytes"
-	"crypto/tls"
-	"io"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // refusingOrigin is an HTTP/2 TLS origin driven frame by frame: its first
@@ -30,60 +25,26 @@ type refusingOrigin struct {
 
 func newRefusingOrigin(t *testing.T, dir string, goAway bool) *refusingOrigin {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{originCert(t, dir)}, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &refusingOrigin{addr: ln.Addr().String(), goAway: goAway}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(h1Wait))
-				o.serve(c, i == 0)
-			}()
-		}
-	}()
+	o := &refusingOrigin{goAway: goAway}
+	o.addr = listenH2Origin(t, dir, h1Wait, func(c net.Conn, n int) { o.serve(c, n == 0) })
 	return o
 }
 
 func (o *refusingOrigin) serve(c net.Conn, refuse bool) {
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
+	fr := startH2Origin(c)
+	if fr == nil {
 		return
 	}
-	fr := http2.NewFramer(c, c)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if fr.WriteSettings() != nil {
-		return
-	}
-	var hbuf bytes.Buffer
-	enc := hpack.NewEncoder(&hbuf)
 	methods := map[uint32]string{}
 	bodies := map[uint32]int{}
 	for {
-		f, err := fr.ReadFrame()
+		f, err := fr.readFrame()
 		if err != nil {
 			return
 		}
 		var id uint32
 		end := false
 		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				_ = fr.WriteSettingsAck()
-			}
-			continue
 		case *http2.MetaHeadersFrame:
 			id, end = f.StreamID, f.StreamEnded()
 			methods[id] = f.PseudoValue("method")
@@ -119,12 +80,7 @@ func (o *refusingOrigin) serve(c net.Conn, refuse bool) {
 		o.mu.Lock()
 		o.served++ // before the answer, which the test may check the count on
 		o.mu.Unlock()
-		body := methods[id] + " " + strconv.Itoa(bodies[id])
-		hbuf.Reset()
-		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-		_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
-		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true})
-		_ = fr.WriteData(id, true, []byte(body))
+		fr.answer(id, methods[id]+" "+strconv.Itoa(bodies[id]))
 	}
 }
 

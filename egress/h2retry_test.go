@@ -1,7 +1,6 @@
 package egress
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -12,10 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // retiringOrigin is an HTTP/2 TLS origin that retires each connection
@@ -32,61 +29,27 @@ type retiringOrigin struct {
 
 func newRetiringOrigin(t *testing.T, dir string, perConn int, abrupt bool) *retiringOrigin {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{originCert(t, dir)}, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &retiringOrigin{addr: ln.Addr().String(), perConn: perConn, abrupt: abrupt}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(2 * h1Wait))
-				o.serve(c)
-			}()
-		}
-	}()
+	o := &retiringOrigin{perConn: perConn, abrupt: abrupt}
+	o.addr = listenH2Origin(t, dir, 2*h1Wait, func(c net.Conn, _ int) { o.serve(c) })
 	return o
 }
 
 func (o *retiringOrigin) serve(c net.Conn) {
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
+	fr := startH2Origin(c)
+	if fr == nil {
 		return
 	}
-	fr := http2.NewFramer(c, c)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if fr.WriteSettings() != nil {
-		return
-	}
-	var hbuf bytes.Buffer
-	enc := hpack.NewEncoder(&hbuf)
 	methods := map[uint32]string{}
 	bodies := map[uint32]int{}
 	seen, retired := 0, false
 	for {
-		f, err := fr.ReadFrame()
+		f, err := fr.readFrame()
 		if err != nil {
 			return
 		}
 		var id uint32
 		end := false
 		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				_ = fr.WriteSettingsAck()
-			}
-			continue
 		case *http2.MetaHeadersFrame:
 			if retired {
 				continue // above the GOAWAY: ignored, as RFC 9113 §6.8 has it
@@ -118,11 +81,7 @@ func (o *retiringOrigin) serve(c net.Conn) {
 		}
 		body := methods[id] + " " + strconv.Itoa(bodies[id])
 		delete(methods, id)
-		hbuf.Reset()
-		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-		_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
-		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true})
-		_ = fr.WriteData(id, true, []byte(body))
+		fr.answer(id, body)
 		if seen == o.perConn && !o.abrupt && !retired {
 			retired = true
 			_ = fr.WriteGoAway(id, http2.ErrCodeNo, nil)

@@ -74,6 +74,38 @@ func startGuarded(t *testing.T, yml string, mode policy.Mode, res Resolver, node
 	return g
 }
 
+// netguardEntries is the YAML of one ServiceEntry per entry, each with
+// one port gwPort of protocol to targetPort sitePort. An entry is its
+// name, its hosts (a YAML list) and any more lines of its spec.
+func netguardEntries(protocol, gwPort, sitePort string, entries ...[]string) string {
+	var sb strings.Builder
+	for i, e := range entries {
+		if i > 0 {
+			sb.WriteString("---\n")
+		}
+		fmt.Fprintf(&sb, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: %s}\nspec:\n  hosts: %s\n", e[0], e[1])
+		for _, l := range e[2:] {
+			sb.WriteString("  " + l + "\n")
+		}
+		fmt.Fprintf(&sb, "  ports: [{number: %s, name: %s, protocol: %s, targetPort: %s}]\n", gwPort, strings.ToLower(protocol), protocol, sitePort)
+	}
+	return sb.String()
+}
+
+// wantAccessDenied dials the gateway at gw with TLS cfg and checks that
+// the handshake ends in an access_denied alert.
+func wantAccessDenied(t *testing.T, gw string, cfg *tls.Config) {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, cfg)
+	if err == nil {
+		c.Close()
+		t.Fatal("handshake through the gateway succeeded, want an access_denied alert")
+	}
+	if !strings.Contains(err.Error(), "access denied") {
+		t.Errorf("handshake error %q, want access denied", err)
+	}
+}
+
 // hitServer is a plain HTTP server on addr that counts its requests.
 func hitServer(t *testing.T, addr string) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
@@ -115,39 +147,11 @@ func TestNetguardRebinding(t *testing.T) {
 	site, hits := hitServer(t, "127.0.0.1:0")
 	sitePort := port("https://" + site.Listener.Addr().String())
 	gwPort := freePort(t)
-	yml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: rebind}
-spec:
-  hosts: ["*.rebind.test"]
-  ports: [{number: %[1]s, name: http, protocol: HTTP, targetPort: %[2]s}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: dns}
-spec:
-  hosts: [metadata.test, private.test, node.test]
-  resolution: DNS
-  ports: [{number: %[1]s, name: http, protocol: HTTP, targetPort: %[2]s}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: static}
-spec:
-  hosts: [static.test]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
-  ports: [{number: %[1]s, name: http, protocol: HTTP, targetPort: %[2]s}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: internal}
-spec:
-  hosts: [internal.test]
-  resolution: DNS
-  location: MESH_INTERNAL
-  ports: [{number: %[1]s, name: http, protocol: HTTP, targetPort: %[2]s}]
-`, gwPort, sitePort)
+	yml := netguardEntries("HTTP", gwPort, sitePort,
+		[]string{"rebind", `["*.rebind.test"]`},
+		[]string{"dns", "[metadata.test, private.test, node.test]", "resolution: DNS"},
+		[]string{"static", "[static.test]", "resolution: STATIC", "endpoints: [{address: 127.0.0.1}]"},
+		[]string{"internal", "[internal.test]", "resolution: DNS", "location: MESH_INTERNAL"})
 	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	res := mapResolver{
 		"loop.rebind.test":     lo,
@@ -288,14 +292,7 @@ spec:
 	t.Run("TLS with SNI resolving to loopback gets access_denied", func(t *testing.T) {
 		g.logs.TakeAll()
 		before := hits.Load()
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, &tls.Config{ServerName: "rebound.test", InsecureSkipVerify: true})
-		if err == nil {
-			c.Close()
-			t.Fatal("handshake succeeded, want an access_denied alert")
-		}
-		if !strings.Contains(err.Error(), "access denied") {
-			t.Errorf("handshake error %q, want access denied", err)
-		}
+		wantAccessDenied(t, gw, &tls.Config{ServerName: "rebound.test", InsecureSkipVerify: true})
 		if hits.Load() != before {
 			t.Error("the upstream on 127.0.0.2 was reached")
 		}
@@ -316,41 +313,19 @@ func TestNetguardPassthroughSNI(t *testing.T) {
 	s := newSite(t, leaf, nil)
 	sitePort := port(s.URL)
 	gwPort := freePort(t)
-	yml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: rebind}
-spec:
-  hosts: ["*.rebind.test"]
-  ports: [{number: %[1]s, name: tls, protocol: TLS, targetPort: %[2]s}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: static}
-spec:
-  hosts: [static.test]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
-  ports: [{number: %[1]s, name: tls, protocol: TLS, targetPort: %[2]s}]
-`, gwPort, sitePort)
+	yml := netguardEntries("TLS", gwPort, sitePort,
+		[]string{"rebind", `["*.rebind.test"]`},
+		[]string{"static", "[static.test]", "resolution: STATIC", "endpoints: [{address: 127.0.0.1}]"})
 	g := startGuarded(t, yml, policy.RegistryOnly, mapResolver{"x.rebind.test": {netip.MustParseAddr("127.0.0.1")}}, nil)
-	dial := func(sni string) (*tls.Conn, error) {
-		return tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+gwPort, &tls.Config{ServerName: sni, RootCAs: ca.Pool()})
-	}
+	gw := "127.0.0.1:" + gwPort
 	before := s.hits.Load()
-	c, err := dial("x.rebind.test")
-	if err == nil {
-		c.Close()
-		t.Fatal("handshake through the gateway succeeded, want an access_denied alert")
-	}
-	if !strings.Contains(err.Error(), "access denied") {
-		t.Errorf("handshake error %q, want access denied", err)
-	}
+	wantAccessDenied(t, gw, &tls.Config{ServerName: "x.rebind.test", RootCAs: ca.Pool()})
 	wantLogLine(t, g.logs, "connection", "deny", "netguard", "it resolves to 127.0.0.1, a loopback address")
 	if got := counter(t, g.metrics.Guarded.WithLabelValues("loopback")); got != 1 {
 		t.Errorf("egressgw_netguard_denied_total{class=loopback} = %v, want 1", got)
 	}
 
-	c, err = dial("static.test")
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, &tls.Config{ServerName: "static.test", RootCAs: ca.Pool()})
 	if err != nil {
 		t.Fatalf("STATIC endpoint on loopback: %v, want it passed through", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egressgw/egressgw/internal/faultserver"
 )
 
 // weakSite is an HTTPS server whose certificate has a 1024-bit RSA key.
@@ -40,31 +41,6 @@ func weakSite(t *testing.T, host string) *httptest.Server {
 	return srv
 }
 
-// resettingServer reads the first bytes of each connection (the
-// ClientHello) and resets it.
-func resettingServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, _ = c.Read(make([]byte, 512))
-			_ = c.(*net.TCPConn).SetLinger(0)
-			_ = c.Close()
-		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	return p
-}
-
 // TestUpstreamTLSRefusals: the client of a refused upstream handshake gets
 // a 502 whose body says what was wrong, for a short RSA key (even with
 // insecureSkipVerify) and for an upstream that resets the handshake.
@@ -74,7 +50,7 @@ func TestUpstreamTLSRefusals(t *testing.T) {
 	cfg := ""
 	for _, u := range []struct{ host, port, tls string }{
 		{"api.x.test", port(weak.URL), "{mode: SIMPLE, insecureSkipVerify: true}"},
-		{"reset.x.test", resettingServer(t), "{mode: SIMPLE, insecureSkipVerify: true}"},
+		{"reset.x.test", port(faultserver.ResetAfterHello(t)), "{mode: SIMPLE, insecureSkipVerify: true}"},
 	} {
 		cfg += fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry

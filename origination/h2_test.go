@@ -885,6 +885,34 @@ func newRawH2Server(t *testing.T, serve func(i int, rc *rawH2Conn)) Upstream {
 	return Upstream{Key: "raw " + addr, Dial: dialTo(addr), IdleTimeout: time.Minute, HTTP2: true}
 }
 
+// newFirstConnRawH2Server is a raw HTTP/2 upstream for tests about its
+// first connection, which first serves from the start; every later
+// connection answers 204 (noContent).
+func newFirstConnRawH2Server(t *testing.T, first func(rc *rawH2Conn)) Upstream {
+	t.Helper()
+	return newRawH2Server(t, func(i int, rc *rawH2Conn) {
+		if i > 0 {
+			rc.noContent(t)
+			return
+		}
+		first(rc)
+	})
+}
+
+// newFirstConnH2Server is newFirstConnRawH2Server with the handshake done
+// and the first request's HEADERS read before first serves.
+func newFirstConnH2Server(t *testing.T, first func(rc *rawH2Conn, hf *http2.MetaHeadersFrame)) Upstream {
+	t.Helper()
+	return newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
+		hf, err := rc.firstRequest()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		first(rc, hf)
+	})
+}
+
 // preface reads the client preface.
 func (rc *rawH2Conn) preface() error {
 	b := make([]byte, len(http2.ClientPreface))
@@ -974,6 +1002,23 @@ func (rc *rawH2Conn) headers(id uint32, end bool, kv ...string) error {
 	return rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.hbuf.Bytes(), EndStream: end, EndHeaders: true})
 }
 
+// headerBlock sends the header block b for stream id in a HEADERS frame
+// and as many CONTINUATION frames as it takes, each of at most piece bytes.
+func (rc *rawH2Conn) headerBlock(id uint32, endStream bool, b []byte, piece int) {
+	first := true
+	for len(b) > 0 {
+		n := min(piece, len(b))
+		end := n == len(b)
+		if first {
+			_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b[:n], EndStream: endStream, EndHeaders: end})
+			first = false
+		} else {
+			_ = rc.fr.WriteContinuation(id, end, b[:n])
+		}
+		b = b[n:]
+	}
+}
+
 // TestH2StreamReset: RST_STREAM from the upstream fails the stream with a
 // StreamResetError, Refused for REFUSED_STREAM only.
 func TestH2StreamReset(t *testing.T) {
@@ -1019,16 +1064,7 @@ func TestH2StreamReset(t *testing.T) {
 // its streams are done.
 func TestH2GoAway(t *testing.T) {
 	firstClosed := make(chan struct{})
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
-		a, err := rc.firstRequest()
-		if err != nil {
-			t.Error(err)
-			return
-		}
+	u := newFirstConnH2Server(t, func(rc *rawH2Conn, a *http2.MetaHeadersFrame) {
 		if _, err := rc.request(); err != nil {
 			t.Error(err)
 			return
@@ -1080,11 +1116,7 @@ func TestH2GoAway(t *testing.T) {
 // TestH2ConnectionDies: when the upstream's connection ends, every stream
 // on it fails, and the next request gets a new connection.
 func TestH2ConnectionDies(t *testing.T) {
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
+	u := newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
 		if err := rc.handshake(); err != nil {
 			t.Error(err)
 			return
@@ -1342,21 +1374,6 @@ func TestH2HeaderBlockInContinuations(t *testing.T) {
 		}
 		return b.Bytes()
 	}
-	// send writes b for stream id in frames of at most piece bytes.
-	send := func(rc *rawH2Conn, id uint32, b []byte, piece int) {
-		first := true
-		for len(b) > 0 {
-			n := min(piece, len(b))
-			end := n == len(b)
-			if first {
-				_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b[:n], EndStream: true, EndHeaders: end})
-				first = false
-			} else {
-				_ = rc.fr.WriteContinuation(id, end, b[:n])
-			}
-			b = b[n:]
-		}
-	}
 	big := strings.Repeat("a", MaxResponseHeaderBytes+1)
 	u := newRawH2Server(t, func(_ int, rc *rawH2Conn) {
 		hf, err := rc.firstRequest()
@@ -1364,14 +1381,14 @@ func TestH2HeaderBlockInContinuations(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		send(rc, hf.StreamID, block(":status", "200", "x-split", "over three frames", "content-length", "0"), 8)
+		rc.headerBlock(hf.StreamID, true, block(":status", "200", "x-split", "over three frames", "content-length", "0"), 8)
 		for _, b := range [][]byte{block(":status", "200", "x-big", big), block(":status", "204")} {
 			hf, err := rc.request()
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			send(rc, hf.StreamID, b, 16384)
+			rc.headerBlock(hf.StreamID, true, b, 16384)
 		}
 		_, _ = io.Copy(io.Discard, rc)
 	})

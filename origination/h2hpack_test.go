@@ -24,11 +24,7 @@ func TestH2DynamicTableBeforeAck(t *testing.T) {
 		{"no size update after the ACK", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-				if i > 0 {
-					rc.noContent(t)
-					return
-				}
+			u := newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
 				if err := rc.handshake(); err != nil {
 					t.Error(err)
 					return
@@ -124,27 +120,12 @@ func TestDynTableSizeUpdateLimit(t *testing.T) {
 // with an error that names the limit and the table; the next request is
 // served on a new connection.
 func TestH2OverLimitBlockWithTable(t *testing.T) {
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
-		hf, err := rc.firstRequest()
-		if err != nil {
-			t.Error(err)
-			return
-		}
+	u := newFirstConnH2Server(t, func(rc *rawH2Conn, hf *http2.MetaHeadersFrame) {
 		rc.hbuf.Reset() // "~" has a long Huffman code: the block is sent raw, over the limit in bytes
 		for _, kv := range [][2]string{{":status", "200"}, {"x-big", strings.Repeat("~", MaxResponseHeaderBytes)}} {
 			_ = rc.henc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 		}
-		b := rc.hbuf.Bytes()
-		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: hf.StreamID, BlockFragment: b[:16384]})
-		for b = b[16384:]; len(b) > 0; {
-			n := min(len(b), 16384)
-			_ = rc.fr.WriteContinuation(hf.StreamID, n == len(b), b[:n])
-			b = b[n:]
-		}
+		rc.headerBlock(hf.StreamID, false, rc.hbuf.Bytes(), 16384)
 		_, _ = io.Copy(io.Discard, rc)
 	})
 	p := newTestH2Pool(t, u)

@@ -33,11 +33,7 @@ func TestH2LoopPanic(t *testing.T) {
 				}
 			}
 			t.Cleanup(func() { testHookDispatch, testHookWrite = nil, nil })
-			u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-				if i > 0 {
-					rc.noContent(t)
-					return
-				}
+			u := newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
 				if loop == "read" {
 					if _, err := rc.firstRequest(); err != nil {
 						t.Error(err)

@@ -13,16 +13,7 @@ import (
 // once with a refused StreamResetError, which the caller may send again
 // elsewhere.
 func TestH2OpenAfterGoAway(t *testing.T) {
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
-		a, err := rc.firstRequest()
-		if err != nil {
-			t.Error(err)
-			return
-		}
+	u := newFirstConnH2Server(t, func(rc *rawH2Conn, a *http2.MetaHeadersFrame) {
 		_ = rc.fr.WriteGoAway(a.StreamID, http2.ErrCodeNo, nil)
 		_ = rc.headers(a.StreamID, true, ":status", "204")
 		_, _ = io.Copy(io.Discard, rc)
@@ -53,16 +44,7 @@ func TestH2OpenAfterGoAway(t *testing.T) {
 // the upstream had them); one answered in part fails otherwise; a stream
 // opened on the dead connection fails Unprocessed.
 func TestH2NoResponseError(t *testing.T) {
-	u := newRawH2Server(t, func(i int, rc *rawH2Conn) {
-		if i > 0 {
-			rc.noContent(t)
-			return
-		}
-		a, err := rc.firstRequest()
-		if err != nil {
-			t.Error(err)
-			return
-		}
+	u := newFirstConnH2Server(t, func(rc *rawH2Conn, a *http2.MetaHeadersFrame) {
 		if _, err := rc.request(); err != nil {
 			t.Error(err)
 			return

@@ -14,12 +14,13 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egressgw/egressgw/internal/faultserver"
 )
 
 // testCert is a certificate with its key, made for one test.
@@ -180,36 +181,11 @@ func TestWeakRSAKeyRefused(t *testing.T) {
 	}
 }
 
-// resetAfterHello accepts connections, reads the client's first bytes (the
-// ClientHello) and resets the connection (SO_LINGER 0).
-func resetAfterHello(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			buf := make([]byte, 512)
-			_, _ = c.Read(buf)
-			_ = c.(*net.TCPConn).SetLinger(0)
-			_ = c.Close()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestHandshakeResetIsHandshakeFailure: an upstream that resets the
 // connection during the handshake is a TLS handshake failure (with the
 // reset as its cause), not an upstream that broke off a request.
 func TestHandshakeResetIsHandshakeFailure(t *testing.T) {
-	addr := resetAfterHello(t)
+	addr := faultserver.ResetAfterHello(t)
 	pool := NewPool(x509.NewCertPool())
 	u := Upstream{Key: "reset", TLS: &TLS{InsecureSkipVerify: true}, Dial: dialTo(addr), IdleTimeout: time.Minute}
 	for _, tt := range []struct {

@@ -125,17 +125,11 @@ func flood(p *proc, server string, d time.Duration) (floodResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 4096)
-			m := new(dns.Msg)
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				if m.Unpack(buf[:n]) == nil && m.Rcode == dns.RcodeServerFailure && overLimit(m) {
+			readAnswers(c, func(m *dns.Msg) {
+				if m.Rcode == dns.RcodeServerFailure && overLimit(m) {
 					limited.Add(1)
 				}
-			}
+			})
 		}()
 	}
 	var mu sync.Mutex
@@ -144,23 +138,14 @@ func flood(p *proc, server string, d time.Duration) (floodResult, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		buf := make([]byte, 4096)
-		m := new(dns.Msg)
-		for {
-			n, err := local.Read(buf)
-			if err != nil {
-				return
-			}
-			if m.Unpack(buf[:n]) != nil {
-				continue
-			}
+		readAnswers(local, func(m *dns.Msg) {
 			mu.Lock()
 			if at, ok := sentAt[m.Id]; ok && m.Rcode == dns.RcodeSuccess && len(m.Answer) == 1 {
 				lat = append(lat, time.Since(at))
 				delete(sentAt, m.Id)
 			}
 			mu.Unlock()
-		}
+		})
 	}()
 
 	q := new(dns.Msg)
@@ -213,6 +198,23 @@ func flood(p *proc, server string, d time.Duration) (floodResult, error) {
 	return res, nil
 }
 
+// readAnswers reads DNS messages from c until a read fails (its deadline, or
+// its close) and hands each one that unpacks to answer. The message is reused
+// from one read to the next: answer must not keep it.
+func readAnswers(c *net.UDPConn, answer func(m *dns.Msg)) {
+	buf := make([]byte, 4096)
+	m := new(dns.Msg)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if m.Unpack(buf[:n]) == nil {
+			answer(m)
+		}
+	}
+}
+
 // overLimit reports whether m carries the EDE of a query over a forwarding
 // bound.
 func overLimit(m *dns.Msg) bool {
@@ -230,18 +232,29 @@ var goroutinesMetric = regexp.MustCompile(`(?m)^go_goroutines (\S+)$`)
 
 // goroutines is the gateway's go_goroutines, from its admin address.
 func goroutines(admin string) (float64, error) {
+	v, ok, err := metric(admin, goroutinesMetric)
+	if err == nil && !ok {
+		return 0, fmt.Errorf("%s/metrics has no go_goroutines", admin)
+	}
+	return v, err
+}
+
+// metric reads the gateway's /metrics from its admin address and parses the
+// first submatch of re, one line's value; ok is false when no line matches.
+func metric(admin string, re *regexp.Regexp) (v float64, ok bool, err error) {
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	m := goroutinesMetric.FindSubmatch(b)
+	m := re.FindSubmatch(b)
 	if m == nil {
-		return 0, fmt.Errorf("%s/metrics has no go_goroutines", admin)
+		return 0, false, nil
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	v, err = strconv.ParseFloat(string(m[1]), 64)
+	return v, true, err
 }

@@ -454,18 +454,6 @@ func (w *world) reload(r *report) error {
 var reloadsMetric = regexp.MustCompile(`(?m)^egressgw_config_reloads_total\{result="success"\} (\S+)$`)
 
 func (w *world) reloads() (float64, error) {
-	resp, err := http.Get("http://" + egressgwAddr + ":" + adminPort + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	m := reloadsMetric.FindSubmatch(b)
-	if m == nil {
-		return 0, nil // no reload yet
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	v, _, err := metric(egressgwAddr+":"+adminPort, reloadsMetric) // none matching: no reload yet, 0
+	return v, err
 }

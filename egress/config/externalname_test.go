@@ -18,6 +18,30 @@ spec:
 ---
 `
 
+// extEntry is the YAML of ServiceEntry ext/name for host (a YAML scalar)
+// with resolution and one port (a YAML flow map), and any more lines of
+// its spec between the two.
+func extEntry(name, host, resolution, port string, more ...string) string {
+	var sb strings.Builder
+	sb.WriteString("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: " + name + ", namespace: ext}\n")
+	sb.WriteString("spec:\n  hosts: [" + host + "]\n  resolution: " + resolution + "\n")
+	for _, l := range more {
+		sb.WriteString("  " + l + "\n")
+	}
+	sb.WriteString("  ports: [" + port + "]\n")
+	return sb.String()
+}
+
+// extRule is the YAML of DestinationRule ns/name for host (a YAML scalar)
+// with trafficPolicy (a YAML flow map).
+func extRule(ns, name, host, trafficPolicy string) string {
+	return "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: " + name + ", namespace: " + ns + "}\n" +
+		"spec:\n  host: " + host + "\n  trafficPolicy: " + trafficPolicy + "\n"
+}
+
+// extDocs puts YAML documents one after the other, to follow extService.
+func extDocs(docs ...string) string { return "\n" + strings.Join(docs, "---\n") }
+
 // TestExternalNameToServiceEntry: an ExternalName Service whose
 // externalName is a ServiceEntry host takes, on the ports the ServiceEntry
 // declares, its targetPort and protocol together with the DestinationRule
@@ -39,101 +63,39 @@ func TestExternalNameToServiceEntry(t *testing.T) {
 		wantResolution Resolution // NONE stands for DNS, the default: the externalName resolved
 		wantEndpoints  int
 	}{
-		{name: "exact host, port-level TLS", yaml: `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api, namespace: ext}
-spec:
-  hosts: [api.ext.test]
-  resolution: DNS
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 443}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: api, namespace: ext}
-spec:
-  host: api.ext.test
-  trafficPolicy:
-    portLevelSettings: [{port: {number: 80}, tls: {mode: SIMPLE}}]
-`, want: []want{
-			{port: 80, targetPort: 443, protocol: ProtocolHTTP, tls: "DestinationRule ext/api portLevelSettings[0].tls"},
-			{port: 8080, targetPort: 8080, protocol: ProtocolHTTP}, // not a port of the ServiceEntry: the Service's own
-		}},
-		{name: "wildcard host, rule-level TLS, HTTP2", yaml: `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: wild, namespace: ext}
-spec:
-  hosts: ["*.ext.test"]
-  resolution: NONE
-  ports: [{number: 80, name: grpc, protocol: GRPC, targetPort: 8443}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: wild, namespace: ext}
-spec:
-  host: "*.ext.test"
-  trafficPolicy: {tls: {mode: SIMPLE}}
-`, want: []want{
-			{port: 80, targetPort: 8443, protocol: ProtocolHTTP, http2: true, tls: "DestinationRule ext/wild trafficPolicy.tls"},
-			{port: 8080, targetPort: 8080, protocol: ProtocolHTTP, tls: "DestinationRule ext/wild trafficPolicy.tls"},
-		}},
-		{name: "exact host over wildcard", yaml: `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: wild, namespace: ext}
-spec:
-  hosts: ["*.ext.test"]
-  resolution: NONE
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 9999}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api, namespace: ext}
-spec:
-  hosts: [api.ext.test]
-  resolution: DNS
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 443}]
-`, want: []want{{port: 80, targetPort: 443, protocol: ProtocolHTTP}}},
-		{name: "ServiceEntry without TLS: the Service's own rule does not apply on its ports", yaml: `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api, namespace: ext}
-spec:
-  hosts: [api.ext.test]
-  resolution: DNS
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8000}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: own, namespace: default}
-spec:
-  host: my-ext.default.svc.cluster.local
-  trafficPolicy: {tls: {mode: SIMPLE}}
-`, want: []want{
-			{port: 80, targetPort: 8000, protocol: ProtocolHTTP},
-			{port: 8080, targetPort: 8080, protocol: ProtocolHTTP, tls: "DestinationRule default/own trafficPolicy.tls"},
-		}, wantWarning: "DestinationRule default/own: spec.host: not applied to port 80 of Service default/my-ext (ExternalName): its externalName api.ext.test is registered by ServiceEntry ext/api"},
-		{name: "STATIC ServiceEntry: its endpoints and port names", yaml: `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api, namespace: ext}
-spec:
-  hosts: [api.ext.test]
-  resolution: STATIC
-  endpoints: [{address: 10.0.0.5, ports: {web: 9443}}]
-  ports: [{number: 80, name: web, protocol: HTTP, targetPort: 443}]
-`, want: []want{{port: 80, name: "web", targetPort: 443, protocol: ProtocolHTTP}}, wantResolution: ResolutionStatic, wantEndpoints: 1},
-		{name: "no ServiceEntry: the Service's ports", yaml: `
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: api, namespace: ext}
-spec:
-  host: api.ext.test
-  trafficPolicy: {tls: {mode: SIMPLE}}
-`, want: []want{
-			{port: 80, targetPort: 80, protocol: ProtocolHTTP, tls: "DestinationRule ext/api trafficPolicy.tls"},
-		}},
+		{name: "exact host, port-level TLS", yaml: extDocs(
+			extEntry("api", "api.ext.test", "DNS", "{number: 80, name: http, protocol: HTTP, targetPort: 443}"),
+			extRule("ext", "api", "api.ext.test", "{portLevelSettings: [{port: {number: 80}, tls: {mode: SIMPLE}}]}")),
+			want: []want{
+				{port: 80, targetPort: 443, protocol: ProtocolHTTP, tls: "DestinationRule ext/api portLevelSettings[0].tls"},
+				{port: 8080, targetPort: 8080, protocol: ProtocolHTTP}, // not a port of the ServiceEntry: the Service's own
+			}},
+		{name: "wildcard host, rule-level TLS, HTTP2", yaml: extDocs(
+			extEntry("wild", `"*.ext.test"`, "NONE", "{number: 80, name: grpc, protocol: GRPC, targetPort: 8443}"),
+			extRule("ext", "wild", `"*.ext.test"`, "{tls: {mode: SIMPLE}}")),
+			want: []want{
+				{port: 80, targetPort: 8443, protocol: ProtocolHTTP, http2: true, tls: "DestinationRule ext/wild trafficPolicy.tls"},
+				{port: 8080, targetPort: 8080, protocol: ProtocolHTTP, tls: "DestinationRule ext/wild trafficPolicy.tls"},
+			}},
+		{name: "exact host over wildcard", yaml: extDocs(
+			extEntry("wild", `"*.ext.test"`, "NONE", "{number: 80, name: http, protocol: HTTP, targetPort: 9999}"),
+			extEntry("api", "api.ext.test", "DNS", "{number: 80, name: http, protocol: HTTP, targetPort: 443}")),
+			want: []want{{port: 80, targetPort: 443, protocol: ProtocolHTTP}}},
+		{name: "ServiceEntry without TLS: the Service's own rule does not apply on its ports", yaml: extDocs(
+			extEntry("api", "api.ext.test", "DNS", "{number: 80, name: http, protocol: HTTP, targetPort: 8000}"),
+			extRule("default", "own", "my-ext.default.svc.cluster.local", "{tls: {mode: SIMPLE}}")),
+			want: []want{
+				{port: 80, targetPort: 8000, protocol: ProtocolHTTP},
+				{port: 8080, targetPort: 8080, protocol: ProtocolHTTP, tls: "DestinationRule default/own trafficPolicy.tls"},
+			}, wantWarning: "DestinationRule default/own: spec.host: not applied to port 80 of Service default/my-ext (ExternalName): its externalName api.ext.test is registered by ServiceEntry ext/api"},
+		{name: "STATIC ServiceEntry: its endpoints and port names", yaml: extDocs(
+			extEntry("api", "api.ext.test", "STATIC", "{number: 80, name: web, protocol: HTTP, targetPort: 443}", "endpoints: [{address: 10.0.0.5, ports: {web: 9443}}]")),
+			want: []want{{port: 80, name: "web", targetPort: 443, protocol: ProtocolHTTP}}, wantResolution: ResolutionStatic, wantEndpoints: 1},
+		{name: "no ServiceEntry: the Service's ports", yaml: extDocs(
+			extRule("ext", "api", "api.ext.test", "{tls: {mode: SIMPLE}}")),
+			want: []want{
+				{port: 80, targetPort: 80, protocol: ProtocolHTTP, tls: "DestinationRule ext/api trafficPolicy.tls"},
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
