@@ -238,16 +238,23 @@ func TestNetguardRebinding(t *testing.T) {
 }
 
 // wantLogLine checks the access log has one line msg with decision, rule
-// and a reason containing reason.
+// and a reason containing reason. It waits for it, bounded: a refused
+// connection's line is written after the client has its alert.
 func wantLogLine(t *testing.T, logs *observer.ObservedLogs, msg, decision, rule, reason string) {
 	t.Helper()
 	var seen []string
-	for _, e := range logs.FilterMessage(msg).All() {
-		f := e.ContextMap()
-		if f["decision"] == decision && f["rule"] == rule && strings.Contains(fmt.Sprint(f["reason"]), reason) {
-			return
+	for deadline := time.Now().Add(h1Wait); ; time.Sleep(5 * time.Millisecond) {
+		seen = seen[:0]
+		for _, e := range logs.FilterMessage(msg).All() {
+			f := e.ContextMap()
+			if f["decision"] == decision && f["rule"] == rule && strings.Contains(fmt.Sprint(f["reason"]), reason) {
+				return
+			}
+			seen = append(seen, fmt.Sprint(f))
 		}
-		seen = append(seen, fmt.Sprint(f))
+		if time.Now().After(deadline) {
+			break
+		}
 	}
 	t.Errorf("no %q log line with decision %s, rule %s and a reason containing %q; got %v", msg, decision, rule, reason, seen)
 }
