@@ -199,8 +199,8 @@ func (c *H2Conn) writeLoop() {
 		c.out, c.spare = c.spare[:0], nil
 		c.kicked = false
 		c.wmu.Unlock()
-		if testHookWrite != nil {
-			testHookWrite()
+		if h := c.pool.hooks; h != nil && h.write != nil {
+			h.write()
 		}
 		_, err := c.conn.Write(b)
 		c.wmu.Lock()
@@ -245,8 +245,8 @@ func (c *H2Conn) readLoop() {
 			c.fail(fmt.Errorf("reading from the upstream: %w", err))
 			return
 		}
-		if testHookDispatch != nil {
-			testHookDispatch(f)
+		if h := c.pool.hooks; h != nil && h.dispatch != nil {
+			h.dispatch(f)
 		}
 		if err := c.dispatch(f); err != nil {
 			code := http2.ErrCodeProtocol

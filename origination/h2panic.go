@@ -21,12 +21,13 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("internal error in egressgw's HTTP/2 %s loop (connection failed): %v", e.Loop, e.Value)
 }
 
-// Test hooks, nil but in tests: called with each frame read before it is
-// dispatched, and before each write.
-var (
-	testHookDispatch func(http2.Frame)
-	testHookWrite    func()
-)
+// h2Hooks are a pool's test hooks (H2Pool.hooks, nil but in tests, set
+// before the pool's first connection): dispatch is called with each frame
+// read before it is dispatched, write before each write.
+type h2Hooks struct {
+	dispatch func(http2.Frame)
+	write    func()
+}
 
 // recoverLoop, deferred by a loop, turns its panic into the failure of
 // the connection and tells the pool's OnPanic.

@@ -19,20 +19,20 @@ func TestH2LoopPanic(t *testing.T) {
 	for _, loop := range []string{"read", "write"} {
 		t.Run(loop, func(t *testing.T) {
 			var armed atomic.Bool
+			hooks := &h2Hooks{}
 			if loop == "read" {
-				testHookDispatch = func(f http2.Frame) {
+				hooks.dispatch = func(f http2.Frame) {
 					if p, ok := f.(*http2.PingFrame); ok && string(p.Data[:]) == "panic!!!" {
 						panic("injected in dispatch")
 					}
 				}
 			} else {
-				testHookWrite = func() {
+				hooks.write = func() {
 					if armed.CompareAndSwap(true, false) {
 						panic("injected in the writer")
 					}
 				}
 			}
-			t.Cleanup(func() { testHookDispatch, testHookWrite = nil, nil })
 			u := newFirstConnRawH2Server(t, func(rc *rawH2Conn) {
 				if loop == "read" {
 					if _, err := rc.firstRequest(); err != nil {
@@ -49,6 +49,7 @@ func TestH2LoopPanic(t *testing.T) {
 			panics := make(chan *PanicError, 4)
 			p.OnPanic(func(err *PanicError) { panics <- err })
 			hp := p.H2(u)
+			hp.hooks = hooks
 			t.Cleanup(func() { hp.closeIdle(true) })
 			req := h2Req("http", "POST", "/")
 			req.EndStream = false

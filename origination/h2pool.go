@@ -29,6 +29,7 @@ type H2Pool struct {
 	u       Upstream
 	tls     *tls.Config       // nil: plaintext HTTP/2 with prior knowledge
 	onPanic func(*PanicError) // immutable; may be nil
+	hooks   *h2Hooks          // tests only: set before the first connection, then immutable
 
 	mu     sync.Mutex
 	conns  map[string][]*H2Conn // guarded by mu

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -13,14 +14,22 @@ import (
 // once with a refused StreamResetError, which the caller may send again
 // elsewhere.
 func TestH2OpenAfterGoAway(t *testing.T) {
+	reserved := make(chan struct{}) // the second slot is taken: the GOAWAY may go
 	u := newFirstConnH2Server(t, func(rc *rawH2Conn, a *http2.MetaHeadersFrame) {
+		select {
+		case <-reserved:
+		case <-time.After(h2Wait):
+			t.Error("the test never reserved its second slot")
+		}
 		_ = rc.fr.WriteGoAway(a.StreamID, http2.ErrCodeNo, nil)
 		_ = rc.headers(a.StreamID, true, ":status", "204")
 		_, _ = io.Copy(io.Discard, rc)
 	})
 	p := newTestH2Pool(t, u)
 	c1, s1 := openStream(t, p, h2Req("http", "GET", "/a"))
-	if c2 := getConn(t, p); c2 != c1 {
+	c2 := getConn(t, p)
+	close(reserved)
+	if c2 != c1 {
 		t.Fatal("the second slot is on another connection")
 	}
 	// The GOAWAY came before the response: once that is read, it was handled.
