@@ -18,6 +18,7 @@ import (
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
 	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
 )
 
 // helloTimeout bounds how long a new connection may take to show what it
@@ -56,12 +57,20 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	}()
 	defer e.survive(c)
 	st := e.state.Load()
-	spec, ok := st.listeners[l.port]
-	if !ok {
+	var rl *route.Listener // an ingress port's Gateway servers and routes
+	if l.side == route.Ingress {
+		if rl = st.snap.Routes.Listener(route.Ingress, l.port); rl == nil {
+			_ = c.Close()
+			return
+		}
+		if tcpOnly(rl) {
+			relayed = e.ingressTCP(st, l, rl, c, end)
+			return
+		}
+	} else if spec, ok := st.listeners[l.port]; !ok {
 		_ = c.Close()
 		return
-	}
-	if spec.Kind == config.ListenerTCP {
+	} else if spec.Kind == config.ListenerTCP {
 		ent := &st.snap.Entries[spec.TCPEntry]
 		relayed = e.forward(st, l, c, nil, ent.Host, "tcp", end)
 		return
@@ -105,7 +114,7 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 		_ = c.Close()
 		return
 	}
-	if hello.ServerName == "" {
+	if hello.ServerName == "" && rl == nil { // ingress: the port's default server may take it
 		readers.Put(pr)
 		sniff.WriteAlert(c, sniff.AlertUnrecognizedName)
 		e.logConn(st, l, c, connLog{proto: "tls", decision: "deny", reason: "the ClientHello carries no SNI; egressgw routes TLS by server name", close: "no_sni"})
@@ -113,7 +122,17 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	if rl != nil {
+		relayed = e.ingressTLS(st, l, rl, c, pr, hello, end)
+		return
+	}
 	relayed = e.forward(st, l, c, pr, requestHost(hello.ServerName), "tls", end)
+}
+
+// remoteAddr is c's peer address, IPv4-mapped addresses unmapped.
+func remoteAddr(c net.Conn) netip.Addr {
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	return ap.Addr().Unmap()
 }
 
 // survive, deferred by a connection's goroutine, recovers from a panic
@@ -136,6 +155,18 @@ func (e *Engine) survive(c *net.TCPConn) {
 // and the calling goroutine is free to go (its stack is most of what an
 // idle connection would otherwise cost).
 func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, end func()) bool {
+	d := st.snap.Policy.Decide(policy.Query{Host: host, Port: l.port, Source: remoteAddr(c)})
+	var u *upstream
+	if d.Allow {
+		u = st.lookup(d.Entry, l.port)
+	}
+	return e.relayTo(st, l, c, pr, host, proto, u, d, end)
+}
+
+// relayTo carries out decision d on a TLS (by SNI) or TCP connection for
+// host: refused, or spliced to u by the relay. It reports whether the
+// relay took the connection (as forward).
+func (e *Engine) relayTo(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, u *upstream, d policy.Decision, end func()) bool {
 	start := time.Now()
 	var br *bufio.Reader
 	if pr != nil {
@@ -148,8 +179,6 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 		}
 	}
 	defer release()
-	src, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-	d := st.snap.Policy.Decide(policy.Query{Host: host, Port: l.port, Source: src.Addr().Unmap()})
 	lg := connLog{proto: proto, host: host, decision: "allow", rule: d.Rule, start: start}
 	if !d.Allow {
 		lg.decision, lg.reason, lg.close = "deny", d.Reason, "denied"
@@ -160,7 +189,6 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 		_ = c.Close()
 		return false
 	}
-	u := st.lookup(d.Entry, l.port)
 	lg.upstream = u
 	if u.port.Protocol == config.ProtocolHTTP && br != nil {
 		lg.decision, lg.close = "deny", "protocol_mismatch"
@@ -228,13 +256,13 @@ func (e *Engine) logConn(st *state, l *listener, c net.Conn, lg connLog) {
 	if lg.upstream != nil {
 		hostLabel, cluster = lg.upstream.host, lg.upstream.cluster
 	}
-	e.metrics.Connections.WithLabelValues(l.label, hostLabel, lg.decision, closeLabel(lg.close)).Inc()
+	e.metrics.Connections.WithLabelValues(l.side.String(), l.label, hostLabel, lg.decision, closeLabel(lg.close)).Inc()
 	if ce := e.access.Check(zap.InfoLevel, "connection"); ce != nil {
 		var dur time.Duration
 		if !lg.start.IsZero() {
 			dur = time.Since(lg.start)
 		}
-		ce.Write(zap.String("src", c.RemoteAddr().String()), zap.String("listener", l.label), zap.String("proto", lg.proto),
+		ce.Write(zap.String("src", c.RemoteAddr().String()), zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", lg.proto),
 			zap.String("sni", lg.host), zap.String("decision", lg.decision), zap.String("rule", lg.rule),
 			zap.String("reason", lg.reason), zap.String("close", lg.close), zap.String("cluster", cluster),
 			zap.String("upstream", lg.addr), zap.Int64("bytes_sent", lg.sent), zap.Int64("bytes_received", lg.received),

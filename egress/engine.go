@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,11 +18,22 @@ import (
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
+	"github.com/egressgw/egressgw/route"
 )
 
 // Config is what an Engine is built with.
 type Config struct {
-	EgressAddr     netip.Addr     // listeners bind here
+	EgressAddr     netip.Addr     // egress listeners bind here
+	// IngressAddr (--ingress-addr) is where ingress Gateways' servers
+	// listen; invalid: no ingress listener (a Gateway that would be served
+	// is named in one warning).
+	IngressAddr netip.Addr
+	// Certs holds the server certificates of TLS-terminating Gateway
+	// servers; nil: none (such servers fail their handshakes).
+	Certs Certificates
+	// TrustedProxies (--trusted-proxies) are the load balancers in front
+	// of ingress whose X-Forwarded-Proto is believed.
+	TrustedProxies []netip.Prefix
 	Resolver       Resolver       // upstream host names
 	Roots          *x509.CertPool // system roots plus --ca-file, for origination
 	Log            *zap.Logger    // engine events
@@ -62,8 +74,9 @@ type Engine struct {
 	state atomic.Pointer[state] // the configuration being served; read lock-free
 	gen   atomic.Uint64
 
-	mu        sync.Mutex           // serializes Update and Shutdown
-	listeners map[uint32]*listener // guarded by mu
+	mu        sync.Mutex                // serializes Update and Shutdown
+	listeners map[listenerKey]*listener // guarded by mu
+	unserved  string                    // the Gateways last warned about for want of --ingress-addr; guarded by mu
 
 	conns  sync.WaitGroup  // connections in flight
 	stop   context.Context // cancelled when shutdown begins
@@ -92,7 +105,7 @@ func New(cfg Config) *Engine {
 	e := &Engine{
 		cfg: cfg, log: cfg.Log, access: cfg.AccessLog, metrics: cfg.Metrics,
 		pool:      origination.NewPool(cfg.Roots),
-		listeners: map[uint32]*listener{},
+		listeners: map[listenerKey]*listener{},
 	}
 	node := cfg.NodeAddrs
 	if node == nil {
@@ -108,7 +121,7 @@ func New(cfg Config) *Engine {
 			return false
 		}
 		_, ok := st.listeners[uint32(port)]
-		return ok
+		return ok // dialling an ingress port is not a loop: it is a new request from outside
 	}}
 	e.relay.stdlib, e.relay.onPanic = cfg.StdlibPaths, e.panicked
 	e.pool.OnPanic(func(err *origination.PanicError) {
@@ -145,30 +158,39 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	next := make(map[uint32]*listener, len(snap.Listeners))
-	bound := map[uint32]*net.TCPListener{}
-	for _, spec := range snap.Listeners {
-		if l, ok := e.listeners[spec.Port]; ok {
-			next[spec.Port] = l
+	want := e.wantListeners(snap)
+	next := make(map[listenerKey]*listener, len(want))
+	bound := map[listenerKey]*net.TCPListener{}
+	for _, k := range want {
+		if l, ok := e.listeners[k]; ok {
+			next[k] = l
 			continue
 		}
-		addr := netip.AddrPortFrom(e.cfg.EgressAddr, uint16(spec.Port))
+		addr := netip.AddrPortFrom(e.listenAddr(k.side), uint16(k.port))
 		ln, err := listenTCP(addr)
 		if err != nil {
 			for _, b := range bound {
 				_ = b.Close()
 			}
-			return fmt.Errorf("listen on %s for registered port %d: %w", addr, spec.Port, err)
+			return fmt.Errorf("listen on %s for %s port %d: %w", addr, k.portKind(), k.port, err)
 		}
-		bound[spec.Port] = ln
+		bound[k] = ln
+	}
+	if e.cfg.Certs != nil {
+		if err := e.cfg.Certs.Update(snap.Routes); err != nil {
+			for _, b := range bound {
+				_ = b.Close()
+			}
+			return fmt.Errorf("server certificates: %w", err)
+		}
 	}
 	e.state.Store(st)
 	gen := e.gen.Add(1)
-	for port, ln := range bound {
-		next[port] = e.startListener(port, ln)
+	for k, ln := range bound {
+		next[k] = e.startListener(k, ln)
 	}
-	for port, l := range e.listeners {
-		if _, ok := next[port]; !ok {
+	for k, l := range e.listeners {
+		if _, ok := next[k]; !ok {
 			go e.closeListener(l, time.Minute)
 		}
 	}
@@ -176,6 +198,58 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 	e.pool.Retain(st.keys)
 	e.metrics.ConfigGeneration.Set(float64(gen))
 	return nil
+}
+
+// listenerKey identifies a listener: its side and port (the side gives the address).
+type listenerKey struct {
+	side route.Side
+	port uint32
+}
+
+func (k listenerKey) portKind() string {
+	if k.side == route.Ingress {
+		return "ingress Gateway"
+	}
+	return "registered"
+}
+
+func (e *Engine) listenAddr(s route.Side) netip.Addr {
+	if s == route.Ingress {
+		return e.cfg.IngressAddr
+	}
+	return e.cfg.EgressAddr
+}
+
+// wantListeners lists the listeners snap needs: one per registered egress
+// port, and one per ingress Gateway port when there is an ingress address
+// (without one, the Gateways are named in a warning, once per change).
+func (e *Engine) wantListeners(snap *config.Snapshot) []listenerKey {
+	want := make([]listenerKey, 0, len(snap.Listeners))
+	for _, spec := range snap.Listeners {
+		want = append(want, listenerKey{route.Egress, spec.Port})
+	}
+	var unserved []string
+	for _, rl := range snap.Routes.Listeners() {
+		if rl.Side != route.Ingress {
+			continue
+		}
+		if !e.cfg.IngressAddr.IsValid() {
+			for _, s := range rl.Servers {
+				if !slices.Contains(unserved, s.Gateway) {
+					unserved = append(unserved, s.Gateway)
+				}
+			}
+			continue
+		}
+		want = append(want, listenerKey{route.Ingress, rl.Port})
+	}
+	if names := strings.Join(unserved, ", "); names != e.unserved {
+		e.unserved = names
+		if names != "" {
+			e.log.Warn("ingress Gateways are not served: no --ingress-addr was given for their listeners", zap.String("gateways", names))
+		}
+	}
+	return want
 }
 
 // Snapshot returns the configuration being served, or nil before the first Update.
@@ -201,7 +275,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.cancel()
 	ls := e.listeners
-	e.listeners = map[uint32]*listener{}
+	e.listeners = map[listenerKey]*listener{}
 	e.mu.Unlock()
 
 	var wg sync.WaitGroup

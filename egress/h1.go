@@ -20,6 +20,7 @@ import (
 
 	"github.com/egressgw/egressgw/internal/limit"
 	"github.com/egressgw/egressgw/internal/peek"
+	"github.com/egressgw/egressgw/route"
 )
 
 // Timeouts of a plaintext HTTP/1 client connection, as the net/http server had them.
@@ -68,6 +69,7 @@ type h1conn struct {
 	dead         bool          // nothing more can be said: close without a response
 	req          *http.Request // the request being answered
 	sentContinue bool          // a 100 Continue went out for it
+	retries      *route.Retries // the retry policy of the route the request follows; nil: egressgw's own (reused connections only)
 }
 
 // errHeadTooLarge ends the read of a request head that passed the limit.

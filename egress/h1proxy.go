@@ -37,31 +37,54 @@ func (h *h1conn) roundTrip(u *upstream, rec *recorder, r *http.Request, host str
 		return
 	}
 	replayable := r.ContentLength == 0 && isIdempotent(r.Method)
-	uc, err := h.upstreamConn(pool, host, !replayable)
-	if err != nil {
-		h.e.upstreamError(u, rec, host, err)
-		return
-	}
-	resp, clientErr, err := h.exchange(uc, pool, r)
-	if err != nil && clientErr == nil && uc.Reused && replayable && closedByPeer(err) {
-		_ = uc.Close()
-		if uc, err = pool.Dial(h.e.stop, host); err == nil {
-			resp, clientErr, err = h.exchange(uc, pool, r)
+	for try := 0; ; try++ {
+		uc, err := h.upstreamConn(pool, host, !replayable)
+		if err != nil {
+			if retryConnect(h.retries, try) && h.retryBackoff(try) {
+				continue
+			}
+			h.e.upstreamError(u, rec, host, err)
+			return
 		}
-	}
-	if err == nil && clientErr == nil {
-		// relayResponse ends the watch exchange started.
-		if h.relayResponse(rec, resp, uc.R) && !resp.Close && pool.KeepAlive(uc) {
-			pool.Put(uc)
-		} else {
+		resp, clientErr, err := h.exchange(uc, pool, r)
+		if err != nil && clientErr == nil && uc.Reused && replayable && closedByPeer(err) {
+			_ = uc.Close()
+			if uc, err = pool.Dial(h.e.stop, host); err == nil {
+				resp, clientErr, err = h.exchange(uc, pool, r)
+			}
+		}
+		if err == nil && clientErr == nil && r.ContentLength == 0 && retryStatus(h.retries, try, resp.StatusCode) {
+			// The route retries this status: the answer is dropped (with
+			// its connection, rather than reading a body nobody wants).
+			_ = uc.Close()
+			if !h.watch.stop() && h.retryBackoff(try) {
+				continue
+			}
+			h.closing, h.dead = true, true
+			rec.status, rec.note = 499, "client went away while the request was retried"
+			return
+		}
+		if err == nil && clientErr == nil {
+			// relayResponse ends the watch exchange started.
+			if h.relayResponse(rec, resp, uc.R) && !resp.Close && pool.KeepAlive(uc) {
+				pool.Put(uc)
+			} else {
+				_ = uc.Close()
+			}
+			return
+		}
+		if uc != nil {
 			_ = uc.Close()
 		}
+		h.exchangeFailed(u, rec, host, clientErr, err)
 		return
 	}
-	if uc != nil {
-		_ = uc.Close()
-	}
-	h.exchangeFailed(u, rec, host, clientErr, err)
+}
+
+// retryBackoff waits before retry try+1 as Envoy does (a random time up to
+// 25 ms doubled per retry, capped at 250 ms); false if the gateway stops meanwhile.
+func (h *h1conn) retryBackoff(try int) bool {
+	return backoff(h.e.stop, try)
 }
 
 // exchangeFailed answers a request whose exchange with the upstream
@@ -175,6 +198,7 @@ type buffered interface{ Buffered() int }
 // relayed whole, so that the upstream connection may serve again.
 func (h *h1conn) relayResponse(rec *recorder, resp *http.Response, pending buffered) (whole bool) {
 	rec.status = resp.StatusCode
+	rec.editResponse(resp.Header)
 	h.bodyless = h.bodyless || bodylessStatus(resp.StatusCode)
 	cl := resp.ContentLength
 	if !h.bodyless && cl < 0 {

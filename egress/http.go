@@ -12,6 +12,7 @@ import (
 
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
 )
 
 // serveHTTP handles a request that came through the net/http server
@@ -57,6 +58,10 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 		e.badTarget(st, l, h, rec, r, "egressgw: invalid request path: "+problem, start)
 		return
 	}
+	if l.side == route.Ingress {
+		e.handleIngress(st, l, h, rec, r, host, p, src, start)
+		return
+	}
 	q := policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: p}
 	d := st.snap.Policy.Decide(q)
 	if d.Allow && e.cfg.PathNormalization < PathDecodeAndMergeSlashes && hasEscapedSlash(p) {
@@ -68,6 +73,8 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 		deny(rec, d, host)
 	case r.Method == http.MethodConnect:
 		refuse(rec, http.StatusMethodNotAllowed, "egressgw: CONNECT is not supported: send the request itself (the gateway resolves and routes it by Host)")
+	case e.routeEgress(st, l, h, rec, r, host, p, d, start):
+		return
 	default:
 		u = st.lookup(d.Entry, l.port)
 		switch {
@@ -171,9 +178,9 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 		decision, rule = "deny", rec.rule
 	}
 	if u != nil && decision == "allow" && rec.status == http.StatusOK {
-		u.served(e.metrics, l.label).Inc() // the common case, without hashing labels
+		u.served(e.metrics, l).Inc() // the common case, without hashing labels
 	} else {
-		e.metrics.Requests.WithLabelValues(l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
+		e.metrics.Requests.WithLabelValues(l.side.String(), l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
 	}
 	if ce := e.access.Check(zap.InfoLevel, "request"); ce != nil {
 		if u != nil {
@@ -183,10 +190,18 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 			}
 		}
 		fp := logFields.Get().(*[]zap.Field)
+		gw, vs, rt := "", "", ""
+		if rec.server != nil {
+			gw = rec.server.Gateway
+		}
+		if rec.route != nil {
+			vs, rt = rec.route.VirtualService, rec.route.Name
+		}
 		fields := append((*fp)[:0],
-			zap.String("src", r.RemoteAddr), zap.String("listener", l.label), zap.String("proto", r.Proto),
+			zap.String("src", r.RemoteAddr), zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", r.Proto),
 			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.EscapedPath()),
 			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", rule),
+			zap.String("gateway", gw), zap.String("virtual_service", vs), zap.String("route", rt),
 			zap.String("cluster", cluster), zap.String("upstream", upstreamAddr),
 			zap.Int64("bytes_in", max(r.ContentLength, 0)), zap.Int64("bytes_out", rec.bytes),
 			zap.Duration("duration", time.Since(start)),
@@ -202,7 +217,7 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 }
 
 // logFields lends logRequest its field list (zap encodes the fields before Write returns).
-var logFields = sync.Pool{New: func() any { f := make([]zap.Field, 0, 16); return &f }}
+var logFields = sync.Pool{New: func() any { f := make([]zap.Field, 0, 20); return &f }}
 
 // upstreamAddr is how the access log names the upstream of a request for host.
 func (u *upstream) upstreamAddr(host string) string {

@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/egressgw/egressgw/route"
 )
 
 // listener is one egress port: an accept loop that classifies each
 // connection, and an HTTP server fed with the plaintext ones. It outlives
 // configuration reloads that keep its port.
 type listener struct {
+	side  route.Side
 	port  uint32
 	label string // port as text, for logs and metrics
 	ln    *net.TCPListener
@@ -29,12 +32,15 @@ type listener struct {
 	drained chan struct{}        // closed once closing and the last HTTP/1 connection is gone; guarded by mu
 }
 
-func (e *Engine) startListener(port uint32, ln *net.TCPListener) *listener {
-	l := &listener{port: port, label: strconv.Itoa(int(port)), ln: ln, queue: newConnQueue(ln.Addr()),
+func (l *listener) key() listenerKey { return listenerKey{l.side, l.port} }
+
+func (e *Engine) startListener(k listenerKey, ln *net.TCPListener) *listener {
+	l := &listener{side: k.side, port: k.port, label: strconv.Itoa(int(k.port)), ln: ln, queue: newConnQueue(ln.Addr()),
 		h1: map[*h1conn]struct{}{}, drained: make(chan struct{})}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // HTTP2/GRPC ports: h2c with prior knowledge
+	protocols.SetHTTP2(true)            // TLS-terminated ingress connections that negotiated h2
 	l.srv = &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.serveHTTP(l, w, r) }),
 		ReadHeaderTimeout: 30 * time.Second,

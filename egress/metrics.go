@@ -20,11 +20,11 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "egressgw_requests_total", Help: "HTTP requests by listener port, registered host, decision and status.",
-		}, []string{"listener", "host", "decision", "status"}),
+			Name: "egressgw_requests_total", Help: "HTTP requests by direction (ingress, egress), listener port, registered host (or route destination), decision and status.",
+		}, []string{"direction", "listener", "host", "decision", "status"}),
 		Connections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "egressgw_connections_total", Help: "TLS passthrough and TCP connections by listener port, registered host, decision and close reason.",
-		}, []string{"listener", "host", "decision", "close"}),
+			Name: "egressgw_connections_total", Help: "TLS passthrough and TCP connections by direction (ingress, egress), listener port, registered host (or route destination), decision and close reason.",
+		}, []string{"direction", "listener", "host", "decision", "close"}),
 		UpstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egressgw_upstream_failures_total", Help: "Upstream connect and TLS failures by cause.",
 		}, []string{"cause"}),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
+	"github.com/egressgw/egressgw/route"
 )
 
 // newProxy builds the reverse proxy for one upstream: the outbound URL
@@ -29,7 +30,7 @@ func (e *Engine) newProxy(u *upstream, rt http.RoundTripper) *httputil.ReversePr
 			pr.Out.URL.Scheme = u.scheme
 			pr.Out.URL.Host = net.JoinHostPort(host, u.portStr)
 		},
-		Transport:    rt,
+		Transport:    retryTransport{base: rt},
 		BufferPool:   proxyBuffers,
 		ErrorHandler: e.proxyError(u),
 		ErrorLog:     zap.NewStdLog(e.log.Named("proxy")),
@@ -44,6 +45,14 @@ func (e *Engine) proxyError(u *upstream) func(http.ResponseWriter, *http.Request
 		rec, ok := w.(*recorder)
 		if !ok {
 			rec = &recorder{ResponseWriter: w}
+		}
+		if rt, _ := r.Context().Value(routeKey{}).(*route.HTTPRoute); rt != nil && rt.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+			e.metrics.UpstreamFailures.WithLabelValues(string(origination.CauseTimeout)).Inc()
+			rec.rule = ""
+			rec.Header().Set("X-Egressgw-Error", "route_timeout")
+			refuse(rec, http.StatusGatewayTimeout, "egressgw: upstream request timeout: "+routeRule(rt)+" has timeout "+rt.Timeout.String()+
+				" and "+u.cluster+" did not answer within it")
+			return
 		}
 		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 			rec.status, rec.note = 499, "client went away"

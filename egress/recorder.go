@@ -3,6 +3,8 @@ package egress
 import (
 	"net/http"
 	"sync"
+
+	"github.com/egressgw/egressgw/route"
 )
 
 // recorder notes what the handler and the proxy sent, for the access log.
@@ -13,11 +15,33 @@ type recorder struct {
 	note   string // error cause, when there was one
 	rule   string // the rule that refused the request after the policy allowed it (netguard); "" if none
 	reset  bool   // the client's HTTP/2 stream is to be reset, once the request is logged (passReset)
+
+	// the route the request followed, for the access log; nil without one
+	server    *route.Server
+	route     *route.HTTPRoute
+	respEdits [2]*route.HeaderEdit // the route's and destination's response header edits
+}
+
+// noteRoute records the route res found, for the access log.
+func (r *recorder) noteRoute(res route.Result) {
+	r.server, r.route = res.Server, res.Route
+}
+
+// editResponse applies the route's response header edits to h.
+func (r *recorder) editResponse(h http.Header) {
+	for _, e := range r.respEdits {
+		if e != nil {
+			e.Apply(h)
+		}
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		if code >= 200 {
+			r.editResponse(r.ResponseWriter.Header())
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -25,6 +49,7 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+		r.editResponse(r.ResponseWriter.Header())
 	}
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)

@@ -24,6 +24,7 @@ type state struct {
 	upstreams   [][]*upstream        // [entry][port index], aligned with snap.Entries[i].Ports
 	passthrough map[uint32]*upstream // ALLOW_ANY traffic to unregistered hosts, per listener port
 	keys        map[string]bool      // transport keys in use
+	clusters    []*upstream          // aligned with snap.Clusters; nil for a cluster whose destination is missing
 }
 
 // upstream is one (entry, port): where its traffic goes and how.
@@ -40,18 +41,25 @@ type upstream struct {
 	proxy   *httputil.ReverseProxy             // nil for TLS/TCP-only ports
 	h1      *origination.H1Pool                // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and plaintext HTTP/2 upstreams
 	h2      *origination.H2Pool                // HTTP/2 upstream connections, for HTTP/2 upstreams only
-	ok      atomic.Pointer[prometheus.Counter] // requests allowed and answered 200, once the first was
+	ok      atomic.Pointer[servedCounter]      // requests allowed and answered 200, once the first was
 }
 
 // served returns the counter of u's allowed requests answered 200 on
-// listener label (an upstream belongs to one listener port).
-func (u *upstream) served(m *Metrics, label string) prometheus.Counter {
-	if c := u.ok.Load(); c != nil {
-		return *c
+// listener l, cached for the listener u first served on (an entry's
+// upstream belongs to one; a route's cluster may serve several).
+func (u *upstream) served(m *Metrics, l *listener) prometheus.Counter {
+	if c := u.ok.Load(); c != nil && c.l == l.key() {
+		return c.c
 	}
-	c := m.Requests.WithLabelValues(label, u.host, "allow", "200")
-	u.ok.Store(&c)
+	c := m.Requests.WithLabelValues(l.side.String(), l.label, u.host, "allow", "200")
+	u.ok.CompareAndSwap(nil, &servedCounter{l: l.key(), c: c})
 	return c
+}
+
+// servedCounter is a cached counter of requests answered 200, and the listener it counts for.
+type servedCounter struct {
+	l listenerKey
+	c prometheus.Counter
 }
 
 // lookup returns the upstream for entry i on port, or the ALLOW_ANY passthrough for i < 0.
@@ -98,6 +106,23 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 		}
 		u.entry, u.host = nil, "unregistered"
 		st.passthrough[l.Port] = u
+	}
+	st.clusters = make([]*upstream, len(snap.Clusters))
+	for i := range snap.Clusters {
+		cl := &snap.Clusters[i]
+		if cl.Missing != "" {
+			continue
+		}
+		ent := cl.Entry // the cluster's connections go to its host (resolved, SNI and certificate name), whatever the request's Host
+		if ent.Target == "" && cl.Host != "" && cl.Host[0] != '*' {
+			ent.Target = cl.Host
+		}
+		u, err := e.newUpstream(st, &ent, &cl.EntryPort)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+		}
+		u.cluster = cl.Name
+		st.clusters[i] = u
 	}
 	return st, nil
 }

@@ -327,4 +327,5 @@ type Result struct {
 	Server *Server      // the server admitting the host; nil with NoServer
 	Host   *VirtualHost // nil with NoServer and NoVirtualService
 	Route  *HTTPRoute   // nil unless Found
+	Match  *Match       // the match of Route that matched; nil when Route has none
 }

@@ -39,6 +39,15 @@ type options struct {
 	allowCIDRs    []netip.Prefix // private addresses names resolved at request time may reach
 	pathNorm      egress.PathNormalization
 	bodyIdle      time.Duration
+
+	ingressAddr    netip.Addr // invalid: no ingress listener
+	ingressLabels  map[string]string
+	egressGateways []string       // the egress gateway's own Service names (a mesh route to one is the hop into this gateway)
+	trustedProxies []netip.Prefix // whose X-Forwarded-Proto and X-Forwarded-For are believed
+	acmeCA         string
+	acmeCARoot     string
+	acmeEmail      string
+	acmeStorage    string
 }
 
 type listFlag []string
@@ -48,7 +57,7 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func parseRun(args []string) (*options, error) {
 	fs := flag.NewFlagSet("egressgw run", flag.ContinueOnError)
-	var configs, allow listFlag
+	var configs, allow, egressGateways, trusted listFlag
 	fs.Var(&allow, "allow-cidrs", "private or reserved CIDRs (comma-separated; repeatable) that names resolved at request time may reach; loopback, link-local, metadata and the node's own addresses stay refused")
 	fs.Var(&configs, "config", "YAML file or directory (every *.yaml/*.yml); repeatable; watched for changes")
 	egressAddr := fs.String("egress-addr", "127.0.0.1", "address the egress listeners bind and the DNS interceptor answers with")
@@ -69,6 +78,14 @@ func parseRun(args []string) (*options, error) {
 	fast := fs.Bool("fast-paths", true, "serve with egressgw's own fast paths (HTTP/1 server loop and parser, HTTP/2 client, epoll relay, DNS UDP loop); false: with the libraries' (net/http server, http.Transport, io.Copy, miekg/dns's server)")
 	pathNorm := fs.String("path-normalization", "MERGE_SLASHES", "request path normalization before policy and forwarding, as Istio's meshConfig.pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	bodyIdle := fs.Duration("body-idle-timeout", egress.DefaultBodyIdleTimeout, "a request body that makes no progress for this long fails with 408")
+	ingressAddr := fs.String("ingress-addr", "", "address ingress Gateways' servers listen on (unset: no ingress listener)")
+	ingressLabels := fs.String("ingress-labels", "istio=ingressgateway", "labels, k=v,...: a Gateway whose selector matches them is an ingress Gateway (one matching --labels is an egress Gateway)")
+	fs.Var(&egressGateways, "egress-gateway-service", "host name of this egress gateway's own Service (repeatable; default istio-egressgateway.<--namespace>.svc.<--cluster-domain>): a mesh route to it is the hop into the egress Gateway's rules")
+	fs.Var(&trusted, "trusted-proxies", "CIDRs (comma-separated; repeatable) of TLS-terminating load balancers in front of ingress: their X-Forwarded-Proto https is not redirected by httpsRedirect, and their X-Forwarded-For is appended to")
+	acmeCA := fs.String("acme-ca", "", "ACME directory URL: Gateway servers with tls.mode SIMPLE and no certificate get theirs from it")
+	acmeRoot := fs.String("acme-ca-root", "", "PEM file of the roots to trust for the ACME CA's own API (default: the system roots)")
+	acmeEmail := fs.String("acme-email", "", "contact e-mail of the ACME account")
+	acmeStorage := fs.String("acme-storage", "/var/lib/egressgw/acme", "directory where ACME accounts and certificates are kept")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -126,6 +143,32 @@ func parseRun(args []string) (*options, error) {
 	}
 	if o.bodyIdle = *bodyIdle; o.bodyIdle <= 0 {
 		return nil, fmt.Errorf("--body-idle-timeout %v: want a positive duration", *bodyIdle)
+	}
+	if *ingressAddr != "" {
+		if o.ingressAddr, err = netip.ParseAddr(*ingressAddr); err != nil {
+			return nil, fmt.Errorf("--ingress-addr %q: not an IP address", *ingressAddr)
+		}
+	}
+	if o.ingressLabels, err = parseLabels(*ingressLabels); err != nil {
+		return nil, fmt.Errorf("--ingress-labels: %w", err)
+	}
+	for _, s := range egressGateways {
+		for _, h := range strings.Split(s, ",") {
+			if h = strings.ToLower(strings.Trim(strings.TrimSpace(h), ".")); h != "" {
+				o.egressGateways = append(o.egressGateways, h)
+			}
+		}
+	}
+	for _, s := range trusted {
+		ps, err := netguard.ParseCIDRs(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %w", err)
+		}
+		o.trustedProxies = append(o.trustedProxies, ps...)
+	}
+	o.acmeCA, o.acmeCARoot, o.acmeEmail, o.acmeStorage = *acmeCA, *acmeRoot, *acmeEmail, *acmeStorage
+	if o.acmeCARoot != "" && o.acmeCA == "" {
+		return nil, errors.New("--acme-ca-root is given without --acme-ca")
 	}
 	if *format != "json" && *format != "console" {
 		return nil, fmt.Errorf("--log-format %q: want json or console", *format)

@@ -94,6 +94,9 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 
 		PathNormalization: o.pathNorm,
 		BodyIdleTimeout:   o.bodyIdle,
+
+		IngressAddr:    o.ingressAddr,
+		TrustedProxies: o.trustedProxies,
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
 	if err != nil {

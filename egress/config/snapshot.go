@@ -5,6 +5,7 @@ import (
 
 	"github.com/egressgw/egressgw/origination"
 	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
 )
 
 // Snapshot is one compiled, validated configuration. It is immutable once
@@ -17,6 +18,10 @@ type Snapshot struct {
 	Files     []string       // every file read (config and referenced certificates), for watching
 	Warnings  []string       // things accepted but not applied, each naming file and resource
 	Resources []Resource     // every resource loaded, for /config_dump
+
+	Routes        *route.Table   // Gateways and VirtualServices, per listener of each side
+	Clusters      []Cluster      // route destinations
+	IngressPolicy *policy.Policy // AuthorizationPolicies of the ingress side (no registry)
 }
 
 // Resource names one loaded document.
@@ -105,4 +110,17 @@ func (e *Entry) Port(n uint32) (*Port, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Cluster is one destination of VirtualService routes: a host, port and
+// subset, with what the gateway sends there. route.Destination.Cluster
+// indexes Snapshot.Clusters.
+type Cluster struct {
+	Name      string // "outbound|8000|v1|httpbin.default.svc.cluster.local"
+	Host      string
+	Port      uint32
+	Subset    string
+	Entry     Entry  // the ServiceEntry entry of Host, endpoints filtered by the subset's labels
+	EntryPort Port   // that port of Entry, with the DestinationRule's (and subset's) settings applied
+	Missing   string // non-empty when the host, port or subset is not found: why (the 503's body)
 }

@@ -1,0 +1,285 @@
+package egress
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
+)
+
+// pick draws the number a weighted choice among total is made with.
+func (e *Engine) pick(total uint32) uint32 {
+	if total <= 1 {
+		return 0
+	}
+	return rand.Uint32N(total)
+}
+
+// cluster returns the upstream of a route destination, nil when its host,
+// port or subset was not found (missing says why).
+func (s *state) cluster(d *route.Destination) *upstream {
+	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.clusters) {
+		return nil
+	}
+	return s.clusters[d.Cluster]
+}
+
+func (s *state) missing(d *route.Destination) string {
+	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.snap.Clusters) {
+		return "the route has no destination"
+	}
+	cl := &s.snap.Clusters[d.Cluster]
+	return "destination " + cl.Name + ": " + cl.Missing
+}
+
+// ingressDecide applies the ingress side's AuthorizationPolicies to q; when
+// none decides, the request is allowed by rule (the route that matched).
+func (s *state) ingressDecide(q policy.Query, rule string) policy.Decision {
+	p := s.snap.IngressPolicy
+	if p == nil || p.Authz == nil {
+		return policy.Decision{Allow: true, Entry: -1, Rule: rule, Reason: "routed by " + rule}
+	}
+	d := p.Decide(q)
+	if d.Allow && d.Rule == ruleAllowAny {
+		d.Rule, d.Reason = rule, "routed by "+rule+"; no AuthorizationPolicy denies it"
+	}
+	d.Entry = -1
+	return d
+}
+
+// ruleAllowAny is the rule policy.Decide names when a registry-less
+// policy (the ingress side's) let a request through with no
+// AuthorizationPolicy deciding.
+const ruleAllowAny = "outboundTrafficPolicy ALLOW_ANY"
+
+// handleIngress serves a request that came to an ingress Gateway port:
+// route it by host and path through the Gateway's servers and the
+// VirtualServices bound to them, decide, then answer or forward.
+func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder, r *http.Request, host, path string, src netip.Addr, start time.Time) {
+	rl := st.snap.Routes.Listener(route.Ingress, l.port)
+	if rl == nil { // the listener outlived its Gateway: it is closing
+		refuse(rec, http.StatusNotFound, "egressgw: no Gateway serves ingress port "+l.label)
+		e.logRequest(st, l, r, host, noDecision("gateway"), nil, rec, start)
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if e.cfg.Certs != nil && scheme == "http" && strings.HasPrefix(path, "/.well-known/acme-challenge/") && e.cfg.Certs.HandleHTTPChallenge(rec, r) {
+		e.logRequest(st, l, r, host, noDecision("acme http-01 challenge"), nil, rec, start)
+		return
+	}
+	trusted := e.trustedProxy(src)
+	if trusted && scheme == "http" && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https" // a TLS-terminating load balancer in front
+	}
+	req := route.Request{Host: host, Authority: r.Host, Port: l.port, Method: r.Method, Path: path, Query: r.URL.RawQuery, Scheme: scheme, Header: r.Header}
+	res := rl.Lookup(&req)
+	rec.server = res.Server
+	switch {
+	case r.TLS != nil && res.Server != nil && rl.ServerFor(requestHost(r.TLS.ServerName)) != res.Server:
+		refuse(rec, http.StatusMisdirectedRequest, "egressgw: host "+host+" is served by "+res.Server.Name()+
+			", not by the server of this connection's TLS server name "+r.TLS.ServerName+": open a new connection for it")
+		e.logRequest(st, l, r, host, noDecision("gateway"), nil, rec, start)
+		return
+	case res.Server != nil && res.Server.HTTPSRedirect && scheme == "http":
+		loc := "https://" + r.Host + r.URL.RequestURI()
+		if i := strings.LastIndexByte(r.Host, ':'); i > 0 && !strings.HasSuffix(r.Host, "]") {
+			loc = "https://" + r.Host[:i] + r.URL.RequestURI() // to the default HTTPS port
+		}
+		rec.Header().Set("Location", loc)
+		refuse(rec, http.StatusMovedPermanently, "egressgw: "+res.Server.Name()+" redirects to HTTPS (tls.httpsRedirect): "+loc)
+		e.logRequest(st, l, r, host, noDecision("httpsRedirect"), nil, rec, start)
+		return
+	case res.Server != nil && res.Server.TLS != nil && r.TLS == nil && (res.Server.TLS.Mode == route.TLSSimple || res.Server.TLS.Mode == route.TLSMutual):
+		refuse(rec, http.StatusBadRequest, "egressgw: "+res.Server.Name()+" serves "+host+" over TLS on port "+l.label+": plain HTTP was sent; use https://")
+		e.logRequest(st, l, r, host, noDecision("gateway"), nil, rec, start)
+		return
+	case res.Miss != route.Found:
+		rec.Header().Set("X-Egressgw-Rule", "route")
+		refuse(rec, http.StatusNotFound, "egressgw: "+res.Explain(host, path, rl))
+		e.logRequest(st, l, r, host, noDecision("route"), nil, rec, start)
+		return
+	}
+	rec.noteRoute(res)
+	xff := r.Header["X-Forwarded-For"]
+	if !trusted {
+		xff = nil // only a trusted proxy's chain is believed; the client address starts it anew
+	}
+	r.Header["X-Forwarded-For"] = append(xff[:len(xff):len(xff)], src.String())
+	r.Header.Set("X-Forwarded-Proto", scheme)
+	d := st.ingressDecide(policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: path}, routeRule(res.Route))
+	if !d.Allow {
+		deny(rec, d, host)
+		e.logRequest(st, l, r, host, d, nil, rec, start)
+		return
+	}
+	u := e.serveRoute(st, h, rec, r, host, res)
+	e.logRequest(st, l, r, host, d, u, rec, start)
+}
+
+// routeRule names a route as a decision's rule: "VirtualService ns/name spec.http[0]".
+func routeRule(rt *route.HTTPRoute) string {
+	return "VirtualService " + rt.VirtualService + " " + rt.Field
+}
+
+// trustedProxy reports whether src is one of --trusted-proxies.
+func (e *Engine) trustedProxy(src netip.Addr) bool {
+	for _, p := range e.cfg.TrustedProxies {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveRoute carries out the action of the route res found for r:
+// redirect, direct response, or forward to a destination (faults,
+// rewrites, header edits, timeout and retries applied). It returns the
+// upstream the request went to, nil if none.
+func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request, host string, res route.Result) *upstream {
+	rt := res.Route
+	switch rt.Action.Kind {
+	case route.ActionRedirect:
+		rd := rt.Action.Redirect
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		port := uint32(0)
+		if _, p, ok := strings.Cut(r.Host, ":"); ok && !strings.Contains(p, ":") {
+			n, _ := strconv.ParseUint(p, 10, 16)
+			port = uint32(n)
+		}
+		rec.Header().Set("Location", rd.Location(scheme, host, port, r.URL.EscapedPath(), r.URL.RawQuery))
+		code := rd.Code
+		if code == 0 {
+			code = http.StatusMovedPermanently
+		}
+		rec.Header().Set("Content-Length", "0")
+		rec.WriteHeader(code)
+		return nil
+	case route.ActionDirect:
+		dr := rt.Action.Direct
+		rec.Header().Set("Content-Length", strconv.Itoa(len(dr.Body)))
+		if len(dr.Body) > 0 && rec.Header().Get("Content-Type") == "" {
+			rec.Header().Set("Content-Type", "text/plain")
+		}
+		rt.Headers.Response.Apply(rec.Header())
+		rec.WriteHeader(dr.Status)
+		_, _ = rec.Write(dr.Body)
+		return nil
+	}
+	d := rt.Action.Pick(e.pick(rt.Action.TotalWeight))
+	u := st.cluster(d)
+	if u == nil {
+		refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missing(d))
+		return nil
+	}
+	if f := rt.Fault; f != nil {
+		if f.Delay > 0 && e.chance(f.DelayPerMil) {
+			t := time.NewTimer(f.Delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+			case <-e.stop.Done():
+				t.Stop()
+			}
+		}
+		if f.AbortStatus != 0 && e.chance(f.AbortPerMil) {
+			rec.rule = routeRule(rt)
+			refuse(rec, f.AbortStatus, "egressgw: fault injected by "+routeRule(rt)+" (fault.abort httpStatus "+strconv.Itoa(f.AbortStatus)+")")
+			return u
+		}
+	}
+	if rw := rt.Rewrite; rw != nil {
+		if rw.URI != "" || rw.Regex != nil {
+			setPath(r, rw.Path(r.URL.EscapedPath(), res.Match))
+		}
+		if rw.Authority != "" {
+			r.Host = rw.Authority
+		}
+	}
+	rt.Headers.Request.Apply(r.Header)
+	d.Headers.Request.Apply(r.Header)
+	rec.respEdits = [2]*route.HeaderEdit{&rt.Headers.Response, &d.Headers.Response}
+	target := hostOr(u.target.host, host)
+	switch {
+	case u.proxy == nil:
+		refuse(rec, http.StatusBadGateway, "egressgw: "+routeRule(rt)+" sends HTTP to "+u.cluster+", whose port is not declared HTTP")
+	case h != nil && (u.h1 != nil || u.h2 != nil) && !isUpgrade(r) && rt.Timeout == 0:
+		h.retries = &rt.Retries
+		h.roundTrip(u, rec, r, target)
+		h.retries = nil
+	default:
+		ctx := context.WithValue(r.Context(), routeKey{}, rt)
+		if rt.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
+			defer cancel()
+		}
+		u.proxy.ServeHTTP(rec, r.WithContext(ctx))
+	}
+	return u
+}
+
+// routeKey is the context key of the route a proxied request follows
+// (its retries and timeout, read by the transport and the error handler).
+type routeKey struct{}
+
+// chance reports true with probability perMil millionths.
+func (e *Engine) chance(perMil uint32) bool {
+	return perMil >= 1_000_000 || perMil > 0 && rand.Uint32N(1_000_000) < perMil
+}
+
+// setPath replaces r's path with the escaped path p.
+func setPath(r *http.Request, p string) {
+	if q := strings.IndexByte(p, '?'); q >= 0 { // a rewrite with a query replaces the query too
+		r.URL.RawQuery, p = p[q+1:], p[:q]
+	}
+	r.URL.RawPath = p
+	if u, err := url.PathUnescape(p); err == nil {
+		r.URL.Path = u
+	} else {
+		r.URL.Path = p
+	}
+	if r.URL.EscapedPath() == r.URL.Path {
+		r.URL.RawPath = ""
+	}
+	r.RequestURI = r.URL.RequestURI()
+}
+
+// routeEgress serves r by the VirtualServices for its host on this egress
+// port (bound to mesh, or to an egress Gateway), if there are any: true
+// when it answered. Without one the request is forwarded as registered.
+func (e *Engine) routeEgress(st *state, l *listener, h *h1conn, rec *recorder, r *http.Request, host, path string, d policy.Decision, start time.Time) bool {
+	rl := st.snap.Routes.Listener(route.Egress, l.port)
+	if rl == nil {
+		return false
+	}
+	req := route.Request{Host: host, Authority: r.Host, Port: l.port, Method: r.Method, Path: path, Query: r.URL.RawQuery, Scheme: "http", Header: r.Header, Gateway: "mesh"}
+	res := rl.Lookup(&req)
+	switch res.Miss {
+	case route.NoServer, route.NoVirtualService:
+		return false
+	case route.NoRouteMatched:
+		rec.server = res.Server
+		rec.Header().Set("X-Egressgw-Rule", "route")
+		refuse(rec, http.StatusNotFound, "egressgw: "+res.Explain(host, path, rl))
+		e.logRequest(st, l, r, host, d, nil, rec, start)
+		return true
+	}
+	rec.noteRoute(res)
+	u := e.serveRoute(st, h, rec, r, host, res)
+	e.logRequest(st, l, r, host, d, u, rec, start)
+	return true
+}
