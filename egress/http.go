@@ -35,6 +35,7 @@ func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, src netip.Addr) {
 	start := time.Now()
 	st := e.state.Load()
+	rec.grpc = isGRPC(r)
 
 	if n := headerBytes(r); n > e.cfg.MaxHeaderBytes {
 		d := noDecision("request header limit")
@@ -151,6 +152,13 @@ func deny(w *recorder, d policy.Decision, host string) {
 }
 
 func refuse(w *recorder, status int, msg string) {
+	if w.grpc && status >= 400 {
+		writeGRPCStatus(w, status, msg)
+		if w.note == "" {
+			w.note = msg
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
 	if status == http.StatusBadRequest || status == http.StatusRequestHeaderFieldsTooLarge {

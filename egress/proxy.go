@@ -81,6 +81,11 @@ func (e *Engine) upstreamError(u *upstream, w *recorder, host string, err error)
 	e.metrics.UpstreamFailures.WithLabelValues(string(cause)).Inc()
 	msg := fmt.Sprintf("egressgw: %s: %s: %v", u.cluster, describeCause(cause), err)
 	w.note = msg
+	if w.grpc {
+		w.Header().Set("X-Egressgw-Error", string(cause))
+		writeGRPCStatus(w, status, msg)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
 	w.Header().Set("X-Egressgw-Error", string(cause))
