@@ -22,6 +22,8 @@ type Admin struct {
 	Ready    *atomic.Bool // set once the first configuration is served and every listener is bound
 	Mode     string       // outbound traffic policy, for the dump
 	Pprof    bool         // serve /debug/pprof/ (--admin-pprof); off, it answers 404 naming the flag
+	// Certificates lists the server certificates in use (never keys); nil: none.
+	Certificates func() any
 }
 
 // pprofOff is the body of /debug/pprof/ when profiles are not served.
@@ -43,7 +45,11 @@ func (a *Admin) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(dump(a.Engine.Snapshot(), a.Engine.Generation(), a.Mode))
+		d := dump(a.Engine.Snapshot(), a.Engine.Generation(), a.Mode)
+		if a.Certificates != nil {
+			d.Certificates = a.Certificates()
+		}
+		_ = enc.Encode(d)
 	})
 	if !a.Pprof {
 		mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, _ *http.Request) {
@@ -61,12 +67,15 @@ func (a *Admin) Handler() http.Handler {
 }
 
 type configDump struct {
-	Generation            uint64            `json:"generation"`
-	OutboundTrafficPolicy string            `json:"outboundTrafficPolicy"`
-	Listeners             []listenerDump    `json:"listeners"`
-	Entries               []entryDump       `json:"entries"`
-	Warnings              []string          `json:"warnings"`
-	Resources             []config.Resource `json:"resources"`
+	Generation            uint64              `json:"generation"`
+	OutboundTrafficPolicy string              `json:"outboundTrafficPolicy"`
+	Listeners             []listenerDump      `json:"listeners"`
+	Entries               []entryDump         `json:"entries"`
+	Warnings              []string            `json:"warnings"`
+	Resources             []config.Resource   `json:"resources"`
+	Routes                []routeListenerDump `json:"routes,omitempty"`
+	Clusters              []clusterDump       `json:"clusters,omitempty"`
+	Certificates          any                 `json:"certificates,omitempty"`
 }
 
 type listenerDump struct {
@@ -123,5 +132,6 @@ func dump(s *config.Snapshot, gen uint64, mode string) configDump {
 	}
 	d.Warnings = s.Warnings
 	d.Resources = s.Resources
+	d.Routes, d.Clusters = dumpRoutes(s)
 	return d
 }

@@ -23,7 +23,7 @@ import (
 
 // Config is what an Engine is built with.
 type Config struct {
-	EgressAddr     netip.Addr     // egress listeners bind here
+	EgressAddr netip.Addr // egress listeners bind here
 	// IngressAddr (--ingress-addr) is where ingress Gateways' servers
 	// listen; invalid: no ingress listener (a Gateway that would be served
 	// is named in one warning).

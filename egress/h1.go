@@ -60,15 +60,15 @@ type h1conn struct {
 	// the response being written; reset per request
 	header       http.Header
 	status       int
-	wrote        bool          // the status line and headers are out
-	chunked      bool          // the body goes out chunked
-	bodyless     bool          // HEAD, 1xx, 204, 304: no body whatever the headers say
-	closing      bool          // close the connection after this response
-	proto11      bool          // the client speaks HTTP/1.1
-	hijacked     bool          // a ReverseProxy took the connection over (protocol upgrade)
-	dead         bool          // nothing more can be said: close without a response
-	req          *http.Request // the request being answered
-	sentContinue bool          // a 100 Continue went out for it
+	wrote        bool           // the status line and headers are out
+	chunked      bool           // the body goes out chunked
+	bodyless     bool           // HEAD, 1xx, 204, 304: no body whatever the headers say
+	closing      bool           // close the connection after this response
+	proto11      bool           // the client speaks HTTP/1.1
+	hijacked     bool           // a ReverseProxy took the connection over (protocol upgrade)
+	dead         bool           // nothing more can be said: close without a response
+	req          *http.Request  // the request being answered
+	sentContinue bool           // a 100 Continue went out for it
 	retries      *route.Retries // the retry policy of the route the request follows; nil: egressgw's own (reused connections only)
 }
 

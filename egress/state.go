@@ -38,10 +38,10 @@ type upstream struct {
 	logAddr string // the access log's "upstream" when it does not depend on the requested host (target.host set)
 	target  *target
 	idle    time.Duration
-	proxy   *httputil.ReverseProxy             // nil for TLS/TCP-only ports
-	h1      *origination.H1Pool                // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and plaintext HTTP/2 upstreams
-	h2      *origination.H2Pool                // HTTP/2 upstream connections, for HTTP/2 upstreams only
-	ok      atomic.Pointer[servedCounter]      // requests allowed and answered 200, once the first was
+	proxy   *httputil.ReverseProxy        // nil for TLS/TCP-only ports
+	h1      *origination.H1Pool           // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and plaintext HTTP/2 upstreams
+	h2      *origination.H2Pool           // HTTP/2 upstream connections, for HTTP/2 upstreams only
+	ok      atomic.Pointer[servedCounter] // requests allowed and answered 200, once the first was
 }
 
 // served returns the counter of u's allowed requests answered 200 on
