@@ -82,6 +82,8 @@ type Engine struct {
 	stop   context.Context // cancelled when shutdown begins
 	cancel context.CancelFunc
 	relay  relay // splices passthrough and TCP connections; closing it closes them
+
+	mirrors chan struct{} // a slot per mirrored request in flight
 }
 
 // New returns an engine with no configuration; Update gives it one.
@@ -106,6 +108,7 @@ func New(cfg Config) *Engine {
 		cfg: cfg, log: cfg.Log, access: cfg.AccessLog, metrics: cfg.Metrics,
 		pool:      origination.NewPool(cfg.Roots),
 		listeners: map[listenerKey]*listener{},
+		mirrors:   make(chan struct{}, maxMirrors),
 	}
 	node := cfg.NodeAddrs
 	if node == nil {

@@ -14,6 +14,9 @@ type Metrics struct {
 	Reloads          *prometheus.CounterVec // result
 	ConfigGeneration prometheus.Gauge
 	Panics           *prometheus.CounterVec // where: what recovered (connection, relay loop, relay connection)
+	RouteRequests    *prometheus.CounterVec // direction, gateway, virtual_service, route, status: requests a VirtualService route took
+	Mirrors          *prometheus.CounterVec // result: mirrored copies sent, failed, dropped
+	Unserved         *prometheus.GaugeVec   // kind: Gateway servers and routes of the configuration being served that are not served (each named in a warning)
 }
 
 // NewMetrics registers the engine's series on reg.
@@ -43,8 +46,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egressgw_recovered_panics_total", Help: "Panics recovered from (a bug: the connection concerned was ended, the gateway served on), by where they happened.",
 		}, []string{"where"}),
+		RouteRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_route_requests_total", Help: "HTTP requests that followed a VirtualService route, by direction, Gateway, VirtualService, route and status.",
+		}, []string{"direction", "gateway", "virtual_service", "route", "status"}),
+		Mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_mirrored_requests_total", Help: "Mirrored copies of requests (VirtualService mirror) by result: sent, failed, dropped (too many in flight).",
+		}, []string{"result"}),
+		Unserved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "egressgw_config_unserved", Help: "Gateway servers and VirtualService routes of the configuration being served that are not served (a conflict, a missing Gateway or destination): each is named in a warning of /config_dump and the log.",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics)
+	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics,
+		m.RouteRequests, m.Mirrors, m.Unserved)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")
 	return m

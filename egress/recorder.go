@@ -20,7 +20,7 @@ type recorder struct {
 	// the route the request followed, for the access log; nil without one
 	server    *route.Server
 	route     *route.HTTPRoute
-	respEdits [2]*route.HeaderEdit // the route's and destination's response header edits
+	respEdits [3]*route.HeaderEdit // the route's, the destination's and CORS's response header edits
 }
 
 // noteRoute records the route res found, for the access log.

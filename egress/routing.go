@@ -147,6 +147,15 @@ func (e *Engine) trustedProxy(src netip.Addr) bool {
 // upstream the request went to, nil if none.
 func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request, host string, res route.Result) *upstream {
 	rt := res.Route
+	var corsEdit *route.HeaderEdit
+	if c := rt.CORS; c != nil {
+		if origin := corsOrigin(c, r); origin != "" {
+			if corsPreflight(c, rec, r, origin) {
+				return nil
+			}
+			corsEdit = corsResponse(c, origin)
+		}
+	}
 	switch rt.Action.Kind {
 	case route.ActionRedirect:
 		rd := rt.Action.Redirect
@@ -211,7 +220,12 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	}
 	rt.Headers.Request.Apply(r.Header)
 	d.Headers.Request.Apply(r.Header)
-	rec.respEdits = [2]*route.HeaderEdit{&rt.Headers.Response, &d.Headers.Response}
+	rec.respEdits = [3]*route.HeaderEdit{&rt.Headers.Response, &d.Headers.Response, corsEdit}
+	if m := rt.Mirror; m != nil && r.ContentLength == 0 && e.chance(m.PerMil) {
+		if mu := st.cluster(&route.Destination{Cluster: m.Cluster}); mu != nil && mu.proxy != nil {
+			e.mirror(mu, r, host, rt)
+		}
+	}
 	target := hostOr(u.target.host, host)
 	switch {
 	case u.proxy == nil:
