@@ -54,26 +54,41 @@ func demo(out io.Writer) error {
 	}
 	defer upstream.Shutdown()
 
-	ports, err := freePorts(3)
+	step("Starting a \"httpbin\" Service behind the gateway, for ingress")
+	httpbin, err := startDemoHTTPBin()
+	if err != nil {
+		return err
+	}
+	defer httpbin.Close()
+	say("listening on %s", httpbin.Addr())
+
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
 	_, sitePort, _ := net.SplitHostPort(site.Addr().String())
-	cfg := demoConfig{HTTPPort: ports[0], TLSPort: ports[1], SitePort: sitePort, CA: ca.caFile}
+	_, binPort, _ := net.SplitHostPort(httpbin.Addr().String())
+	cfg := demoConfig{HTTPPort: ports[0], TLSPort: ports[1], SitePort: sitePort, CA: ca.caFile, IngressPort: ports[3], HTTPBinPort: binPort}
 	if err := writeDemoConfig(filepath.Join(dir, "egress.yaml"), cfg); err != nil {
 		return err
 	}
-	step("Gateway configuration (Istio YAML, %s):", filepath.Join(dir, "egress.yaml"))
-	yml, _ := os.ReadFile(filepath.Join(dir, "egress.yaml"))
-	for _, line := range strings.Split(strings.TrimSpace(string(yml)), "\n") {
-		say("%s", line)
+	if err := writeDemoIngress(filepath.Join(dir, "ingress.yaml"), cfg); err != nil {
+		return err
+	}
+	for _, f := range []string{"egress.yaml", "ingress.yaml"} {
+		step("Gateway configuration (Istio YAML, %s):", filepath.Join(dir, f))
+		yml, _ := os.ReadFile(filepath.Join(dir, f))
+		for _, line := range strings.Split(strings.TrimSpace(string(yml)), "\n") {
+			say("%s", line)
+		}
 	}
 
 	dnsAddr := net.JoinHostPort("127.0.0.1", ports[2])
 	o := &options{configs: []string{dir}, egressAddr: netip.MustParseAddr("127.0.0.1"), dnsListen: dnsAddr,
 		dnsUpstream: upstream.PacketConn.LocalAddr().String(), mode: policy.RegistryOnly, modeName: "REGISTRY_ONLY",
 		adminListen: "127.0.0.1:0", clusterDomain: "cluster.local", namespace: "istio-system",
-		labels: map[string]string{"istio": "egressgateway"}}
+		labels: map[string]string{"istio": "egressgateway"}, ingressAddr: netip.MustParseAddr("127.0.0.1"),
+		ingressLabels: map[string]string{"istio": "ingressgateway"}}
 	step("Starting egressgw: DNS interceptor on %s, egress listeners on 127.0.0.1:%s (HTTP) and :%s (TLS)", dnsAddr, cfg.HTTPPort, cfg.TLSPort)
 	dlog := demoLogger(out)
 	gw, err := start(o, dlog, dlog.Named("access"))
@@ -143,6 +158,17 @@ func demo(out io.Writer) error {
 	}
 	say("handshake failed: %v", err)
 	client.CloseIdleConnections() // lets the gateway drain at once
+
+	ingress := &http.Client{Timeout: 10 * time.Second}
+	step("Ingress (the first seed's Gateway and VirtualService): Host httpbin.example.com, /status/200 to the httpbin Service")
+	if err := demoIngress(ctx, ingress, cfg.IngressPort, "/status/200", http.StatusOK, say); err != nil {
+		return err
+	}
+	step("Ingress: /headers, which no route of the VirtualService matches: a 404 that says so")
+	if err := demoIngress(ctx, ingress, cfg.IngressPort, "/headers", http.StatusNotFound, say); err != nil {
+		return err
+	}
+	ingress.CloseIdleConnections()
 	step("Done. Every request above has one access log line (\"request\" / \"connection\") with its decision and rule.")
 	return nil
 }
@@ -210,7 +236,86 @@ func freePorts(n int) ([]string, error) {
 	return out, nil
 }
 
-type demoConfig struct{ HTTPPort, TLSPort, SitePort, CA string }
+type demoConfig struct{ HTTPPort, TLSPort, SitePort, CA, IngressPort, HTTPBinPort string }
+
+// demoIngress sends GET path with Host httpbin.example.com to the ingress port and checks the status.
+func demoIngress(ctx context.Context, c *http.Client, port, path string, want int, say func(string, ...any)) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+path, nil)
+	req.Host = "httpbin.example.com"
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s through ingress: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	say("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	if resp.StatusCode != want {
+		return fmt.Errorf("GET %s through ingress: %s, want %d", path, resp.Status, want)
+	}
+	return nil
+}
+
+// demoIngressYAML is the first seed's Gateway and VirtualService as the
+// article writes them (only the port differs: the demo runs unprivileged),
+// and the ServiceEntry that stands for the httpbin Service off Kubernetes.
+var demoIngressYAML = template.Must(template.New("ingress").Parse(`apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: httpbin-gateway
+spec:
+  selector:
+    istio: ingressgateway # use Istio default gateway implementation
+  servers:
+  - port:
+      number: {{.IngressPort}}
+      name: http
+      protocol: HTTP
+    hosts:
+    - "httpbin.example.com"
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: httpbin
+spec:
+  hosts:
+  - "httpbin.example.com"
+  gateways:
+  - httpbin-gateway
+  http:
+  - match:
+    - uri:
+        prefix: /status
+    - uri:
+        prefix: /delay
+    route:
+    - destination:
+        port:
+          number: 8000
+        host: httpbin
+---
+# Off Kubernetes, the httpbin Service is a ServiceEntry with its endpoint.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: httpbin
+spec:
+  hosts: [httpbin.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+  ports:
+  - {number: 8000, name: http, protocol: HTTP, targetPort: {{.HTTPBinPort}}}
+`))
+
+func writeDemoIngress(path string, c demoConfig) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return demoIngressYAML.Execute(f, c)
+}
 
 var demoYAML = template.Must(template.New("demo").Parse(`# The "external" server is on loopback: an address written as a STATIC
 # endpoint is trusted, while a name that resolves to loopback at request

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -75,4 +77,23 @@ func startDemoDNS() (*dns.Server, error) {
 		return nil, fmt.Errorf("demo DNS server did not start")
 	}
 	return srv, nil
+}
+
+// startDemoHTTPBin serves a little of httpbin on loopback: /status/CODE
+// answers CODE, anything else echoes the request.
+func startDemoHTTPBin() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/")); err == nil && code >= 200 && code < 600 {
+			w.WriteHeader(code)
+			fmt.Fprintf(w, "httpbin: status %d for %s (X-Forwarded-For %s)\n", code, r.Host, r.Header.Get("X-Forwarded-For"))
+			return
+		}
+		fmt.Fprintf(w, "httpbin: %s %s\n", r.Method, r.URL.Path)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return ln, nil
 }
