@@ -107,6 +107,9 @@ func TestEjectionTime(t *testing.T) {
 				if got := set.Pick(0); got != 0 && set.Pick(0) != 0 {
 					t.Fatalf("ejection %d: %v in: endpoint 0 not picked, want it back", k+1, want)
 				}
+				if got := set.ejected.Load(); got != 0 {
+					t.Fatalf("ejection %d: %v in: %d endpoints still counted out after a Pick, want 0 (back on the path of no ejections)", k+1, want, got)
+				}
 				if got := set.Ejected(); len(got) != 0 {
 					t.Fatalf("ejection %d: %v in: Ejected = %v, want none", k+1, want, got)
 				}
