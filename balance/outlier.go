@@ -9,6 +9,8 @@ import "time"
 // MaxEjectionPercent takes Envoy's default (10s, 30s, 10%). Istio's own
 // default of 5 for consecutive5xxErrors when outlierDetection is present
 // but leaves it out is the caller's to fill in (DefaultConsecutive5xx).
+// Validating the fields is the config layer's job: here a negative count
+// is 0 and a percentage above 100 is 100.
 type Outlier struct {
 	// Consecutive5xx ejects an endpoint after this many 5xx responses,
 	// connect failures or resets in a row (consecutive5xxErrors).
@@ -134,13 +136,13 @@ func (s *Set) End(i int, o Outcome) {
 	}
 	eject := false
 	if gateway {
-		if c := e.failGw.Add(1); c == s.out.cgw {
+		if c := e.failGw.Add(1); c == s.out.cgw && c != 0 {
 			eject = true
 		}
 	} else if e.failGw.Load() != 0 {
 		e.failGw.Store(0) // a 500 breaks a run of gateway errors, as in Envoy
 	}
-	if c := e.fail5xx.Add(1); c == s.out.c5xx {
+	if c := e.fail5xx.Add(1); c == s.out.c5xx && c != 0 {
 		eject = true
 	}
 	if eject {

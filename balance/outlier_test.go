@@ -2,6 +2,7 @@ package balance
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -170,5 +171,16 @@ func TestPanicAllEjected(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCounterWrap checks that the count of a detector that is off cannot
+// eject when it wraps around to 0 (after 2^32 failures in a row).
+func TestCounterWrap(t *testing.T) {
+	s := New(10, Config{Outlier: Outlier{ConsecutiveGatewayErrors: 5, MaxEjectionPercent: 100}})
+	s.eps[0].fail5xx.Store(math.MaxUint32)
+	report(s, 0, 1, Outcome{Status: 500})
+	if got := s.Ejected(); len(got) != 0 {
+		t.Errorf("Ejected = %v after the 5xx count (its detector off) wrapped, want none", got)
 	}
 }

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Policy is how a Set chooses among its endpoints.
+// Policy is how a Set chooses among its endpoints. A value not listed
+// here picks as RoundRobin.
 type Policy uint8
 
 const (
