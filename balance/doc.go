@@ -15,5 +15,8 @@
 // reached (as Envoy does for consecutive errors), and it returns lazily,
 // on the first Pick (or Ejected) after its ejection time has passed,
 // instead of at Envoy's next interval sweep, which may come up to one
-// interval later.
+// interval later. An ejection is refused when it would put more than
+// MaxEjectionPercent of the Set out (Envoy's rule, which with Istio's
+// default of 10% ejects nothing in a Set of fewer than 10 endpoints). With
+// every endpoint out, Pick chooses among all of them (Envoy's panic mode).
 package balance
