@@ -89,7 +89,12 @@ type Listener struct {
 	TLS []*TLSRoute
 	TCP []*TCPRoute
 
-	hosts hostIndex // HTTP, by host
+	// Indexes built by New: servers by host; for each server, the HTTP
+	// virtual hosts it admits (byServer[i] for Servers[i]); hosts for the
+	// virtual hosts with no server (VirtualServices bound to mesh).
+	servers  hostIndex
+	byServer []hostIndex
+	hosts    hostIndex
 }
 
 // VirtualHost is the HTTP routing of one host on one listener.
@@ -187,9 +192,16 @@ type Redirect struct {
 	Port      uint32
 	Scheme    string
 	Code      int // default 301
-	// DerivePort is derivePort FROM_PROTOCOL_DEFAULT / FROM_REQUEST_PORT.
+	// DerivePort is derivePort: DeriveFromProtocolDefault or DeriveFromRequestPort.
 	DerivePort uint8
 }
+
+// Redirect.DerivePort values.
+const (
+	DeriveNone                uint8 = iota // the request's port, unless the scheme changes (then the scheme's default)
+	DeriveFromProtocolDefault              // the new scheme's default port (omitted from Location)
+	DeriveFromRequestPort                  // the port the request came in on
+)
 
 // DirectResponse answers without any upstream.
 type DirectResponse struct {
