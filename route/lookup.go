@@ -2,16 +2,21 @@ package route
 
 import "strings"
 
+// Mesh is the gateway name of VirtualServices bound to the mesh: the
+// pods' own traffic on egress.
+const Mesh = "mesh"
+
 // Lookup finds the HTTP route of r on l: the server admitting r.Host, the
 // virtual host for r.Host among those bound to that server (exact, then
 // the longest wildcard, then "*"), then the first route whose match
-// accepts r. With no server on the listener (VirtualServices bound to
-// mesh), the virtual hosts without server are searched. It does not
-// allocate.
+// accepts r. A request whose Gateway is "mesh" (a pod's own request on
+// egress), or any request on a listener without servers, is looked up
+// among the virtual hosts of VirtualServices bound to mesh instead. It
+// does not allocate.
 func (l *Listener) Lookup(r *Request) Result {
 	vx := &l.hosts
 	var srv *Server
-	if len(l.Servers) > 0 {
+	if len(l.Servers) > 0 && r.Gateway != Mesh {
 		si := l.servers.find(r.Host)
 		switch {
 		case si >= 0:
@@ -25,8 +30,12 @@ func (l *Listener) Lookup(r *Request) Result {
 		return Result{Miss: NoVirtualService, Server: srv}
 	}
 	vh := l.HTTP[vi]
+	gw := r.Gateway
+	if srv != nil {
+		gw = srv.Gateway
+	}
 	for _, rt := range vh.Routes {
-		if rt.matches(r) {
+		if rt.matches(r, gw) {
 			return Result{Server: srv, Host: vh, Route: rt}
 		}
 	}
@@ -35,24 +44,25 @@ func (l *Listener) Lookup(r *Request) Result {
 
 // matches reports whether any of the route's matches accepts r (a route
 // without match accepts everything).
-func (rt *HTTPRoute) matches(r *Request) bool {
+func (rt *HTTPRoute) matches(r *Request, gw string) bool {
 	if len(rt.Match) == 0 {
 		return true
 	}
 	for i := range rt.Match {
-		if rt.Match[i].matches(r) {
+		if rt.Match[i].matches(r, gw) {
 			return true
 		}
 	}
 	return false
 }
 
-// matches reports whether every set part of m accepts r.
-func (m *Match) matches(r *Request) bool {
+// matches reports whether every set part of m accepts r, which came
+// through gateway gw.
+func (m *Match) matches(r *Request, gw string) bool {
 	if m.Port != 0 && m.Port != r.Port {
 		return false
 	}
-	if len(m.Gateways) > 0 && !containsString(m.Gateways, r.Gateway) {
+	if len(m.Gateways) > 0 && !containsString(m.Gateways, gw) {
 		return false
 	}
 	if !m.URI.match(r.Path, m.IgnoreURICase) ||

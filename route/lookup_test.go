@@ -151,7 +151,7 @@ func TestMatch(t *testing.T) {
 		{"gateway ok", Match{Gateways: []string{"mesh", "ns/gw"}}, Request{Gateway: "ns/gw"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.m.matches(&tc.r); got != tc.want {
+			if got := tc.m.matches(&tc.r, tc.r.Gateway); got != tc.want {
 				t.Errorf("matches = %v, want %v", got, tc.want)
 			}
 		})
@@ -179,5 +179,44 @@ func TestLookupAllocs(t *testing.T) {
 	r.Header.Set("X-A", "b")
 	if n := testing.AllocsPerRun(100, func() { l.Lookup(r) }); n != 0 {
 		t.Errorf("Lookup allocates %v times, want 0", n)
+	}
+}
+
+// TestLookupGateways is Istio's egress-gateway task: one VirtualService
+// bound to mesh and to the egress Gateway, its routes split by
+// match.gateways. A pod's request (Gateway "mesh") takes the mesh route;
+// the gateway's leg takes the other, named by the server that admits it.
+func TestLookupGateways(t *testing.T) {
+	gw := &Server{Gateway: "istio-system/istio-egressgateway", Field: "spec.servers[0]", Hosts: []string{"edition.cnn.com"}}
+	routes := []*HTTPRoute{
+		{Name: "to-gateway", Match: []Match{{Gateways: []string{"mesh"}, Port: 80}}, Action: one(0)},
+		{Name: "out", Match: []Match{{Gateways: []string{"istio-system/istio-egressgateway"}, Port: 80}}, Action: one(1)},
+	}
+	l := &Listener{Side: Egress, Port: 80, Servers: []*Server{gw}, HTTP: []*VirtualHost{
+		{Host: "edition.cnn.com", Server: gw, Routes: routes},
+		{Host: "edition.cnn.com", Routes: routes},
+	}}
+	mustTable(t, l)
+	for via, want := range map[string]string{"mesh": "to-gateway", "": "out", "istio-system/other": "out"} {
+		r := req("edition.cnn.com", "GET", "/")
+		r.Gateway = via
+		res := l.Lookup(r)
+		if res.Route == nil || res.Route.Name != want {
+			t.Errorf("via %q: got %+v, want route %s", via, res.Route, want)
+		}
+		if (via == "mesh") != (res.Server == nil) {
+			t.Errorf("via %q: server %v", via, res.Server)
+		}
+	}
+	tls := &Listener{Side: Egress, Port: 443, Servers: []*Server{gw}, TLS: []*TLSRoute{
+		{Field: "mesh", SNIHosts: []string{"edition.cnn.com"}, Gateways: []string{"mesh"}, Destinations: []Destination{{}}},
+		{Field: "gw", SNIHosts: []string{"edition.cnn.com"}, Gateways: []string{gw.Gateway}, Destinations: []Destination{{}}},
+	}}
+	mustTable(t, tls)
+	if r := tls.LookupTLSVia("mesh", "edition.cnn.com", 443); r == nil || r.Field != "mesh" {
+		t.Errorf("LookupTLSVia(mesh) = %v, want the mesh route", r)
+	}
+	if r := tls.LookupTLS("edition.cnn.com", 443); r == nil || r.Field != "gw" {
+		t.Errorf("LookupTLS = %v, want the gateway's route (its server admits the SNI)", r)
 	}
 }

@@ -21,10 +21,22 @@ func (l *Listener) ServerFor(sni string) *Server {
 }
 
 // LookupTLS returns the first TLS route whose sniHosts admit sni and whose
-// port (if set) is port, or nil.
+// port (if set) is port, or nil. The gateway is the one of the server
+// admitting sni, or mesh when none does (LookupTLSVia names it).
 func (l *Listener) LookupTLS(sni string, port uint32) *TLSRoute {
+	gw := Mesh
+	if s := l.ServerFor(sni); s != nil && sni != "" {
+		gw = s.Gateway
+	}
+	return l.LookupTLSVia(gw, sni, port)
+}
+
+// LookupTLSVia is LookupTLS for a connection that came through gateway gw
+// ("namespace/name", or "mesh" for a pod's own connection): routes whose
+// gateways do not include it are skipped.
+func (l *Listener) LookupTLSVia(gw, sni string, port uint32) *TLSRoute {
 	for _, r := range l.TLS {
-		if r.Port != 0 && r.Port != port {
+		if r.Port != 0 && r.Port != port || len(r.Gateways) > 0 && !containsString(r.Gateways, gw) {
 			continue
 		}
 		for _, h := range r.SNIHosts {
@@ -36,12 +48,18 @@ func (l *Listener) LookupTLS(sni string, port uint32) *TLSRoute {
 	return nil
 }
 
-// LookupTCP returns the first TCP route whose port (if set) is port, or nil.
-func (l *Listener) LookupTCP(port uint32) *TCPRoute {
+// LookupTCP returns the first TCP route whose port (if set) is port, or
+// nil, whatever gateways it is bound to.
+func (l *Listener) LookupTCP(port uint32) *TCPRoute { return l.LookupTCPVia("", port) }
+
+// LookupTCPVia is LookupTCP for a connection that came through gateway gw
+// (as LookupTLSVia); "" ignores the routes' gateways.
+func (l *Listener) LookupTCPVia(gw string, port uint32) *TCPRoute {
 	for _, r := range l.TCP {
-		if r.Port == 0 || r.Port == port {
-			return r
+		if r.Port != 0 && r.Port != port || gw != "" && len(r.Gateways) > 0 && !containsString(r.Gateways, gw) {
+			continue
 		}
+		return r
 	}
 	return nil
 }
