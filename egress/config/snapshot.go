@@ -5,18 +5,29 @@ import (
 
 	"github.com/egressgw/egressgw/origination"
 	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
 )
 
 // Snapshot is one compiled, validated configuration. It is immutable once
 // Compile returns it and is shared by every connection that started under
 // it; a reload builds a new one and swaps it in atomically.
 type Snapshot struct {
-	Policy    *policy.Policy // mode, registry and authorization, ready for Decide
-	Entries   []Entry        // index = policy.Entry index = policy.Decision.Entry
-	Listeners []Listener     // one per distinct registered port, sorted by port
-	Files     []string       // every file read (config and referenced certificates), for watching
-	Warnings  []string       // things accepted but not applied, each naming file and resource
-	Resources []Resource     // every resource loaded, for /config_dump
+	Policy *policy.Policy // egress: mode, registry and authorization, ready for Decide
+	// IngressPolicy decides ingress requests: the AuthorizationPolicies
+	// whose selector matches Options.IngressLabels, and those without one.
+	IngressPolicy *policy.Policy
+	// Routes is every ingress listener, and every egress listener with an
+	// egress Gateway server or a VirtualService bound to mesh; nil when
+	// there is neither.
+	Routes *route.Table
+	// Clusters are the destinations of Routes (route.Destination.Cluster
+	// and route.Mirror.Cluster index it), one per (host, port, subset).
+	Clusters  []Cluster
+	Entries   []Entry    // index = policy.Entry index = policy.Decision.Entry
+	Listeners []Listener // one per distinct registered port, sorted by port
+	Files     []string   // every file read (config and referenced certificates), for watching
+	Warnings  []string   // things accepted but not applied, each naming file and resource
+	Resources []Resource // every resource loaded, for /config_dump
 }
 
 // Resource names one loaded document.
@@ -86,6 +97,8 @@ type Port struct {
 	HTTP2      bool             // declared HTTP2 or GRPC: a plaintext upstream gets HTTP/2 (h2c), as Istio does
 	TLS        *origination.TLS // DestinationRule TLS origination (SIMPLE/MUTUAL); nil = plaintext to upstream
 	Pool       PoolSettings     // DestinationRule connectionPool
+	LB         LBSettings       // DestinationRule loadBalancer (Istio's default LEAST_REQUEST)
+	Outlier    OutlierSettings  // DestinationRule outlierDetection (Enabled false without one)
 	Cluster    string           // Istio-style cluster name for logs: "outbound|80||edition.cnn.com"
 }
 
