@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/egressgw/egressgw/route"
@@ -104,8 +105,10 @@ func (c *compiler) bindGateway(v *vsObj, gw *gatewayObj) {
 		l := c.listener(gw.side, gs.port)
 		var hosts []string
 		for _, h := range v.hosts {
-			if vh, ok := gs.admits(h, v.obj.Namespace); ok {
-				hosts = append(hosts, vh)
+			for _, vh := range gs.admits(h, v.obj.Namespace) {
+				if !slices.Contains(hosts, vh) {
+					hosts = append(hosts, vh)
+				}
 			}
 		}
 		if len(hosts) == 0 {

@@ -452,21 +452,30 @@ type sidePort struct {
 	port uint32
 }
 
-// admits reports whether server gs lets a VirtualService in namespace ns
-// bind host h, and the host of the virtual host: the narrower of the two.
-func (gs *gwServer) admits(h, ns string) (string, bool) {
+// admits returns the hosts of the virtual hosts that binding VirtualService
+// host h from namespace ns to server gs makes: for each server host the
+// namespace rule lets it bind, the narrower of the two when one covers the
+// other ("*" bound to a server of a.com and b.com gives a.com and b.com).
+func (gs *gwServer) admits(h, ns string) []string {
+	var out []string
 	for i, sh := range gs.srv.Hosts {
 		if gs.nsOf[i] != "*" && gs.nsOf[i] != ns {
 			continue
 		}
+		vh := ""
 		switch {
 		case hostCovers(sh, h):
-			return h, true
+			vh = h
 		case hostCovers(h, sh):
-			return sh, true
+			vh = sh
+		default:
+			continue
+		}
+		if !slices.Contains(out, vh) {
+			out = append(out, vh)
 		}
 	}
-	return "", false
+	return out
 }
 
 // hostCovers reports whether pattern (exact, "*.suffix" or "*") covers host

@@ -15,7 +15,7 @@ type Options struct {
 	Namespace     string            // gateway's own namespace, default "istio-system": fallback for credentialName Secrets
 	Labels        map[string]string // egress gateway labels: egress Gateways' and AuthorizationPolicies' selectors are matched against these
 	// IngressLabels are the ingress gateway's labels (default
-	// istio=ingressgateway): a Gateway whose selector matches them is
+	// istio=ingressgateway,app=istio-ingressgateway): a Gateway whose selector matches them is
 	// served on the ingress side.
 	IngressLabels map[string]string
 	// EgressGatewayHosts are the names of the egress gateway's own Service
@@ -34,7 +34,9 @@ func (o Options) withDefaults() Options {
 		o.Namespace = "istio-system"
 	}
 	if o.IngressLabels == nil {
-		o.IngressLabels = map[string]string{"istio": "ingressgateway"}
+		// The labels of Istio's own ingress gateway pods, which the Gateways
+		// of Istio's docs select (istio=ingressgateway, sometimes with app).
+		o.IngressLabels = map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}
 	}
 	if o.EgressGatewayHosts == nil {
 		o.EgressGatewayHosts = []string{"istio-egressgateway." + o.Namespace + ".svc." + o.ClusterDomain}

@@ -111,7 +111,7 @@ func TestLoadBasic(t *testing.T) {
 		t.Errorf("listeners = %+v, want %+v", s.Listeners, wantListeners)
 	}
 	for _, w := range []string{
-		"testdata/basic.yaml: Gateway istio-system/istio-egressgateway: spec.selector: not applied: selector map[istio:egressgateway] matches neither the ingress labels map[istio:ingressgateway] nor the egress labels map[]",
+		"testdata/basic.yaml: Gateway istio-system/istio-egressgateway: spec.selector: not applied: selector map[istio:egressgateway] matches neither the ingress labels map[app:istio-ingressgateway istio:ingressgateway] nor the egress labels map[]",
 		"testdata/basic.yaml: ServiceEntry data/db: spec.addresses: not used",
 	} {
 		if !hasWarning(s, w) {
