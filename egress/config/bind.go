@@ -163,7 +163,9 @@ func (c *compiler) addHTTP(v *vsObj, l *route.Listener, srv *route.Server, host 
 	}
 	vh.VirtualServices = append(vh.VirtualServices, v.name)
 	for _, r := range v.http {
-		vh.Routes = append(vh.Routes, c.boundHTTP(r, l.Port))
+		if r.appliesVia(srv) {
+			vh.Routes = append(vh.Routes, c.boundHTTP(r, l.Port))
+		}
 	}
 }
 
@@ -221,6 +223,33 @@ func (c *compiler) firstL4(v *vsObj, l *route.Listener, srv *route.Server) bool 
 	return true
 }
 
+// appliesVia reports whether a match with gateways applies to routes
+// bound through srv (nil: mesh).
+func appliesVia(gateways []string, srv *route.Server) bool {
+	if len(gateways) == 0 {
+		return true
+	}
+	g := route.Mesh
+	if srv != nil {
+		g = srv.Gateway
+	}
+	return slices.Contains(gateways, g)
+}
+
+// appliesVia reports whether any match of r can apply through srv: a
+// route whose every match names other gateways is left out there.
+func (r *httpRoute) appliesVia(srv *route.Server) bool {
+	if len(r.r.Match) == 0 {
+		return true
+	}
+	for i := range r.r.Match {
+		if appliesVia(r.r.Match[i].Gateways, srv) {
+			return true
+		}
+	}
+	return false
+}
+
 // via is the gateways of a match, or the one the routes are bound through.
 func via(m l4Match, srv *route.Server) []string {
 	switch {
@@ -241,6 +270,9 @@ func (c *compiler) addTLS(v *vsObj, l *route.Listener, srv *route.Server) {
 	for _, lr := range v.tls {
 		ds, total := c.l4Dests(lr, l.Port)
 		for i, m := range lr.matches {
+			if !appliesVia(m.gateways, srv) {
+				continue
+			}
 			l.TLS = append(l.TLS, &route.TLSRoute{
 				VirtualService: v.name, Field: fmt.Sprintf("%s.match[%d]", lr.field, i), Server: srv,
 				SNIHosts: m.sniHosts, Port: m.port, Gateways: via(m, srv), Destinations: ds, TotalWeight: total,
@@ -260,6 +292,9 @@ func (c *compiler) addTCP(v *vsObj, l *route.Listener, srv *route.Server) {
 			l.TCP = append(l.TCP, &route.TCPRoute{VirtualService: v.name, Field: lr.field, Server: srv, Gateways: via(l4Match{}, srv), Destinations: ds, TotalWeight: total})
 		}
 		for i, m := range lr.matches {
+			if !appliesVia(m.gateways, srv) {
+				continue
+			}
 			l.TCP = append(l.TCP, &route.TCPRoute{
 				VirtualService: v.name, Field: fmt.Sprintf("%s.match[%d]", lr.field, i), Server: srv,
 				Port: m.port, Gateways: via(m, srv), Destinations: ds, TotalWeight: total,

@@ -93,6 +93,12 @@ func (c *compiler) destinationRule(o *object) {
 	if dr.WorkloadSelector != nil {
 		c.r.warn(f, res, "spec.workloadSelector", "not applied: the rule applies to all matching traffic through egressgw")
 	}
+	if c.isEgressGateway(host) {
+		// The sidecar-to-gateway leg of Istio's egress-gateway tasks
+		// (ISTIO_MUTUAL, subsets for the gateway): accepted, not applied,
+		// so its settings are not warned about.
+		defer func(n int) { c.r.warnings = c.r.warnings[:n] }(len(c.r.warnings))
+	}
 	d := &destRule{obj: o, host: host, ports: map[uint32]portSettings{}, pfield: map[uint32]string{}, used: map[uint32]bool{}}
 	d.top, d.ports, d.pfield = c.trafficPolicy(o, "spec.trafficPolicy", "", dr.TrafficPolicy)
 	names := map[string]string{}
