@@ -34,6 +34,9 @@ func (p *Policy) Decide(q Query) Decision {
 		i, ok, registered = reg.hosts.find(host, q.Port)
 	}
 	entry, rule, reason := -1, ruleAllowAny, reasonAllowAny
+	if p != nil && p.DefaultRule != "" {
+		rule, reason = p.DefaultRule, p.DefaultReason
+	}
 	switch {
 	case ok && q.Port != 0:
 		e := &reg.entries[i]

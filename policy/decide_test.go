@@ -110,6 +110,10 @@ func TestDecideNil(t *testing.T) {
 		{"nil registry", &Policy{}, Decision{Entry: -1, Rule: ruleRegistryOnly, Reason: reasonNotRegistered}},
 		{"nil registry allow any", &Policy{Mode: AllowAny}, Decision{Allow: true, Entry: -1, Rule: ruleAllowAny, Reason: reasonAllowAny}},
 		{"empty authz", &Policy{Mode: AllowAny, Authz: &Authz{}}, Decision{Allow: true, Entry: -1, Rule: ruleAllowAny, Reason: reasonAllowAny}},
+		// The ingress policy: no registry, its own rule for what it lets through.
+		{"default rule", &Policy{Mode: AllowAny, DefaultRule: "Gateway route", DefaultReason: "routed"}, Decision{Allow: true, Entry: -1, Rule: "Gateway route", Reason: "routed"}},
+		{"default rule under authz", &Policy{Mode: AllowAny, Authz: &Authz{}, DefaultRule: "Gateway route", DefaultReason: "routed"}, Decision{Allow: true, Entry: -1, Rule: "Gateway route", Reason: "routed"}},
+		{"default rule not for registry only", &Policy{DefaultRule: "Gateway route"}, Decision{Entry: -1, Rule: ruleRegistryOnly, Reason: reasonNotRegistered}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

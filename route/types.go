@@ -89,7 +89,12 @@ type Listener struct {
 	TLS []*TLSRoute
 	TCP []*TCPRoute
 
-	hosts hostIndex // HTTP, by host
+	// Indexes built by New: servers by host; for each server, the HTTP
+	// virtual hosts it admits (byServer[i] for Servers[i]); hosts for the
+	// virtual hosts with no server (VirtualServices bound to mesh).
+	servers  hostIndex
+	byServer []hostIndex
+	hosts    hostIndex
 }
 
 // VirtualHost is the HTTP routing of one host on one listener.
@@ -187,9 +192,16 @@ type Redirect struct {
 	Port      uint32
 	Scheme    string
 	Code      int // default 301
-	// DerivePort is derivePort FROM_PROTOCOL_DEFAULT / FROM_REQUEST_PORT.
+	// DerivePort is derivePort: DeriveFromProtocolDefault or DeriveFromRequestPort.
 	DerivePort uint8
 }
+
+// Redirect.DerivePort values.
+const (
+	DeriveNone                uint8 = iota // the request's port, unless the scheme changes (then the scheme's default)
+	DeriveFromProtocolDefault              // the new scheme's default port (omitted from Location)
+	DeriveFromRequestPort                  // the port the request came in on
+)
 
 // DirectResponse answers without any upstream.
 type DirectResponse struct {
@@ -210,6 +222,7 @@ type Retries struct {
 	Attempts      int           // retries after the first try; 0: none
 	PerTryTimeout time.Duration // 0: the route timeout
 	On            RetryOn
+	Codes         []int // retriable-status-codes: the HTTP statuses named in retryOn; 503 when none is named
 }
 
 // RetryOn is the set of Envoy retryOn conditions, as bits.
@@ -229,12 +242,15 @@ const (
 	RetryDeadlineExceeded  // gRPC: deadline-exceeded
 	RetryResourceExhausted // gRPC: resource-exhausted
 	RetryInternal          // gRPC: internal
+	RetryResetBeforeRequest
+	RetryRetriableHeaders
+	RetryHTTP3PostConnectFailure
 )
 
 // DefaultRetries is Istio's retry policy for a route that sets none:
 // 2 attempts on connect-failure, refused-stream, unavailable, cancelled
 // and retriable-status-codes (503).
-var DefaultRetries = Retries{Attempts: 2, On: RetryConnectFailure | RetryRefusedStream | RetryUnavailable | RetryCancelled | RetryRetriableStatusCodes}
+var DefaultRetries = Retries{Attempts: 2, On: RetryConnectFailure | RetryRefusedStream | RetryUnavailable | RetryCancelled | RetryRetriableStatusCodes, Codes: []int{503}}
 
 // Fault is HTTPFaultInjection. Percentages are in millionths (Envoy's
 // fractional percent), 1_000_000 being every request.
@@ -284,6 +300,7 @@ type TLSRoute struct {
 	Server         *Server
 	SNIHosts       []string // the match's sniHosts (or the VirtualService hosts): exact, "*.suffix", "*"
 	Port           uint32   // 0: any
+	Gateways       []string // match.gateways, "namespace/name" or "mesh"; nil: every gateway the VirtualService is bound to
 	Destinations   []Destination
 	TotalWeight    uint32
 }
@@ -293,7 +310,8 @@ type TCPRoute struct {
 	VirtualService string
 	Field          string
 	Server         *Server
-	Port           uint32 // 0: any
+	Port           uint32   // 0: any
+	Gateways       []string // as TLSRoute.Gateways
 	Destinations   []Destination
 	TotalWeight    uint32
 }
@@ -308,7 +326,10 @@ type Request struct {
 	Query     string // raw query, without '?'
 	Scheme    string // "http" or "https" (the client's)
 	Header    http.Header
-	Gateway   string // for Match.Gateways: "namespace/name" of the gateway the request came through, "mesh" on egress without one
+	// Gateway is what Match.Gateways are compared with on a listener without
+	// a server admitting the host: "mesh" for a pod's own request. When a
+	// server admits the host, its Gateway is used instead.
+	Gateway string
 }
 
 // Miss says why an HTTP lookup found no route.

@@ -28,6 +28,7 @@ go test -run '^$' -fuzz '^FuzzParseHead$' -fuzztime 50000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzParseHeadFields$' -fuzztime 60000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20000x -timeout 5m ./egress/config/
 go test -run '^$' -fuzz '^FuzzLookup$' -fuzztime 300000x -timeout 5m ./policy/
+go test -run '^$' -fuzz '^FuzzLookup$' -fuzztime 100000x -timeout 5m ./route/
 go test -run '^$' -fuzz '^FuzzNewAuthz$' -fuzztime 50000x -timeout 5m ./policy/
 go test -run '^$' -fuzz '^FuzzCheck$' -fuzztime 300000x -timeout 5m ./netguard/
 go test -run '^$' -fuzz '^FuzzParseCIDRs$' -fuzztime 100000x -timeout 5m ./netguard/

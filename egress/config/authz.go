@@ -25,8 +25,10 @@ func (c *compiler) authorizationPolicy(o *object) {
 		c.r.warn(f, res, "spec.targetRefs", "not applied: egressgw applies AuthorizationPolicies by selector only")
 		return
 	}
-	if sel := ap.Selector.GetMatchLabels(); !labelsSubset(sel, c.opts.Labels) {
-		c.r.warn(f, res, "spec.selector", "not applied: matchLabels %v do not match the gateway labels %v", sel, c.opts.Labels)
+	sel := ap.Selector.GetMatchLabels()
+	egress, ingress := labelsSubset(sel, c.opts.Labels), labelsSubset(sel, c.opts.IngressLabels)
+	if !egress && !ingress {
+		c.r.warn(f, res, "spec.selector", "not applied: matchLabels %v match neither the egress gateway labels %v nor the ingress labels %v", sel, c.opts.Labels, c.opts.IngressLabels)
 		return
 	}
 	before := len(c.r.problems)
@@ -80,7 +82,12 @@ func (c *compiler) authorizationPolicy(o *object) {
 		}
 		return
 	}
-	c.authz = append(c.authz, out)
+	if egress {
+		c.authz = append(c.authz, out)
+	}
+	if ingress {
+		c.ingAuthz = append(c.ingAuthz, out)
+	}
 }
 
 // warnBroadDeny warns about a DENY rule that narrows only by HTTP fields:

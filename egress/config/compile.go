@@ -2,11 +2,13 @@ package config
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
 )
 
 // compiler turns decoded objects into a Snapshot. One is used per Load.
@@ -19,8 +21,24 @@ type compiler struct {
 	entries   []Entry
 	emeta     []entryMeta // index-aligned with entries
 	drs       []*destRule
-	authz     []policy.AuthzPolicy
+	authz     []policy.AuthzPolicy // egress: selector matching Labels, or none
+	ingAuthz  []policy.AuthzPolicy // ingress: selector matching IngressLabels, or none
 	resources []Resource
+
+	// Gateways and VirtualServices, and what binding them builds.
+	gateways      []*gatewayObj
+	gatewayByName map[string]*gatewayObj
+	vss           []*vsObj
+	routeLs       map[sidePort]*route.Listener
+	routeOrder    []*route.Listener
+	claims        map[*route.Listener]map[string]*gwServer
+	serverOf      map[*route.Server]*gwServer
+	vhosts        map[vhKey]*route.VirtualHost
+	bound         map[boundKey]*route.HTTPRoute
+	l4Added       map[l4Key]bool
+	clusters      []Cluster
+	clusterIdx    map[clusterKey]int
+	entryOf       map[string]int
 }
 
 // entryMeta is what compile needs to know about an Entry beyond the Entry.
@@ -32,7 +50,10 @@ type entryMeta struct {
 }
 
 func newCompiler(opts Options, r *report, files []string) *compiler {
-	c := &compiler{opts: opts, r: r, fileSeen: map[string]bool{}, secrets: map[string]*corev1.Secret{}}
+	c := &compiler{opts: opts, r: r, fileSeen: map[string]bool{}, secrets: map[string]*corev1.Secret{},
+		gatewayByName: map[string]*gatewayObj{}, routeLs: map[sidePort]*route.Listener{},
+		claims: map[*route.Listener]map[string]*gwServer{}, serverOf: map[*route.Server]*gwServer{},
+		vhosts: map[vhKey]*route.VirtualHost{}, bound: map[boundKey]*route.HTTPRoute{}, l4Added: map[l4Key]bool{}}
 	for _, f := range files {
 		c.addFile(f)
 	}
@@ -46,8 +67,6 @@ func (c *compiler) addFile(f string) {
 	}
 }
 
-const ingressNote = "not applied: egressgw routes egress by DNS interception, no Gateway/VirtualService is needed (ingress is not supported yet)"
-
 func (c *compiler) compile(objs []*object) *Snapshot {
 	for _, o := range objs {
 		c.resources = append(c.resources, Resource{File: o.File, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name})
@@ -60,17 +79,45 @@ func (c *compiler) compile(objs []*object) *Snapshot {
 	}
 	c.applyDestinationRules()
 	c.followServiceEntries()
-	listeners := c.listeners()
+	istioOrder(c.gateways, func(g *gatewayObj) *object { return g.obj })
+	istioOrder(c.vss, func(v *vsObj) *object { return v.obj })
+	c.mergeServers()
+	c.bindVirtualServices()
 	snap := &Snapshot{
 		Entries:   c.entries,
-		Listeners: listeners,
 		Files:     c.files,
-		Warnings:  c.r.warnings,
 		Resources: c.resources,
+		Clusters:  c.clusters,
 	}
+	if len(c.routeOrder) > 0 {
+		t, err := route.New(c.routeOrder)
+		if err != nil {
+			c.r.problem("", "", "", "%v", err)
+		}
+		snap.Routes = t
+	}
+	snap.Listeners = c.listeners()
 	snap.Policy = c.policy()
+	snap.IngressPolicy = c.ingressPolicy()
 	snap.Warnings = c.r.warnings
 	return snap
+}
+
+// istioOrder sorts Gateways or VirtualServices as Istio does: by creation
+// time, then namespace/name. Documents without creationTimestamp (files)
+// keep their file and document order.
+func istioOrder[T any](xs []T, obj func(T) *object) {
+	slices.SortStableFunc(xs, func(a, b T) int {
+		oa, ob := obj(a), obj(b)
+		ta, tb := oa.Meta.CreationTimestamp, ob.Meta.CreationTimestamp
+		if ta.IsZero() || tb.IsZero() {
+			return 0
+		}
+		if c := ta.Time.Compare(tb.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(oa.Namespace+"/"+oa.Name, ob.Namespace+"/"+ob.Name)
+	})
 }
 
 func (c *compiler) dispatch(o *object) {
@@ -87,7 +134,14 @@ func (c *compiler) dispatch(o *object) {
 				c.destinationRule(o)
 			}
 		case "Gateway", "VirtualService":
-			c.r.warn(o.File, o.Resource(), "", ingressNote)
+			if !c.version(o, "v1", "v1beta1", "v1alpha3") {
+				return
+			}
+			if o.Kind == "Gateway" {
+				c.gateway(o)
+			} else {
+				c.virtualService(o)
+			}
 		case "Sidecar":
 			c.r.warn(o.File, o.Resource(), "", "not applied: egressgw runs without sidecars")
 		default:
@@ -129,6 +183,24 @@ func (c *compiler) version(o *object, vs ...string) bool {
 	}
 	c.r.problem(o.File, o.Resource(), "apiVersion", "%s/%s is not supported (use %s/%s)", o.Group, o.Version, o.Group, strings.Join(vs, ", "))
 	return false
+}
+
+// Rule and reason of an ingress request that no AuthorizationPolicy decided.
+const (
+	ruleIngress   = "Gateway route"
+	reasonIngress = "routed by a Gateway and VirtualService; no AuthorizationPolicy denies it"
+)
+
+// ingressPolicy builds the policy of ingress requests: no registry (the
+// route table decides where they go), AuthorizationPolicies selecting the
+// ingress gateway or none.
+func (c *compiler) ingressPolicy() *policy.Policy {
+	p := &policy.Policy{Mode: policy.AllowAny, DefaultRule: ruleIngress, DefaultReason: reasonIngress}
+	var err error
+	if p.Authz, err = policy.NewAuthz(c.ingAuthz); err != nil {
+		c.r.problem("", "", "", "%v", err)
+	}
+	return p
 }
 
 // policy builds the policy.Policy from the entries and AuthorizationPolicies.

@@ -26,13 +26,41 @@ type destRule struct {
 	ports   map[uint32]portSettings // from spec.trafficPolicy.portLevelSettings
 	pfield  map[uint32]string       // port -> "spec.trafficPolicy.portLevelSettings[i]"
 	used    map[uint32]bool         // port-level settings that applied to some entry port
+	subsets []*subset
 	matched bool
+}
+
+// subset is one spec.subsets entry: the endpoints it selects and, when it
+// has a trafficPolicy, the settings that replace the rule's for it.
+type subset struct {
+	name   string
+	field  string
+	labels map[string]string
+	policy bool                    // trafficPolicy set: top and ports replace the rule's
+	top    portSettings            // from the subset's trafficPolicy
+	ports  map[uint32]portSettings // its portLevelSettings
+}
+
+// settings returns what the subset (nil: none) and the rule set for port n.
+func (d *destRule) settings(s *subset, n uint32) portSettings {
+	if s != nil && s.policy {
+		if ps, ok := s.ports[n]; ok {
+			return ps
+		}
+		return s.top
+	}
+	if ps, ok := d.ports[n]; ok {
+		return ps
+	}
+	return d.top
 }
 
 // portSettings is what a DestinationRule sets for one port.
 type portSettings struct {
-	tls  *origination.TLS
-	pool PoolSettings
+	tls     *origination.TLS
+	pool    PoolSettings
+	lb      LBSettings
+	outlier OutlierSettings
 }
 
 // destinationRule decodes and validates a DestinationRule, building its TLS
@@ -59,65 +87,91 @@ func (c *compiler) destinationRule(o *object) {
 			return
 		}
 	}
-	if len(dr.Subsets) > 0 {
-		c.r.warn(f, res, "spec.subsets", "not applied: egressgw sends traffic straight to the upstream, there are no subsets to route to")
-	}
 	if len(dr.ExportTo) > 0 {
 		c.r.warn(f, res, "spec.exportTo", "not applied: egressgw serves every namespace")
 	}
 	if dr.WorkloadSelector != nil {
 		c.r.warn(f, res, "spec.workloadSelector", "not applied: the rule applies to all matching traffic through egressgw")
 	}
+	if c.isEgressGateway(host) {
+		// The sidecar-to-gateway leg of Istio's egress-gateway tasks
+		// (ISTIO_MUTUAL, subsets for the gateway): accepted, not applied,
+		// so its settings are not warned about.
+		defer func(n int) { c.r.warnings = c.r.warnings[:n] }(len(c.r.warnings))
+	}
 	d := &destRule{obj: o, host: host, ports: map[uint32]portSettings{}, pfield: map[uint32]string{}, used: map[uint32]bool{}}
-	d.top = portSettings{pool: defaultPool}
-	if tp := dr.TrafficPolicy; tp != nil {
-		c.unsupportedPolicy(o, "spec.trafficPolicy", tp.LoadBalancer != nil, tp.OutlierDetection != nil)
-		for _, u := range []struct {
-			name string
-			set  bool
-		}{{"tunnel", tp.Tunnel != nil}, {"proxyProtocol", tp.ProxyProtocol != nil}, {"retryBudget", tp.RetryBudget != nil}} {
-			if u.set {
-				c.r.warn(f, res, "spec.trafficPolicy."+u.name, "not applied: not supported by egressgw")
-			}
+	d.top, d.ports, d.pfield = c.trafficPolicy(o, "spec.trafficPolicy", "", dr.TrafficPolicy)
+	names := map[string]string{}
+	for i, ss := range dr.Subsets {
+		field := fmt.Sprintf("spec.subsets[%d]", i)
+		if ss == nil || ss.Name == "" {
+			c.r.problem(f, res, field+".name", "required")
+			continue
 		}
-		d.top = c.portSettings(o, "spec.trafficPolicy", "trafficPolicy", tp.Tls, tp.ConnectionPool)
-		for i, pl := range tp.PortLevelSettings {
-			field := fmt.Sprintf("spec.trafficPolicy.portLevelSettings[%d]", i)
-			if pl == nil || pl.Port == nil || pl.Port.Number == 0 {
-				c.r.problem(f, res, field+".port.number", "required")
-				continue
-			}
-			n := pl.Port.Number
-			if n > 65535 {
-				c.r.problem(f, res, field+".port.number", "%d is not a valid port (1-65535)", n)
-				continue
-			}
-			if prev, dup := d.pfield[n]; dup {
-				c.r.warn(f, res, field, "not applied: port %d is already set by %s", n, prev)
-				continue
-			}
-			c.unsupportedPolicy(o, field, pl.LoadBalancer != nil, pl.OutlierDetection != nil)
-			d.pfield[n] = field
-			d.ports[n] = c.portSettings(o, field, fmt.Sprintf("portLevelSettings[%d]", i), pl.Tls, pl.ConnectionPool)
+		if prev, dup := names[ss.Name]; dup {
+			c.r.problem(f, res, field+".name", "subset %q is already defined by %s", ss.Name, prev)
+			continue
 		}
+		names[ss.Name] = field
+		sub := &subset{name: ss.Name, field: field, labels: maps.Clone(ss.Labels), policy: ss.TrafficPolicy != nil}
+		if sub.policy {
+			sub.top, sub.ports, _ = c.trafficPolicy(o, field+".trafficPolicy", "subset "+ss.Name+" ", ss.TrafficPolicy)
+		}
+		d.subsets = append(d.subsets, sub)
 	}
 	c.drs = append(c.drs, d)
 }
 
-func (c *compiler) unsupportedPolicy(o *object, field string, lb, od bool) {
-	if lb {
-		c.r.warn(o.File, o.Resource(), field+".loadBalancer", "not applied: egressgw dials one resolved address per connection")
+// trafficPolicy compiles one trafficPolicy block (of the rule, or of a
+// subset: src prefixes TLS.Source): its settings, and those of its
+// portLevelSettings with the field that set each port.
+func (c *compiler) trafficPolicy(o *object, field, src string, tp *networking.TrafficPolicy) (portSettings, map[uint32]portSettings, map[uint32]string) {
+	f, res := o.File, o.Resource()
+	top := portSettings{pool: defaultPool, lb: defaultLB}
+	ports, pfield := map[uint32]portSettings{}, map[uint32]string{}
+	if tp == nil {
+		return top, ports, pfield
 	}
-	if od {
-		c.r.warn(o.File, o.Resource(), field+".outlierDetection", "not applied: not supported by egressgw")
+	for _, u := range []struct {
+		name string
+		set  bool
+	}{{"tunnel", tp.Tunnel != nil}, {"proxyProtocol", tp.ProxyProtocol != nil}, {"retryBudget", tp.RetryBudget != nil}} {
+		if u.set {
+			c.r.warn(f, res, field+"."+u.name, "not applied: not supported by egressgw")
+		}
 	}
+	top = c.portSettings(o, field, src+"trafficPolicy", tp.Tls, tp.ConnectionPool)
+	top.lb = c.loadBalancer(o, field+".loadBalancer", tp.LoadBalancer)
+	top.outlier = c.outlierDetection(o, field+".outlierDetection", tp.OutlierDetection)
+	for i, pl := range tp.PortLevelSettings {
+		pf := fmt.Sprintf("%s.portLevelSettings[%d]", field, i)
+		if pl == nil || pl.Port == nil || pl.Port.Number == 0 {
+			c.r.problem(f, res, pf+".port.number", "required")
+			continue
+		}
+		n := pl.Port.Number
+		if n > 65535 {
+			c.r.problem(f, res, pf+".port.number", "%d is not a valid port (1-65535)", n)
+			continue
+		}
+		if prev, dup := pfield[n]; dup {
+			c.r.warn(f, res, pf, "not applied: port %d is already set by %s", n, prev)
+			continue
+		}
+		pfield[n] = pf
+		ps := c.portSettings(o, pf, fmt.Sprintf("%sportLevelSettings[%d]", src, i), pl.Tls, pl.ConnectionPool)
+		ps.lb = c.loadBalancer(o, pf+".loadBalancer", pl.LoadBalancer)
+		ps.outlier = c.outlierDetection(o, pf+".outlierDetection", pl.OutlierDetection)
+		ports[n] = ps
+	}
+	return top, ports, pfield
 }
 
 // portSettings builds the settings of one trafficPolicy or portLevelSettings
 // block. Fields omitted there get defaults (Istio: port-level settings are
 // not merged with destination-level ones).
 func (c *compiler) portSettings(o *object, field, src string, t *networking.ClientTLSSettings, cp *networking.ConnectionPoolSettings) portSettings {
-	ps := portSettings{pool: defaultPool}
+	ps := portSettings{pool: defaultPool, lb: defaultLB}
 	ps.tls = c.buildTLS(o, field+".tls", src+".tls", t)
 	if cp == nil {
 		return ps
@@ -197,15 +251,17 @@ func (c *compiler) applyDestinationRules() {
 		c.emeta[i].dr = d
 		for j := range e.Ports {
 			p := &e.Ports[j]
-			ps := d.top
-			if pl, ok := d.ports[p.Number]; ok {
-				ps = pl
+			ps := d.settings(nil, p.Number)
+			if _, ok := d.ports[p.Number]; ok {
 				d.used[p.Number] = true
 			}
-			p.TLS, p.Pool = ps.tls, ps.pool
+			p.TLS, p.Pool, p.LB, p.Outlier = ps.tls, ps.pool, ps.lb, ps.outlier
 		}
 	}
 	for _, d := range c.drs {
+		if !d.matched && c.isEgressGateway(d.host) {
+			continue // the sidecar-to-gateway leg (Istio's egress-gateway tasks): accepted, nothing to apply
+		}
 		if !d.matched {
 			if c.coversAnyEntry(d.host) {
 				c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied: for every entry %s covers, another DestinationRule takes precedence (exact host over wildcard, then the entry's namespace, then the gateway's, then the first loaded)", d.host)

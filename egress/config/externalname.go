@@ -111,7 +111,7 @@ func (c *compiler) followServiceEntries() {
 				continue
 			}
 			p.Name, p.Protocol, p.TargetPort, p.HTTP2 = sp.Name, sp.Protocol, sp.TargetPort, sp.HTTP2 // the name selects endpoint ports
-			p.TLS, p.Pool = sp.TLS, sp.Pool
+			p.TLS, p.Pool, p.LB, p.Outlier = sp.TLS, sp.Pool, sp.LB, sp.Outlier
 			aliased = append(aliased, strconv.Itoa(int(p.Number)))
 		}
 		// A DestinationRule for the Service's own name does not apply where

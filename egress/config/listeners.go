@@ -1,8 +1,11 @@
 package config
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+
+	"github.com/egressgw/egressgw/route"
 )
 
 // listeners builds one Listener per distinct port. A port that any entry
@@ -20,6 +23,12 @@ func (c *compiler) listeners() []Listener {
 		}
 	}
 	var ls []Listener
+	// An egress Gateway server's port opens even if no entry registers it.
+	for _, l := range c.routeOrder {
+		if l.Side == route.Egress && len(l.Servers) > 0 && owners[l.Port] == nil {
+			ls = append(ls, Listener{Port: l.Port, Kind: ListenerSniff})
+		}
+	}
 	for _, port := range slices.Sorted(maps.Keys(owners)) {
 		if !tcp[port] {
 			ls = append(ls, Listener{Port: port, Kind: ListenerSniff})
@@ -40,5 +49,6 @@ func (c *compiler) listeners() []Listener {
 		}
 		ls = append(ls, Listener{Port: port, Kind: ListenerTCP, TCPEntry: first})
 	}
+	slices.SortFunc(ls, func(a, b Listener) int { return cmp.Compare(a.Port, b.Port) })
 	return ls
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/egressgw/egressgw/policy"
@@ -12,8 +13,16 @@ import (
 type Options struct {
 	ClusterDomain string            // default "cluster.local"
 	Namespace     string            // gateway's own namespace, default "istio-system": fallback for credentialName Secrets
-	Labels        map[string]string // gateway labels; AuthorizationPolicy selectors are matched against these
-	Mode          policy.Mode
+	Labels        map[string]string // egress gateway labels: egress Gateways' and AuthorizationPolicies' selectors are matched against these
+	// IngressLabels are the ingress gateway's labels (default
+	// istio=ingressgateway,app=istio-ingressgateway): a Gateway whose selector matches them is
+	// served on the ingress side.
+	IngressLabels map[string]string
+	// EgressGatewayHosts are the names of the egress gateway's own Service
+	// (default istio-egressgateway.<Namespace>.svc.<ClusterDomain>): a mesh
+	// route to one is the hop into this gateway.
+	EgressGatewayHosts []string
+	Mode               policy.Mode
 }
 
 func (o Options) withDefaults() Options {
@@ -23,6 +32,18 @@ func (o Options) withDefaults() Options {
 	o.ClusterDomain = strings.Trim(strings.ToLower(o.ClusterDomain), ".")
 	if o.Namespace == "" {
 		o.Namespace = "istio-system"
+	}
+	if o.IngressLabels == nil {
+		// The labels of Istio's own ingress gateway pods, which the Gateways
+		// of Istio's docs select (istio=ingressgateway, sometimes with app).
+		o.IngressLabels = map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}
+	}
+	if o.EgressGatewayHosts == nil {
+		o.EgressGatewayHosts = []string{"istio-egressgateway." + o.Namespace + ".svc." + o.ClusterDomain}
+	}
+	o.EgressGatewayHosts = slices.Clone(o.EgressGatewayHosts)
+	for i, h := range o.EgressGatewayHosts {
+		o.EgressGatewayHosts[i] = strings.TrimSuffix(strings.ToLower(h), ".")
 	}
 	return o
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
 )
 
 func mustLoad(t *testing.T, opts Options, paths ...string) *Snapshot {
@@ -110,8 +111,7 @@ func TestLoadBasic(t *testing.T) {
 		t.Errorf("listeners = %+v, want %+v", s.Listeners, wantListeners)
 	}
 	for _, w := range []string{
-		"testdata/basic.yaml: Gateway istio-system/istio-egressgateway: not applied: egressgw routes egress by DNS interception, no Gateway/VirtualService is needed (ingress is not supported yet)",
-		"testdata/basic.yaml: VirtualService default/api: not applied: egressgw routes egress by DNS interception",
+		"testdata/basic.yaml: Gateway istio-system/istio-egressgateway: spec.selector: not applied: selector map[istio:egressgateway] matches neither the ingress labels map[app:istio-ingressgateway istio:ingressgateway] nor the egress labels map[]",
 		"testdata/basic.yaml: ServiceEntry data/db: spec.addresses: not used",
 	} {
 		if !hasWarning(s, w) {
@@ -126,6 +126,14 @@ func TestLoadBasic(t *testing.T) {
 	}
 	if i, ok := s.Policy.Registry.Lookup("en.wild.example.test", 443); !ok || i != 1 {
 		t.Errorf("Lookup(en.wild.example.test:443) = %d, %v; want 1 (index-aligned)", i, ok)
+	}
+	// The VirtualService (bound to mesh) routes its host's HTTP port.
+	l := s.Routes.Listener(route.Egress, 80)
+	if l == nil || len(l.HTTP) != 1 || l.HTTP[0].Host != "api.example.test" || len(l.HTTP[0].Routes) != 1 {
+		t.Fatalf("egress port 80 routes = %+v", l)
+	}
+	if r := l.HTTP[0].Routes[0]; r.Timeout != 3*time.Second || s.Clusters[r.Action.Destinations[0].Cluster].Name != "outbound|80||api.example.test" {
+		t.Errorf("route = %+v, clusters %+v", r, s.Clusters)
 	}
 }
 
@@ -217,7 +225,6 @@ func TestDestinationRules(t *testing.T) {
 	}
 	for _, w := range []string{
 		"DestinationRule apps/mesh: spec.trafficPolicy.tls.mode: ISTIO_MUTUAL not applied",
-		"DestinationRule apps/upstream2: spec.subsets: not applied",
 		"DestinationRule apps/nothing: spec.host: not applied: nothing.example.net matches no ServiceEntry host or ExternalName Service",
 		"DestinationRule elsewhere/api-elsewhere: spec.host: not applied: for every entry api.example.test covers, another DestinationRule takes precedence",
 	} {
@@ -309,11 +316,19 @@ spec:
 		t.Fatal(err)
 	}
 	s := mustLoad(t, Options{Labels: map[string]string{"istio": "egressgateway", "app": "egressgw"}}, f)
-	if !hasWarning(s, "AuthorizationPolicy istio-system/other-gateway: spec.selector: not applied") ||
+	if hasWarning(s, "AuthorizationPolicy istio-system/other-gateway: spec.selector: not applied") ||
 		!hasWarning(s, "AuthorizationPolicy istio-system/by-ref: spec.targetRefs: not applied") {
 		t.Errorf("warnings = %q", s.Warnings)
 	}
-	d := s.Policy.Decide(policy.Query{Host: "api.example.test", Port: 80, Source: mustAddr("10.2.3.4"), HTTP: true, Method: "POST", Path: "/admin/x"})
+	// other-gateway selects the ingress gateway: it decides ingress, not egress.
+	d := s.IngressPolicy.Decide(policy.Query{Host: "api.example.test", Port: 80, Source: mustAddr("192.0.2.9")})
+	if d.Allow || !strings.Contains(d.Rule, "istio-system/other-gateway") {
+		t.Errorf("ingress: %+v, want denied by other-gateway", d)
+	}
+	if d := s.Policy.Decide(policy.Query{Host: "api.example.test", Port: 80, Source: mustAddr("192.0.2.9")}); !d.Allow {
+		t.Errorf("egress: %+v, want allowed (other-gateway selects ingress)", d)
+	}
+	d = s.Policy.Decide(policy.Query{Host: "api.example.test", Port: 80, Source: mustAddr("10.2.3.4"), HTTP: true, Method: "POST", Path: "/admin/x"})
 	if d.Allow || !strings.Contains(d.Rule, "istio-system/deny-admin") {
 		t.Errorf("POST /admin from 10.2.3.4: %+v, want denied by deny-admin", d)
 	}

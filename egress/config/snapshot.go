@@ -12,16 +12,22 @@ import (
 // Compile returns it and is shared by every connection that started under
 // it; a reload builds a new one and swaps it in atomically.
 type Snapshot struct {
-	Policy    *policy.Policy // mode, registry and authorization, ready for Decide
-	Entries   []Entry        // index = policy.Entry index = policy.Decision.Entry
-	Listeners []Listener     // one per distinct registered port, sorted by port
-	Files     []string       // every file read (config and referenced certificates), for watching
-	Warnings  []string       // things accepted but not applied, each naming file and resource
-	Resources []Resource     // every resource loaded, for /config_dump
-
-	Routes        *route.Table   // Gateways and VirtualServices, per listener of each side
-	Clusters      []Cluster      // route destinations
-	IngressPolicy *policy.Policy // AuthorizationPolicies of the ingress side (no registry)
+	Policy *policy.Policy // egress: mode, registry and authorization, ready for Decide
+	// IngressPolicy decides ingress requests: the AuthorizationPolicies
+	// whose selector matches Options.IngressLabels, and those without one.
+	IngressPolicy *policy.Policy
+	// Routes is every ingress listener, and every egress listener with an
+	// egress Gateway server or a VirtualService bound to mesh; nil when
+	// there is neither.
+	Routes *route.Table
+	// Clusters are the destinations of Routes (route.Destination.Cluster
+	// and route.Mirror.Cluster index it), one per (host, port, subset).
+	Clusters  []Cluster
+	Entries   []Entry    // index = policy.Entry index = policy.Decision.Entry
+	Listeners []Listener // one per distinct registered port, sorted by port
+	Files     []string   // every file read (config and referenced certificates), for watching
+	Warnings  []string   // things accepted but not applied, each naming file and resource
+	Resources []Resource // every resource loaded, for /config_dump
 }
 
 // Resource names one loaded document.
@@ -91,6 +97,8 @@ type Port struct {
 	HTTP2      bool             // declared HTTP2 or GRPC: a plaintext upstream gets HTTP/2 (h2c), as Istio does
 	TLS        *origination.TLS // DestinationRule TLS origination (SIMPLE/MUTUAL); nil = plaintext to upstream
 	Pool       PoolSettings     // DestinationRule connectionPool
+	LB         LBSettings       // DestinationRule loadBalancer (Istio's default LEAST_REQUEST)
+	Outlier    OutlierSettings  // DestinationRule outlierDetection (Enabled false without one)
 	Cluster    string           // Istio-style cluster name for logs: "outbound|80||edition.cnn.com"
 }
 
@@ -110,17 +118,4 @@ func (e *Entry) Port(n uint32) (*Port, bool) {
 		}
 	}
 	return nil, false
-}
-
-// Cluster is one destination of VirtualService routes: a host, port and
-// subset, with what the gateway sends there. route.Destination.Cluster
-// indexes Snapshot.Clusters.
-type Cluster struct {
-	Name      string // "outbound|8000|v1|httpbin.default.svc.cluster.local"
-	Host      string
-	Port      uint32
-	Subset    string
-	Entry     Entry  // the ServiceEntry entry of Host, endpoints filtered by the subset's labels
-	EntryPort Port   // that port of Entry, with the DestinationRule's (and subset's) settings applied
-	Missing   string // non-empty when the host, port or subset is not found: why (the 503's body)
 }

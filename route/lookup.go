@@ -1,0 +1,153 @@
+package route
+
+import "strings"
+
+// Mesh is the gateway name of VirtualServices bound to the mesh: the
+// pods' own traffic on egress.
+const Mesh = "mesh"
+
+// Lookup finds the HTTP route of r on l: the server admitting r.Host, the
+// virtual host for r.Host among those bound to that server (exact, then
+// the longest wildcard, then "*"), then the first route whose match
+// accepts r. A request whose Gateway is "mesh" (a pod's own request on
+// egress), or any request on a listener without servers, is looked up
+// among the virtual hosts of VirtualServices bound to mesh instead. It
+// does not allocate.
+func (l *Listener) Lookup(r *Request) Result {
+	vx := &l.hosts
+	var srv *Server
+	if len(l.Servers) > 0 && r.Gateway != Mesh {
+		si := l.servers.find(r.Host)
+		switch {
+		case si >= 0:
+			srv, vx = l.Servers[si], &l.byServer[si]
+		case l.hosts.empty():
+			return Result{Miss: NoServer}
+		}
+	}
+	vi := vx.find(r.Host)
+	if vi < 0 {
+		return Result{Miss: NoVirtualService, Server: srv}
+	}
+	vh := l.HTTP[vi]
+	gw := r.Gateway
+	if srv != nil {
+		gw = srv.Gateway
+	}
+	for _, rt := range vh.Routes {
+		if rt.matches(r, gw) {
+			return Result{Server: srv, Host: vh, Route: rt}
+		}
+	}
+	return Result{Miss: NoRouteMatched, Server: srv, Host: vh}
+}
+
+// matches reports whether any of the route's matches accepts r (a route
+// without match accepts everything).
+func (rt *HTTPRoute) matches(r *Request, gw string) bool {
+	if len(rt.Match) == 0 {
+		return true
+	}
+	for i := range rt.Match {
+		if rt.Match[i].matches(r, gw) {
+			return true
+		}
+	}
+	return false
+}
+
+// matches reports whether every set part of m accepts r, which came
+// through gateway gw.
+func (m *Match) matches(r *Request, gw string) bool {
+	if m.Port != 0 && m.Port != r.Port {
+		return false
+	}
+	if len(m.Gateways) > 0 && !containsString(m.Gateways, gw) {
+		return false
+	}
+	if !m.URI.match(r.Path, m.IgnoreURICase) ||
+		!m.Method.match(r.Method, false) ||
+		!m.Scheme.match(r.Scheme, false) ||
+		!m.Authority.match(r.Authority, false) {
+		return false
+	}
+	for i := range m.Headers {
+		if !m.Headers[i].matchHeader(r) {
+			return false
+		}
+	}
+	for i := range m.QueryParams {
+		if !m.QueryParams[i].matchQuery(r.Query) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// match reports whether s satisfies m. With fold, exact and prefix compare
+// case-insensitively (Value is lowercase then; a regex carries its own (?i)).
+func (m *StringMatch) match(s string, fold bool) bool {
+	switch m.Kind {
+	case MatchExact:
+		if fold {
+			return strings.EqualFold(s, m.Value)
+		}
+		return s == m.Value
+	case MatchPrefix:
+		if fold {
+			return len(s) >= len(m.Value) && strings.EqualFold(s[:len(m.Value)], m.Value)
+		}
+		return strings.HasPrefix(s, m.Value)
+	case MatchRegex:
+		return m.Re != nil && m.Re.MatchString(s)
+	default:
+		return true
+	}
+}
+
+// matchHeader applies a header match: any value of the header may satisfy
+// it. Absent (withoutHeaders) inverts it: no value may satisfy it, and a
+// bare Absent match wants the header missing.
+func (h *HeaderMatch) matchHeader(r *Request) bool {
+	vs := r.Header[h.Name]
+	found := false
+	if len(vs) > 0 {
+		if h.Match.Kind == MatchAny {
+			found = true
+		} else {
+			for _, v := range vs {
+				if h.Match.match(v, false) {
+					found = true
+					break
+				}
+			}
+		}
+	}
+	return found != h.Absent
+}
+
+// matchQuery applies a query parameter match to the raw query (names and
+// values compared as sent, not unescaped). A parameter present without a
+// value has the value "".
+func (h *HeaderMatch) matchQuery(q string) bool {
+	found := false
+	for q != "" && !found {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != h.Name {
+			continue
+		}
+		found = h.Match.Kind == MatchAny || h.Match.match(v, false)
+	}
+	return found != h.Absent
+}
