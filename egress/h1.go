@@ -69,6 +69,7 @@ type h1conn struct {
 	dead         bool           // nothing more can be said: close without a response
 	req          *http.Request  // the request being answered
 	sentContinue bool           // a 100 Continue went out for it
+	forwarded    bool           // X-Forwarded-For and -Proto are the gateway's own (ingress): forward them
 	retries      *route.Retries // the retry policy of the route the request follows; nil: egressgw's own (reused connections only)
 }
 

@@ -127,7 +127,7 @@ func (h *h1conn) upstreamConn(pool *origination.H1Pool, host string, check bool)
 // is out it starts watching the client (h.watch), which the caller stops.
 func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *http.Request) (resp *http.Response, clientErr, err error) {
 	w := uc.W
-	writeRequestHead(w, r, !pool.KeepAlive(uc))
+	writeRequestHead(w, r, !pool.KeepAlive(uc), h.forwarded)
 	if r.ContentLength != 0 {
 		if err := h.continueBody(r); err != nil {
 			return nil, err, nil
@@ -292,7 +292,9 @@ func pump(dst *bufio.Writer, src io.Reader, pending buffered, chunked bool, limi
 // HTTP/1.1, with the body framing of r. The Host header is the client's;
 // hop-by-hop headers and the X-Forwarded set are not forwarded, as
 // httputil.ReverseProxy in Rewrite mode does.
-func writeRequestHead(w *bufio.Writer, r *http.Request, close bool) {
+// With fwd, the X-Forwarded-For and X-Forwarded-Proto the gateway set
+// (a route's destination: ingress) are forwarded too.
+func writeRequestHead(w *bufio.Writer, r *http.Request, close, fwd bool) {
 	_, _ = w.WriteString(r.Method)
 	_ = w.WriteByte(' ')
 	_, _ = w.WriteString(r.URL.RequestURI())
@@ -301,7 +303,7 @@ func writeRequestHead(w *bufio.Writer, r *http.Request, close bool) {
 	_, _ = w.WriteString("\r\n")
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
-		if endToEnd(k, conn) {
+		if endToEnd(k, conn) || fwd && (k == "X-Forwarded-For" || k == "X-Forwarded-Proto") {
 			writeHeader(w, k, vs)
 		}
 	}

@@ -32,7 +32,7 @@ func (h *h1conn) roundTripH2(u *upstream, rec *recorder, r *http.Request, host s
 		return false // before h2Request edits r's headers for HTTP/2
 	}
 	expect := r.Header["Expect"] // h2Request removes it; continueH2 answers it
-	req := h2Request(u, r)
+	req := h2Request(u, r, h.forwarded)
 	var s *origination.H2Stream
 	var resp *http.Response
 	var clientErr error
@@ -120,11 +120,11 @@ func (h *h1conn) h2Backoff(try int) bool {
 
 // h2Request is the HTTP/2 head of r: its end-to-end headers (hop-by-hop
 // ones are removed from r.Header) and the authority the client named.
-func h2Request(u *upstream, r *http.Request) origination.H2Request {
+func h2Request(u *upstream, r *http.Request, fwd bool) origination.H2Request {
 	te := httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
 	conn := r.Header["Connection"]
 	for k := range r.Header {
-		if !endToEnd(k, conn) {
+		if !endToEnd(k, conn) && !(fwd && (k == "X-Forwarded-For" || k == "X-Forwarded-Proto")) {
 			delete(r.Header, k)
 		}
 	}

@@ -246,7 +246,7 @@ func TestIngressSeed000(t *testing.T) {
 	var line map[string]any
 	for deadline := time.Now().Add(h1Wait); line == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		for _, e := range env.logs.FilterMessage("request").All() {
-			if f := e.ContextMap(); f["path"] == "/status/200" {
+			if f := e.ContextMap(); f["path"] == "/status/200" && f["host"] == "httpbin.example.com" {
 				line = f
 			}
 		}
@@ -308,7 +308,7 @@ spec:
     match: [{uri: {exact: /direct}}]
     directResponse: {status: 418, body: {string: "short and stout"}}
   - name: headers
-    match: [{uri: {prefix: /headers}, headers: {x-pick: {exact: yes}}}]
+    match: [{uri: {prefix: /headers}, headers: {x-pick: {exact: "yes"}}}]
     headers:
       request: {set: {x-added: hello}, remove: [x-remove-me]}
       response: {add: {x-resp: added}, remove: [x-backend]}
@@ -319,7 +319,7 @@ spec:
     route: [{destination: {host: v1}}]
   - name: timeout
     match: [{uri: {prefix: /slow}}]
-    timeout: 200ms
+    timeout: 0.2s
     route: [{destination: {host: slow}}]
   - name: retry
     match: [{uri: {prefix: /flaky}}]

@@ -14,7 +14,6 @@ import (
 
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
-	"github.com/egressgw/egressgw/route"
 )
 
 // newProxy builds the reverse proxy for one upstream: the outbound URL
@@ -29,6 +28,13 @@ func (e *Engine) newProxy(u *upstream, rt http.RoundTripper) *httputil.ReversePr
 			}
 			pr.Out.URL.Scheme = u.scheme
 			pr.Out.URL.Host = net.JoinHostPort(host, u.portStr)
+			if rv, _ := pr.In.Context().Value(routeKey{}).(routed); rv.forwarded { // the gateway's own (ingress): Rewrite mode dropped them
+				for _, k := range [...]string{"X-Forwarded-For", "X-Forwarded-Proto"} {
+					if v := pr.In.Header[k]; v != nil {
+						pr.Out.Header[k] = v
+					}
+				}
+			}
 		},
 		Transport:    retryTransport{base: rt},
 		BufferPool:   proxyBuffers,
@@ -46,11 +52,11 @@ func (e *Engine) proxyError(u *upstream) func(http.ResponseWriter, *http.Request
 		if !ok {
 			rec = &recorder{ResponseWriter: w}
 		}
-		if rt, _ := r.Context().Value(routeKey{}).(*route.HTTPRoute); rt != nil && rt.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		if rv, _ := r.Context().Value(routeKey{}).(routed); rv.rt != nil && rv.rt.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
 			e.metrics.UpstreamFailures.WithLabelValues(string(origination.CauseTimeout)).Inc()
 			rec.rule = ""
 			rec.Header().Set("X-Egressgw-Error", "route_timeout")
-			refuse(rec, http.StatusGatewayTimeout, "egressgw: upstream request timeout: "+routeRule(rt)+" has timeout "+rt.Timeout.String()+
+			refuse(rec, http.StatusGatewayTimeout, "egressgw: upstream request timeout: "+routeRule(rv.rt)+" has timeout "+rv.rt.Timeout.String()+
 				" and "+u.cluster+" did not answer within it")
 			return
 		}

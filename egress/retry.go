@@ -59,7 +59,8 @@ type retryTransport struct {
 }
 
 func (t retryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rt, _ := r.Context().Value(routeKey{}).(*route.HTTPRoute)
+	rv, _ := r.Context().Value(routeKey{}).(routed)
+	rt := rv.rt
 	if rt == nil || rt.Retries.Attempts == 0 {
 		return t.base.RoundTrip(r)
 	}

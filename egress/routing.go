@@ -105,16 +105,16 @@ func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder,
 		return
 	case res.Miss != route.Found:
 		rec.Header().Set("X-Egressgw-Rule", "route")
-		refuse(rec, http.StatusNotFound, "egressgw: "+res.Explain(host, path, rl))
+		refuse(rec, http.StatusNotFound, "egressgw: "+explain(res, rl, r, host, path))
 		e.logRequest(st, l, r, host, noDecision("route"), nil, rec, start)
 		return
 	}
 	rec.noteRoute(res)
-	xff := r.Header["X-Forwarded-For"]
-	if !trusted {
-		xff = nil // only a trusted proxy's chain is believed; the client address starts it anew
+	if xff := r.Header["X-Forwarded-For"]; trusted && len(xff) > 0 { // only a trusted proxy's chain is believed
+		r.Header["X-Forwarded-For"] = []string{strings.Join(xff, ", ") + ", " + src.String()}
+	} else { // the client address starts it anew
+		r.Header["X-Forwarded-For"] = []string{src.String()}
 	}
-	r.Header["X-Forwarded-For"] = append(xff[:len(xff):len(xff)], src.String())
 	r.Header.Set("X-Forwarded-Proto", scheme)
 	d := st.ingressDecide(policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: path}, routeRule(res.Route))
 	if !d.Allow {
@@ -122,7 +122,7 @@ func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder,
 		e.logRequest(st, l, r, host, d, nil, rec, start)
 		return
 	}
-	u := e.serveRoute(st, h, rec, r, host, res)
+	u := e.serveRoute(st, h, rec, r, host, res, true)
 	e.logRequest(st, l, r, host, d, u, rec, start)
 }
 
@@ -145,7 +145,8 @@ func (e *Engine) trustedProxy(src netip.Addr) bool {
 // redirect, direct response, or forward to a destination (faults,
 // rewrites, header edits, timeout and retries applied). It returns the
 // upstream the request went to, nil if none.
-func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request, host string, res route.Result) *upstream {
+// forwarded says the X-Forwarded headers are the gateway's own (ingress), to be forwarded.
+func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request, host string, res route.Result, forwarded bool) *upstream {
 	rt := res.Route
 	var corsEdit *route.HeaderEdit
 	if c := rt.CORS; c != nil {
@@ -231,11 +232,11 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	case u.proxy == nil:
 		refuse(rec, http.StatusBadGateway, "egressgw: "+routeRule(rt)+" sends HTTP to "+u.cluster+", whose port is not declared HTTP")
 	case h != nil && (u.h1 != nil || u.h2 != nil) && !isUpgrade(r) && rt.Timeout == 0:
-		h.retries = &rt.Retries
+		h.retries, h.forwarded = &rt.Retries, forwarded
 		h.roundTrip(u, rec, r, target)
-		h.retries = nil
+		h.retries, h.forwarded = nil, false
 	default:
-		ctx := context.WithValue(r.Context(), routeKey{}, rt)
+		ctx := context.WithValue(r.Context(), routeKey{}, routed{rt, forwarded})
 		if rt.Timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
@@ -249,6 +250,12 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 // routeKey is the context key of the route a proxied request follows
 // (its retries and timeout, read by the transport and the error handler).
 type routeKey struct{}
+
+// routed is the value under routeKey.
+type routed struct {
+	rt        *route.HTTPRoute
+	forwarded bool // the X-Forwarded headers are the gateway's own: the proxy forwards them
+}
 
 // chance reports true with probability perMil millionths.
 func (e *Engine) chance(perMil uint32) bool {
@@ -288,12 +295,25 @@ func (e *Engine) routeEgress(st *state, l *listener, h *h1conn, rec *recorder, r
 	case route.NoRouteMatched:
 		rec.server = res.Server
 		rec.Header().Set("X-Egressgw-Rule", "route")
-		refuse(rec, http.StatusNotFound, "egressgw: "+res.Explain(host, path, rl))
+		refuse(rec, http.StatusNotFound, "egressgw: "+explain(res, rl, r, host, path))
 		e.logRequest(st, l, r, host, d, nil, rec, start)
 		return true
 	}
 	rec.noteRoute(res)
-	u := e.serveRoute(st, h, rec, r, host, res)
+	u := e.serveRoute(st, h, rec, r, host, res, false)
 	e.logRequest(st, l, r, host, d, u, rec, start)
 	return true
+}
+
+// explain is the body of a 404: what was missing for host and path, and
+// (when routes exist) for which host on which Gateway server.
+func explain(res route.Result, rl *route.Listener, r *http.Request, host, path string) string {
+	msg := res.Explain(host, r.Method+" "+path, rl)
+	if res.Miss == route.NoRouteMatched {
+		msg += " for host " + host
+		if res.Server != nil {
+			msg += " on " + res.Server.Name()
+		}
+	}
+	return msg
 }

@@ -35,25 +35,30 @@ func (l *Listener) Lookup(r *Request) Result {
 		gw = srv.Gateway
 	}
 	for _, rt := range vh.Routes {
-		if rt.matches(r, gw) {
-			return Result{Server: srv, Host: vh, Route: rt}
+		if i := rt.matchIndex(r, gw); i >= 0 {
+			var m *Match
+			if i < len(rt.Match) {
+				m = &rt.Match[i]
+			}
+			return Result{Server: srv, Host: vh, Route: rt, Match: m}
 		}
 	}
 	return Result{Miss: NoRouteMatched, Server: srv, Host: vh}
 }
 
-// matches reports whether any of the route's matches accepts r (a route
-// without match accepts everything).
-func (rt *HTTPRoute) matches(r *Request, gw string) bool {
+// matchIndex returns the index of the first of the route's matches that
+// accepts r, len(rt.Match) for a route without match (it accepts
+// everything), or -1.
+func (rt *HTTPRoute) matchIndex(r *Request, gw string) int {
 	if len(rt.Match) == 0 {
-		return true
+		return 0
 	}
 	for i := range rt.Match {
 		if rt.Match[i].matches(r, gw) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // matches reports whether every set part of m accepts r, which came
