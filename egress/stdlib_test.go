@@ -31,6 +31,10 @@ func TestStdlibPaths(t *testing.T) {
 		{"RelayEnds", TestRelayEnds},
 		{"RelayBackPressure", TestRelayBackPressure},
 		{"RelayMany", TestRelayMany},
+		{"IngressSeed000", TestIngressSeed000},
+		{"IngressRouteFeatures", TestIngressRouteFeatures},
+		{"IngressHTTPSRedirectAndTLS", TestIngressHTTPSRedirectAndTLS},
+		{"IngressHTTPSRedirect", TestIngressHTTPSRedirect},
 		{"StdlibPathsTaken", testStdlibPathsTaken},
 	} {
 		t.Run(tt.name, tt.test)
