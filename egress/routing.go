@@ -47,17 +47,12 @@ func (s *state) ingressDecide(q policy.Query, rule string) policy.Decision {
 		return policy.Decision{Allow: true, Entry: -1, Rule: rule, Reason: "routed by " + rule}
 	}
 	d := p.Decide(q)
-	if d.Allow && d.Rule == ruleAllowAny {
+	if d.Allow && d.Rule == p.DefaultRule { // no AuthorizationPolicy decided: the route did
 		d.Rule, d.Reason = rule, "routed by "+rule+"; no AuthorizationPolicy denies it"
 	}
 	d.Entry = -1
 	return d
 }
-
-// ruleAllowAny is the rule policy.Decide names when a registry-less
-// policy (the ingress side's) let a request through with no
-// AuthorizationPolicy deciding.
-const ruleAllowAny = "outboundTrafficPolicy ALLOW_ANY"
 
 // handleIngress serves a request that came to an ingress Gateway port:
 // route it by host and path through the Gateway's servers and the

@@ -79,7 +79,7 @@ func parseRun(args []string) (*options, error) {
 	pathNorm := fs.String("path-normalization", "MERGE_SLASHES", "request path normalization before policy and forwarding, as Istio's meshConfig.pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	bodyIdle := fs.Duration("body-idle-timeout", egress.DefaultBodyIdleTimeout, "a request body that makes no progress for this long fails with 408")
 	ingressAddr := fs.String("ingress-addr", "", "address ingress Gateways' servers listen on (unset: no ingress listener)")
-	ingressLabels := fs.String("ingress-labels", "istio=ingressgateway", "labels, k=v,...: a Gateway whose selector matches them is an ingress Gateway (one matching --labels is an egress Gateway)")
+	ingressLabels := fs.String("ingress-labels", "istio=ingressgateway,app=istio-ingressgateway", "labels, k=v,...: a Gateway whose selector matches them is an ingress Gateway (one matching --labels is an egress Gateway)")
 	fs.Var(&egressGateways, "egress-gateway-service", "host name of this egress gateway's own Service (repeatable; default istio-egressgateway.<--namespace>.svc.<--cluster-domain>): a mesh route to it is the hop into the egress Gateway's rules")
 	fs.Var(&trusted, "trusted-proxies", "CIDRs (comma-separated; repeatable) of TLS-terminating load balancers in front of ingress: their X-Forwarded-Proto https is not redirected by httpsRedirect, and their X-Forwarded-For is appended to")
 	acmeCA := fs.String("acme-ca", "", "ACME directory URL: Gateway servers with tls.mode SIMPLE and no certificate get theirs from it")
