@@ -1,0 +1,427 @@
+//go:build linux
+
+package main
+
+import (
+	"cmp"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/egressgw/egressgw/internal/pki"
+)
+
+// The ingress part: egressgw as an Istio ingress gateway (Gateway,
+// VirtualService, ServiceEntry; --ingress-addr) next to nginx, HAProxy and
+// Caddy doing the same job, each a process of its own on the proxy CPU
+// with one worker, started for this part only, in front of one plaintext
+// nginx backend on the upstream CPU.
+const (
+	ingBackendAddr = "127.0.0.13" // the backend, port 80
+	ingEgressAddr  = "127.0.0.30" // the ingress gateway's egress side: DNS, admin
+	ingH2Streams   = 4            // HTTP/2 streams per connection; connections: -connections / this
+	ingRSSTarget   = 40           // MiB
+	ingPickHost    = 25           // the route the TLS loads hit: host h25 ...
+	ingPickPath    = 2            // ... path /p2/
+)
+
+// ingressProxies are the ingress peers, in the table's column order.
+var ingressProxies = []string{"egressgw", "nginx", "haproxy", "caddy"}
+
+// ingressAddrs is where each peer's ingress listens (ports 80 and 443);
+// "direct" is the backend itself.
+var ingressAddrs = map[string]string{
+	"egressgw": "127.0.0.40", // --ingress-addr
+	"nginx":    "127.0.0.41",
+	"haproxy":  "127.0.0.42",
+	"caddy":    "127.0.0.43",
+	"direct":   ingBackendAddr,
+}
+
+// Figure names: each has req/s (conn/s for new connections), p50, p99 and
+// proxy CPU rows.
+const (
+	figRouting = "HTTP/1.1 routing"
+	figTLSH1   = "TLS HTTP/1.1 kept connections"
+	figTLSH2   = "TLS HTTP/2 kept connections"
+	figNewTLS  = "new TLS connections"
+	rowIdleRSS = "ingress idle RSS MiB"
+)
+
+// ingressPeer is one proxy of the ingress part.
+type ingressPeer struct {
+	name  string
+	proc  *proc
+	start func() (*proc, error)
+	noTLS bool // failed the TLS checks: measured on port 80 only
+}
+
+func (p *ingressPeer) restart() error {
+	p.proc.stop()
+	var err error
+	p.proc, err = p.start()
+	return err
+}
+
+// ingress measures the ingress part. egressgw is left out of the figures
+// it fails the checks of (all while its build serves no ingress, the TLS
+// ones while it has no server certificates), with a note saying why.
+func (w *world) ingress(r *report) error {
+	if !w.opts.ingress {
+		return nil
+	}
+	cols := append(append([]string(nil), ingressProxies...), "direct")
+	t := r.newTable("Ingress", fmt.Sprintf("Istio Gateway + VirtualService (egressgw `--ingress-addr`) against nginx, HAProxy and Caddy (`GOMAXPROCS=1`), "+
+		"each serving the same %d routes (%d hosts × %d path prefixes, each setting a response header; no match: 404) on port 80 and on 443 "+
+		"(TLS 1.3 only, ECDSA P-256 certificate, HTTP/1.1 and HTTP/2 by ALPN), to one nginx backend on CPU 1 answering %d bytes over kept connections. "+
+		"%s: wrk rotating through every route by Host and path; %s: wrk to route h%d%s; %s: h2load `-c%d -m%d` (the same streams in flight); "+
+		"%s: wrk with `Connection: close`, one request per full handshake (no resumption); idle RSS: a fresh process with the routes loaded",
+		ingressHosts*ingressPaths, ingressHosts, ingressPaths, ingressBodyLen,
+		figRouting, figTLSH1, ingPickHost, ingressPath(ingPickPath), figTLSH2, max(1, w.opts.conns/ingH2Streams), ingH2Streams, figNewTLS), cols)
+	keptRows(t, figRouting)
+	keptRows(t, figTLSH1)
+	keptRows(t, figTLSH2)
+	t.row(figNewTLS+" conn/s", higher, "≥ 0.9× best peer", atLeast(0.9))
+	t.row(figNewTLS+" p50 ms", lower, "", nil)
+	t.row(figNewTLS+" p99 ms", lower, "", nil)
+	t.row(figNewTLS+" proxy CPU µs/handshake", lower, "", nil)
+	t.row(rowIdleRSS, lower, fmt.Sprintf("≤ %d MiB", ingRSSTarget), func(m map[string]float64) bool { return m["egressgw"] <= ingRSSTarget })
+
+	files, pool, err := w.ingressCerts()
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	conf, err := w.renderIngress("ingress-backend.conf", ingressBackendConf, "direct", files)
+	if err != nil {
+		return err
+	}
+	backend, err := w.start("ingress-backend", upstreamCPU, nil, "nginx", "-p", w.dir, "-c", conf, "-e", w.path("ingress-backend.err"), "-g", "daemon off;")
+	if err != nil {
+		return err
+	}
+	defer backend.stop()
+	if err := waitTCP(backend, ingBackendAddr+":80"); err != nil {
+		return err
+	}
+	peers, err := w.startIngressPeers(t, files, pool)
+	defer func() {
+		for _, p := range peers {
+			p.proc.stop()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	for run := range min(w.opts.runs, 3) {
+		if run > 0 {
+			for _, p := range peers {
+				if err := p.restart(); err != nil {
+					return err
+				}
+			}
+		}
+		time.Sleep(time.Second)
+		for _, p := range peers {
+			t.add(rowIdleRSS, p.name, float64(p.proc.rssKiB())/1024)
+		}
+	}
+	return w.ingressLoads(t, peers)
+}
+
+// keptRows adds the rows of a figure over kept connections, with the
+// targets of routing and kept TLS.
+func keptRows(t *table, fig string) {
+	t.row(fig+" req/s", higher, "≥ 1.0× best peer", atLeast(1))
+	t.row(fig+" p50 ms", lower, "", nil)
+	t.row(fig+" p99 ms", lower, "≤ best peer", atMost(1))
+	t.row(fig+" proxy CPU µs/req", lower, "≤ best peer", atMost(1))
+}
+
+// ingressLoads warms every peer, then measures each figure, the peers in
+// turn in each run.
+func (w *world) ingressLoads(t *table, peers []*ingressPeer) error {
+	script, err := w.writeRotateScript()
+	if err != nil {
+		return err
+	}
+	routing := func(peer string, d time.Duration) (wrkResult, error) {
+		return wrkScript(d, w.opts.conns, "http://"+ingressAddrs[peer]+"/", script, ingressDomain(peer))
+	}
+	pick := func(peer string) string {
+		return "https://" + ingressHost(peer, ingPickHost) + ingressPath(ingPickPath) + "x"
+	}
+	tlsH1 := func(peer string, d time.Duration) (wrkResult, error) { return wrk(d, w.opts.conns, pick(peer)) }
+	tlsH2 := func(peer string, d time.Duration) (wrkResult, error) {
+		return h2load(d, max(1, w.opts.conns/ingH2Streams), ingH2Streams, pick(peer), w.path("h2load-"+peer+".log"))
+	}
+	newTLS := func(peer string, d time.Duration) (wrkResult, error) {
+		return wrk(d, w.opts.conns, pick(peer), "Connection: close")
+	}
+	// A short load of each kind first, so that pools and caches are
+	// filled before measuring.
+	var tlsPeers []*ingressPeer
+	for _, p := range peers {
+		warms := []ingressLoad{routing}
+		if !p.noTLS {
+			warms = append(warms, tlsH1, tlsH2)
+			tlsPeers = append(tlsPeers, p)
+		}
+		for _, warm := range warms {
+			if _, err := warm(p.name, time.Second); err != nil {
+				return fmt.Errorf("warming %s: %w", p.name, err)
+			}
+		}
+	}
+	withDirect := append(append([]*ingressPeer(nil), peers...), &ingressPeer{name: "direct"})
+	figures := []struct {
+		name, rate, cpu string
+		peers           []*ingressPeer
+		load            ingressLoad
+	}{
+		{figRouting, "req/s", "µs/req", withDirect, routing},
+		{figTLSH1, "req/s", "µs/req", tlsPeers, tlsH1},
+		{figTLSH2, "req/s", "µs/req", tlsPeers, tlsH2},
+		{figNewTLS, "conn/s", "µs/handshake", tlsPeers, newTLS},
+	}
+	for _, f := range figures {
+		for run := range w.opts.runs {
+			for _, p := range inTurnPeers(f.peers, run) {
+				if err := ingressMeasured(t, p, f.name, f.rate, f.cpu, func(peer string) (wrkResult, error) { return f.load(peer, w.opts.duration) }); err != nil {
+					return fmt.Errorf("%s, %s: %w", f.name, p.name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ingressLoad is one load of d against a peer.
+type ingressLoad func(peer string, d time.Duration) (wrkResult, error)
+
+func inTurnPeers(peers []*ingressPeer, run int) []*ingressPeer {
+	if len(peers) == 0 {
+		return nil
+	}
+	k := run % len(peers)
+	return append(append([]*ingressPeer(nil), peers[k:]...), peers[:k]...)
+}
+
+// ingressMeasured runs one load against peer p and adds its figures, with
+// the proxy's CPU time per request.
+func ingressMeasured(t *table, p *ingressPeer, fig, rate, cpu string, load func(string) (wrkResult, error)) error {
+	var cpu0 time.Duration
+	if p.proc != nil {
+		cpu0 = p.proc.cpuTime()
+	}
+	res, err := load(p.name)
+	if err != nil {
+		return err
+	}
+	if res.non2xx > 0 || res.sockErrs > 0 {
+		t.note(fmt.Sprintf("%s %s: %.0f non-2xx answers, %.0f socket errors in a run", p.name, fig, res.non2xx, res.sockErrs))
+	}
+	if res.requests == 0 { // a rate of 0 and no latency: not a sample
+		t.note(fmt.Sprintf("%s %s: no request completed in a run (left out of the medians)", p.name, fig))
+		return nil
+	}
+	t.add(fig+" "+rate, p.name, res.rps)
+	t.add(fig+" p50 ms", p.name, ms(res.p50))
+	t.add(fig+" p99 ms", p.name, ms(res.p99))
+	if p.proc != nil {
+		t.add(fig+" proxy CPU "+cpu, p.name, float64((p.proc.cpuTime()-cpu0).Microseconds())/res.requests)
+	}
+	return nil
+}
+
+// ingressCerts writes the ingress certificate (ECDSA P-256, every peer's
+// hosts) of a CA of its own and returns the files and the CA's pool.
+func (w *world) ingressCerts() (ingressFiles, *x509.CertPool, error) {
+	ca, err := pki.NewCA("egressgw bench ingress CA")
+	if err != nil {
+		return ingressFiles{}, nil, err
+	}
+	names := []string{}
+	for _, p := range ingressProxies {
+		names = append(names, "*."+ingressDomain(p))
+	}
+	leaf, err := ca.Issue("ingress.bench.test", names...)
+	if err != nil {
+		return ingressFiles{}, nil, err
+	}
+	f := ingressFiles{cert: w.path("ingress.pem"), key: w.path("ingress.key"), certKey: w.path("ingress-haproxy.pem")}
+	for path, data := range map[string][]byte{f.cert: leaf.CertPEM, f.key: leaf.KeyPEM, f.certKey: append(append([]byte(nil), leaf.CertPEM...), leaf.KeyPEM...)} {
+		// nginx's and HAProxy's masters read them as root; egressgw and Caddy run as root.
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return ingressFiles{}, nil, err
+		}
+	}
+	return f, ca.Pool(), nil
+}
+
+// startIngressPeers renders every peer's configuration, starts it and
+// checks that it routes and terminates TLS as the others do. egressgw
+// failing that is left out with a note (the ingress engine may not be in
+// this build); another peer failing is an error. Caddy not installed is
+// left out with a note.
+func (w *world) startIngressPeers(t *table, f ingressFiles, pool *x509.CertPool) ([]*ingressPeer, error) {
+	var peers []*ingressPeer
+	for _, name := range ingressProxies {
+		start, err := w.ingressStarter(name, f)
+		if err != nil {
+			return peers, err
+		}
+		if start == nil {
+			t.note(name + ": not installed (scripts/install-bench-deps.sh installs it); its column is empty")
+			continue
+		}
+		p := &ingressPeer{name: name, start: start}
+		p.proc, err = start()
+		var tlsErr error
+		if err == nil {
+			err, tlsErr = checkIngress(name, pool)
+		}
+		if err == nil && tlsErr != nil && name == "egressgw" {
+			// Its plaintext routing is measured, not its TLS.
+			p.noTLS = true
+			t.note("egressgw left out of the TLS figures: " + tlsErr.Error())
+			fmt.Fprintln(os.Stderr, "bench: egressgw left out of the TLS figures:", tlsErr)
+		} else {
+			err = cmp.Or(err, tlsErr)
+		}
+		if err != nil && name == "egressgw" {
+			if p.proc != nil && p.proc.exited() { // the error has its whole log's tail
+				err = fmt.Errorf("it exited: %s", lastLine(p.proc))
+			}
+			t.note("egressgw left out of the ingress figures: " + err.Error())
+			fmt.Fprintln(os.Stderr, "bench: egressgw left out of the ingress figures:", err)
+			p.proc.stop()
+			continue
+		}
+		peers = append(peers, p)
+		if err != nil {
+			return peers, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return peers, nil
+}
+
+// waitIngress waits until a restarted peer listens on both ports.
+func waitIngress(p *ingressPeer) error {
+	for _, port := range []string{":80", ":443"} {
+		if err := waitTCP(p.proc, ingressAddrs[p.name]+port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ingressStarter renders peer's configuration and returns what starts
+// it and waits until it listens; nil for a peer that is not installed.
+func (w *world) ingressStarter(peer string, f ingressFiles) (func() (*proc, error), error) {
+	addr := ingressAddrs[peer]
+	waited := func(p *proc, err error) (*proc, error) {
+		if err != nil {
+			return p, err
+		}
+		return p, waitIngress(&ingressPeer{name: peer, proc: p})
+	}
+	switch peer {
+	case "egressgw":
+		dir := w.path("egressgw-ingress")
+		if _, err := w.renderIngress("egressgw-ingress/ingress.yaml", ingressEgressgwConf, peer, f); err != nil {
+			return nil, err
+		}
+		return func() (*proc, error) {
+			p, err := w.start("egressgw-ingress", proxyCPU, []string{"GOMAXPROCS=1"}, w.opts.bin, "run",
+				"--config", dir, "--ingress-addr", addr, "--egress-addr", ingEgressAddr, "--dns-listen", ingEgressAddr+":53",
+				"--dns-upstream", upDNSAddr+":53", "--admin-listen", ingEgressAddr+":"+adminPort, "--admin-pprof", "--log-level", "warn")
+			if err != nil {
+				return p, err
+			}
+			if err := waitTCP(p, ingEgressAddr+":"+adminPort); err != nil {
+				return p, err
+			}
+			return p, egressgwIngressUp(p, addr)
+		}, nil
+	case "nginx":
+		conf, err := w.renderIngress("nginx-ingress.conf", ingressNginxConf, peer, f)
+		if err != nil {
+			return nil, err
+		}
+		return func() (*proc, error) {
+			return waited(w.start("nginx-ingress", proxyCPU, nil, "nginx", "-p", w.dir, "-c", conf, "-e", w.path("nginx-ingress.err"), "-g", "daemon off;"))
+		}, nil
+	case "haproxy":
+		if _, err := w.renderIngress(peer+"-ingress.map", ingressHAProxyMap, peer, f); err != nil {
+			return nil, err
+		}
+		conf, err := w.renderIngress("haproxy-ingress.cfg", ingressHAProxyConf, peer, f)
+		if err != nil {
+			return nil, err
+		}
+		return func() (*proc, error) {
+			return waited(w.start("haproxy-ingress", proxyCPU, nil, "haproxy", "-db", "-f", conf))
+		}, nil
+	case "caddy":
+		if _, err := exec.LookPath("caddy"); err != nil {
+			return nil, nil
+		}
+		conf, err := w.renderIngress("Caddyfile", ingressCaddyfile, peer, f)
+		if err != nil {
+			return nil, err
+		}
+		// Caddy keeps its state under HOME / XDG directories: the run's.
+		env := []string{"GOMAXPROCS=1", "HOME=" + w.dir, "XDG_DATA_HOME=" + w.path("caddy-data"), "XDG_CONFIG_HOME=" + w.path("caddy-config")}
+		return func() (*proc, error) {
+			return waited(w.start("caddy", proxyCPU, env, "caddy", "run", "--config", conf, "--adapter", "caddyfile"))
+		}, nil
+	}
+	return nil, fmt.Errorf("no ingress peer %q", peer)
+}
+
+// egressgwIngressUp checks, once the gateway is up, that its ingress
+// listens; if not, the error says what the gateway logged about its
+// Gateways (a build without the ingress engine warns that they are not
+// applied).
+func egressgwIngressUp(p *proc, addr string) error {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr+":80", time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if p.exited() || time.Now().After(deadline) {
+			why := "nothing listens on " + addr + ":80"
+			if line := logLine(p, "Gateway"); line != "" {
+				why += "; its log: " + line
+			}
+			return fmt.Errorf("%s", why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// logLine is the first line of p's log that contains s, shortened.
+func logLine(p *proc, s string) string {
+	b, _ := os.ReadFile(p.log)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, s) {
+			if len(line) > 300 {
+				line = line[:300] + "…"
+			}
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// lastLine is the last non-empty line of p's log.
+func lastLine(p *proc) string {
+	lines := strings.Split(strings.TrimSpace(p.tail()), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
