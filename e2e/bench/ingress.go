@@ -190,7 +190,12 @@ func (w *world) ingressLoads(t *table, peers []*ingressPeer) error {
 	for _, f := range figures {
 		for run := range w.opts.runs {
 			for _, p := range inTurnPeers(f.peers, run) {
-				if err := ingressMeasured(t, p, f.name, f.rate, f.cpu, func(peer string) (wrkResult, error) { return f.load(peer, w.opts.duration) }); err != nil {
+				profiled := w.profilingAt(ingEgressAddr+":"+adminPort, p.name, "ingress "+f.name)
+				err := ingressMeasured(t, p, f.name, f.rate, f.cpu, func(peer string) (wrkResult, error) { return f.load(peer, w.opts.duration) })
+				if perr := profiled(); perr != nil && err == nil {
+					err = perr
+				}
+				if err != nil {
 					return fmt.Errorf("%s, %s: %w", f.name, p.name, err)
 				}
 			}
