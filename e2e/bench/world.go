@@ -279,7 +279,10 @@ func (w *world) versions() []string {
 		v = append(v, "CoreDNS: "+first(w.opts.coredns, "-version"))
 	}
 	if w.opts.ingress {
-		v = append(v, "Caddy: "+first("caddy", "version"), "h2load: "+first("h2load", "--version"))
+		if _, err := exec.LookPath("caddy"); err == nil {
+			v = append(v, "Caddy: "+first("caddy", "version"))
+		}
+		v = append(v, "h2load: "+first("h2load", "--version"))
 	}
 	return v
 }
