@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-bench-deps.sh installs what the benchmark harness (e2e/bench)
 # measures against and drives, on Debian: nginx with its stream module,
-# HAProxy, dnsmasq, wrk, h2load, dnsperf and curl, plus CoreDNS built with
+# HAProxy, Caddy, dnsmasq, wrk, h2load, dnsperf and curl, plus CoreDNS built with
 # `go install` into .bench/bin (skipped, with a message, if that fails).
 #
 # Idempotent and non-interactive; it leaves no system service running: the
@@ -21,6 +21,7 @@ bash scripts/install-test-deps.sh
 declare -A want=(
 	[libnginx-mod-stream]=/usr/lib/nginx/modules/ngx_stream_module.so
 	[haproxy]=/usr/sbin/haproxy
+	[caddy]=/usr/bin/caddy
 	[wrk]=/usr/bin/wrk
 	[nghttp2-client]=/usr/bin/h2load
 	[dnsperf]=/usr/bin/dnsperf
@@ -33,7 +34,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
 	bash scripts/apt-install.sh "${missing[@]}"
 fi
-for svc in haproxy nginx dnsmasq; do
+for svc in haproxy nginx dnsmasq caddy; do
 	if [ -x "/etc/init.d/$svc" ]; then
 		"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
 	fi
@@ -51,4 +52,4 @@ elif ! [ -x .bench/bin/coredns ] || ! .bench/bin/coredns -version 2>/dev/null | 
 		rm -f .bench/bin/coredns
 	fi
 fi
-echo "install-bench-deps.sh: ok ($(haproxy -v | head -1); $(wrk -v 2>&1 | head -1); coredns: $([ -x .bench/bin/coredns ] && .bench/bin/coredns -version | head -1 || echo skipped))"
+echo "install-bench-deps.sh: ok ($(haproxy -v | head -1); caddy $(caddy version); $(wrk -v 2>&1 | head -1); coredns: $([ -x .bench/bin/coredns ] && .bench/bin/coredns -version | head -1 || echo skipped))"

@@ -1,7 +1,7 @@
 //go:build linux
 
 // Command bench measures egressgw next to the proxies and DNS servers users
-// run today (nginx, HAProxy, dnsmasq, CoreDNS) and the direct path, in one
+// run today (nginx, HAProxy, Caddy, dnsmasq, CoreDNS) and the direct path, in one
 // run, with the same upstream and the same client for every peer, and writes
 // one table of medians with their ratios.
 //
@@ -36,6 +36,7 @@ type options struct {
 	bulkMiB  int           // size of the bulk download
 	only     string        // comma-separated phases to run, "" for all
 	profile  string        // directory for egressgw's CPU profiles under load, "" for none
+	ingress  bool          // run the ingress part (ingress.go)
 }
 
 func main() {
@@ -48,7 +49,8 @@ func main() {
 	flag.IntVar(&o.conns, "connections", 64, "client connections for the HTTP loads")
 	flag.IntVar(&o.hold, "hold", 5000, "idle passthrough connections held through each proxy for the memory figure")
 	flag.IntVar(&o.bulkMiB, "bulk-mib", 512, "size of the bulk download, MiB")
-	flag.StringVar(&o.only, "only", "", "phases to run, comma-separated: origination,passthrough,dns,memory,reload (default all)")
+	flag.StringVar(&o.only, "only", "", "phases to run, comma-separated: origination,passthrough,dns,memory,ingress,reload (default all)")
+	flag.BoolVar(&o.ingress, "ingress", true, "run the ingress part: egressgw as Istio ingress gateway against nginx, HAProxy and Caddy (-ingress=false skips it)")
 	flag.StringVar(&o.profile, "profile", "", "directory to write egressgw's CPU profile of each load to (the last run of each figure)")
 	flag.Parse()
 	if o.bin == "" {
@@ -179,6 +181,7 @@ func inside(o options) error {
 		{"passthrough", (*world).passthrough},
 		{"dns", (*world).dns},
 		{"memory", (*world).memory},
+		{"ingress", (*world).ingress},
 		{"reload", (*world).reload},
 	}
 	for _, p := range phases {

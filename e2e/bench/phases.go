@@ -74,11 +74,16 @@ func (w *world) measured(peer string, t *table, prefix string, url string, heade
 // it is egressgw's and profiles were asked for; the function it returns
 // waits for the profile.
 func (w *world) profiling(peer, figure string) func() error {
+	return w.profilingAt(egressgwAddr+":"+adminPort, peer, figure)
+}
+
+// profilingAt is profiling of the gateway whose admin address is admin.
+func (w *world) profilingAt(admin, peer, figure string) func() error {
 	if peer != "egressgw" || w.opts.profile == "" {
 		return func() error { return nil }
 	}
 	done := make(chan error, 1)
-	go func() { done <- w.cpuProfile(figure) }()
+	go func() { done <- w.cpuProfile(admin, figure) }()
 	return func() error { return <-done }
 }
 
@@ -86,22 +91,23 @@ func (w *world) profiling(peer, figure string) func() error {
 // (all but its first and last half second) as <dir>/<figure>.cpu.pprof,
 // then its allocations over the same span as <dir>/<figure>.allocs.pprof
 // (compare with -diff_base ...allocs-base.pprof, taken as the load began).
-func (w *world) cpuProfile(figure string) error {
+func (w *world) cpuProfile(admin, figure string) error {
 	secs := max(1, int((w.opts.duration-time.Second)/time.Second))
 	time.Sleep(500 * time.Millisecond)
 	base := strings.NewReplacer(" ", "-", ":", "", "/", "").Replace(figure)
-	if err := w.saveProfile("allocs", base+".allocs-base.pprof"); err != nil {
+	if err := w.saveProfile(admin, "allocs", base+".allocs-base.pprof"); err != nil {
 		return err
 	}
-	if err := w.saveProfile("profile?seconds="+strconv.Itoa(secs), base+".cpu.pprof"); err != nil {
+	if err := w.saveProfile(admin, "profile?seconds="+strconv.Itoa(secs), base+".cpu.pprof"); err != nil {
 		return err
 	}
-	return w.saveProfile("allocs", base+".allocs.pprof")
+	return w.saveProfile(admin, "allocs", base+".allocs.pprof")
 }
 
-// saveProfile fetches egressgw's /debug/pprof/<what> into the profile directory.
-func (w *world) saveProfile(what, name string) error {
-	resp, err := http.Get("http://" + egressgwAddr + ":" + adminPort + "/debug/pprof/" + what)
+// saveProfile fetches /debug/pprof/<what> from the gateway's admin address
+// into the profile directory.
+func (w *world) saveProfile(admin, what, name string) error {
+	resp, err := http.Get("http://" + admin + "/debug/pprof/" + what)
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", name, err)
 	}

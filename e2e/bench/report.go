@@ -141,7 +141,7 @@ func (r *report) render(versions []string) string {
 		fmt.Fprintf(&b, "- %s\n", v)
 	}
 	fmt.Fprintf(&b, "\nEach proxy and DNS server runs on CPU 0 with one worker (nginx `worker_processes 1`, HAProxy `nbthread 1`, "+
-		"`GOMAXPROCS=1` for egressgw and CoreDNS; dnsmasq has one thread). The nginx upstream (one worker), the upstream dnsmasq "+
+		"`GOMAXPROCS=1` for egressgw, Caddy and CoreDNS; dnsmasq has one thread). The nginx upstream (one worker), the upstream dnsmasq "+
 		"and the clients share CPU 1. HTTP loads: `wrk -t1 -c%d -d%s`. Each figure is the median of %d runs (bulk and memory: at most 3), with (min–max). "+
 		"Access logs are off for every peer (egressgw `--log-level warn`). Ratios compare medians; \"best peer\" excludes the direct path.\n",
 		r.opts.conns, r.opts.duration, r.opts.runs)
@@ -166,7 +166,7 @@ func (r *report) render(versions []string) string {
 }
 
 // columns are the peers of every table, in the one table's order.
-var columns = []string{"egressgw", "nginx", "haproxy", "dnsmasq", "coredns", "direct"}
+var columns = []string{"egressgw", "nginx", "haproxy", "caddy", "dnsmasq", "coredns", "direct"}
 
 // renderTable writes every row of every section as one table: a column
 // per peer (empty where a peer does not do that job), the ratios of
@@ -198,9 +198,12 @@ func (r *report) renderTable(b *strings.Builder) {
 					fmt.Fprintf(b, " %s (%s–%s) |", num(m[p]), num(slices.Min(s)), num(slices.Max(s)))
 				}
 			}
-			direct := math.NaN()
+			direct, egressgw := math.NaN(), math.NaN() // no column: no ratio
 			if v, ok := m["direct"]; ok {
 				direct = v
+			}
+			if v, ok := m["egressgw"]; ok {
+				egressgw = v
 			}
 			met := ""
 			if row.target != nil && len(row.samples["egressgw"]) > 0 {
@@ -209,7 +212,7 @@ func (r *report) renderTable(b *strings.Builder) {
 					met = "**no**"
 				}
 			}
-			fmt.Fprintf(b, " %s | %s | %s | %s |\n", ratio(m["egressgw"], bestPeer(m, row.dir)), ratio(m["egressgw"], direct), row.goal, met)
+			fmt.Fprintf(b, " %s | %s | %s | %s |\n", ratio(egressgw, bestPeer(m, row.dir)), ratio(egressgw, direct), row.goal, met)
 		}
 	}
 }

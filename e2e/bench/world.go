@@ -46,6 +46,7 @@ func hostsFile() string {
 		fmt.Fprintf(&b, "%s %s\n", addr, ptName(peer))
 	}
 	fmt.Fprintf(&b, "%s %s\n", upstreamAddr, originName)
+	b.WriteString(ingressHostsFile())
 	return b.String()
 }
 
@@ -276,6 +277,12 @@ func (w *world) versions() []string {
 	}
 	if w.opts.coredns != "" {
 		v = append(v, "CoreDNS: "+first(w.opts.coredns, "-version"))
+	}
+	if w.opts.ingress {
+		if _, err := exec.LookPath("caddy"); err == nil {
+			v = append(v, "Caddy: "+first("caddy", "version"))
+		}
+		v = append(v, "h2load: "+first("h2load", "--version"))
 	}
 	return v
 }
