@@ -489,3 +489,69 @@ spec:
 		t.Errorf("X-Forwarded-Proto from an untrusted client: got %d, want 301 (it is not believed)", got.status)
 	}
 }
+
+// TestIngressOutlierEjection: a destination's endpoints are balanced per
+// request, and an endpoint that keeps failing is ejected by the
+// DestinationRule's outlierDetection: the requests go to the healthy one.
+func TestIngressOutlierEjection(t *testing.T) {
+	good := newBackend(t, "good", nil)
+	bad := newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad endpoint", http.StatusServiceUnavailable)
+	})
+	yml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: app, namespace: default}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: %s}}
+  - {address: 127.0.0.1, ports: {http: %s}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: app, namespace: default}
+spec:
+  host: app
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: {{PORT}}, name: http, protocol: HTTP}, hosts: [app.example.com]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app, namespace: default}
+spec:
+  hosts: [app.example.com]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app}}], retries: {attempts: 0}}]
+`, port2(good.URL), port2(bad.URL))
+	env := startIngress(t, yml, nil)
+	statuses := map[int]int{}
+	for range 10 {
+		statuses[env.do(t, nil, "http", "GET", "app.example.com", "/", nil).status]++
+	}
+	if statuses[200] == 0 || statuses[503] == 0 {
+		t.Fatalf("round robin over a good and a bad endpoint gave %v, want both answers", statuses)
+	}
+	if n := bad.hits.Load(); n > 3 {
+		t.Errorf("the failing endpoint got %d requests of 10, want it ejected after 2 consecutive 5xx", n)
+	}
+	before := bad.hits.Load()
+	for range 20 {
+		if got := env.do(t, nil, "http", "GET", "app.example.com", "/", nil); got.status != 200 {
+			t.Fatalf("after the ejection: %d %q, want 200 from the good endpoint", got.status, got.body)
+		}
+	}
+	if bad.hits.Load() != before {
+		t.Error("the ejected endpoint was sent requests")
+	}
+}

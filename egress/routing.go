@@ -222,6 +222,11 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 			e.mirror(mu, r, host, rt)
 		}
 	}
+	if eps := u.endpoints; eps != nil {
+		var i int
+		u, i = eps.pick(r, remoteAddr4(r))
+		defer func() { eps.done(i, rec.status) }()
+	}
 	target := hostOr(u.target.host, host)
 	switch {
 	case u.proxy == nil:
@@ -311,4 +316,10 @@ func explain(res route.Result, rl *route.Listener, r *http.Request, host, path s
 		}
 	}
 	return msg
+}
+
+// remoteAddr4 is r's client address.
+func remoteAddr4(r *http.Request) netip.Addr {
+	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return ap.Addr().Unmap()
 }

@@ -42,6 +42,9 @@ type upstream struct {
 	h1      *origination.H1Pool           // HTTP/1.1 upstream connections; nil for TLS/TCP-only ports and plaintext HTTP/2 upstreams
 	h2      *origination.H2Pool           // HTTP/2 upstream connections, for HTTP/2 upstreams only
 	ok      atomic.Pointer[servedCounter] // requests allowed and answered 200, once the first was
+	// endpoints balances a route destination's endpoints (each an
+	// upstream of its own); nil: the upstream dials its target itself.
+	endpoints *endpoints
 }
 
 // served returns the counter of u's allowed requests answered 200 on
@@ -122,6 +125,9 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
 		}
 		u.cluster = cl.Name
+		if u.endpoints, err = e.newEndpoints(st, &ent, &cl.EntryPort, cl.Name); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+		}
 		st.clusters[i] = u
 	}
 	return st, nil

@@ -1,0 +1,91 @@
+package egress
+
+import (
+	"net/http"
+	"net/netip"
+
+	"github.com/egressgw/egressgw/balance"
+	"github.com/egressgw/egressgw/egress/config"
+)
+
+// endpoints are a route destination's endpoints, balanced one request at a
+// time as its DestinationRule's loadBalancer and outlierDetection say:
+// each endpoint is an upstream of its own (its own connection pools, as
+// Envoy keeps a pool per host), and set picks among them.
+type endpoints struct {
+	set *balance.Set
+	eps []*upstream // index = the set's endpoint index
+	lb  config.LBSettings
+}
+
+// newEndpoints builds the balanced endpoints of a cluster whose entry has
+// more than one endpoint, or outlier detection; nil otherwise (the
+// upstream dials its target as egress does).
+func (e *Engine) newEndpoints(st *state, ent *config.Entry, p *config.Port, name string) (*endpoints, error) {
+	if len(ent.Endpoints) < 2 && !(len(ent.Endpoints) == 1 && p.Outlier.Enabled) {
+		return nil, nil
+	}
+	policy := map[config.LBPolicy]balance.Policy{
+		config.LBLeastRequest: balance.LeastRequest, config.LBRoundRobin: balance.RoundRobin, config.LBRandom: balance.Random,
+		config.LBPassthrough: balance.RoundRobin, config.LBConsistentHash: balance.ConsistentHash,
+	}[p.LB.Policy]
+	var out balance.Outlier
+	if o := p.Outlier; o.Enabled {
+		out = balance.Outlier{Consecutive5xx: int(o.Consecutive5xx), ConsecutiveGatewayErrors: int(o.ConsecutiveGatewayErrors),
+			Interval: o.Interval, BaseEjection: o.BaseEjectionTime, MaxEjectionPercent: o.MaxEjectionPercent}
+	}
+	eps := &endpoints{set: balance.New(len(ent.Endpoints), balance.Config{Policy: policy, Outlier: out}), lb: p.LB}
+	for i := range ent.Endpoints {
+		one := *ent
+		one.Endpoints = ent.Endpoints[i : i+1 : i+1]
+		u, err := e.newUpstream(st, &one, p)
+		if err != nil {
+			return nil, err
+		}
+		u.cluster = name
+		eps.eps = append(eps.eps, u)
+	}
+	return eps, nil
+}
+
+// pick chooses the endpoint for r and counts it busy until done is called
+// with the request's status.
+func (eps *endpoints) pick(r *http.Request, src netip.Addr) (*upstream, int) {
+	var hash uint64
+	if eps.lb.Policy == config.LBConsistentHash {
+		switch lb := &eps.lb; {
+		case lb.HashHeader != "":
+			hash = balance.HashString(r.Header.Get(lb.HashHeader))
+		case lb.HashCookie != "":
+			if c, err := r.Cookie(lb.HashCookie); err == nil {
+				hash = balance.HashString(c.Value)
+			} else {
+				hash = balance.HashAddr(src) // no cookie yet: keep the client on one endpoint meanwhile
+			}
+		case lb.HashSourceIP:
+			hash = balance.HashAddr(src)
+		case lb.HashQueryParam != "":
+			hash = balance.HashString(r.URL.Query().Get(lb.HashQueryParam))
+		}
+	}
+	i := eps.set.Pick(hash)
+	eps.set.Begin(i)
+	return eps.eps[i], i
+}
+
+// done ends endpoint i's request with the status the client got (0: none);
+// the gateway's own answers for a failed exchange are 502, 503 and 504.
+func (eps *endpoints) done(i int, status int) {
+	eps.set.End(i, balance.Outcome{Status: status})
+}
+
+// dumpEjected lists the ejected endpoints' addresses, for /config_dump.
+func (eps *endpoints) dumpEjected() []string {
+	var out []string
+	for _, i := range eps.set.Ejected() {
+		if ep := eps.eps[i].entry.Endpoints; len(ep) == 1 {
+			out = append(out, ep[0].Address)
+		}
+	}
+	return out
+}
