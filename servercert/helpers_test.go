@@ -67,11 +67,23 @@ func spec(port uint32, field string, t *route.ServerTLS, hosts ...string) Spec {
 // ingress listener on port and echoes each line of each connection.
 func serveTLS(t *testing.T, m *Manager, port uint32) string {
 	t.Helper()
+	return serveTLSOn(t, listen(t), m, port)
+}
+
+// listen returns a loopback listener closed with t.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// serveTLSOn is serveTLS on ln.
+func serveTLSOn(t *testing.T, ln net.Listener, m *Manager, port uint32) string {
+	t.Helper()
 	tl := tls.NewListener(ln, m.TLSConfig(route.Ingress, port))
 	go func() {
 		for {

@@ -41,7 +41,9 @@ func (l *listenerServers) forName(name string) *server {
 	if s := l.exact[name]; s != nil {
 		return s
 	}
-	for i := 0; i < len(name); i++ {
+	// From 1: a wildcard stands for at least one character (".example.com"
+	// is no name "*.example.com" covers).
+	for i := 1; i < len(name); i++ {
 		if name[i] == '.' {
 			if s := l.suffix[name[i:]]; s != nil {
 				return s
@@ -60,13 +62,20 @@ func (l *listenerServers) noSNI() *server {
 	return l.star
 }
 
-// normalizeSNI lowercases name and drops a trailing dot, allocating only
-// when name has an uppercase letter.
+// normalizeSNI lowercases name's ASCII letters (a host name in SNI is
+// ASCII) and drops a trailing dot, allocating only when name has an
+// uppercase letter.
 func normalizeSNI(name string) string {
 	name = strings.TrimSuffix(name, ".")
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(name)
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
 	return name
