@@ -1,14 +1,20 @@
 package servercert
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/certmagic"
 
 	"github.com/egressgw/egressgw/internal/pebbletest"
 	"github.com/egressgw/egressgw/route"
@@ -209,4 +215,35 @@ func servedNames(addr, sni string) (string, error) {
 		return names[0], nil
 	}
 	return "", nil
+}
+
+// TestACMENeverPrompts: certmagic's synchronous obtain counts as
+// interactive and, without an email, would print a prompt on stdout and
+// read stdin (where a daemon may block for ever); the Manager's issuer
+// checks its names without asking.
+func TestACMENeverPrompts(t *testing.T) {
+	m, _ := newManager(t, &ACME{CA: "https://127.0.0.1:1/dir"})
+	pc, ok := m.magic.Issuers[0].(certmagic.PreChecker)
+	if !ok {
+		t.Fatalf("the issuer %T has no PreCheck", m.magic.Issuers[0])
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	done := make(chan error, 1)
+	go func() { done <- pc.PreCheck(context.Background(), []string{"web.acme.test"}, true) }()
+	select {
+	case err = <-done:
+	case <-time.After(wait):
+		err = errors.New("PreCheck did not return")
+	}
+	os.Stdout = stdout
+	w.Close()
+	printed, _ := io.ReadAll(r)
+	if err != nil || len(printed) != 0 {
+		t.Errorf("PreCheck: got error %v and %q on stdout, want neither", err, printed)
+	}
 }
