@@ -247,3 +247,39 @@ func TestACMENeverPrompts(t *testing.T) {
 		t.Errorf("PreCheck: got error %v and %q on stdout, want neither", err, printed)
 	}
 }
+
+// TestACMERestartUsesStorage: a Manager started again on the same storage
+// serves the certificate issued before without a new issuance (the
+// challenge is no longer answered, so one would fail).
+func TestACMERestartUsesStorage(t *testing.T) {
+	port80 := listen(t)
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: port80.Addr().(*net.TCPAddr).Port})
+	var answer atomic.Bool
+	answer.Store(true)
+	var m *Manager
+	servePort80(t, port80, &m, &answer)
+	storage := t.TempDir()
+	acme := &ACME{CA: p.Directory, Roots: p.APIRoots, DisableTLSALPN01: true, RetryMin: 100 * time.Millisecond, RetryMax: time.Second}
+	first, _ := newManagerAt(t, storage, acme)
+	m = first
+	if err := first.Update([]Spec{spec(443, "spec.servers[0]", acmeTLS, "keep.acme.test")}); err != nil {
+		t.Fatal(err)
+	}
+	waitIssued(t, serveTLS(t, first, 443), "keep.acme.test", p).Close()
+	issued := first.Certificates()[0].SHA256
+	first.Close()
+
+	answer.Store(false)
+	second, logs := newManagerAt(t, storage, acme)
+	m = second
+	if err := second.Update([]Spec{spec(443, "spec.servers[0]", acmeTLS, "keep.acme.test")}); err != nil {
+		t.Fatal(err)
+	}
+	waitIssued(t, serveTLS(t, second, 443), "keep.acme.test", p).Close()
+	if got := second.Certificates()[0].SHA256; got != issued {
+		t.Errorf("after the restart: serving certificate %s, want the one issued before, %s", got, issued)
+	}
+	if n := logs.FilterMessage("acme: issuance failed").Len(); n != 0 {
+		t.Errorf("after the restart: %d failed issuances, want none (the stored certificate serves)", n)
+	}
+}

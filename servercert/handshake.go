@@ -79,8 +79,15 @@ func (m *Manager) refused(l *listenerConf, hello *tls.ClientHelloInfo, reason st
 // certificate is a server's GetCertificate: its file or Secret material
 // from the cache, or the ACME certificate of the host asked for.
 func (m *Manager) certificate(s *server, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	now := time.Now().UnixNano()
 	if s.acmeHosts == nil {
+		if r := s.recent.Load(); r != nil && now-r.at < int64(refreshEvery) {
+			return r.cert, nil
+		}
 		c, ok := m.cached(s)
+		if ok {
+			s.recent.Store(&recent{cert: c, at: now})
+		}
 		if !ok {
 			return nil, fmt.Errorf("%s: certificate (%s) not in the cache", s.name(), s.spec.Server.TLS.Source)
 		}
@@ -99,13 +106,29 @@ func (m *Manager) certificate(s *server, hello *tls.ClientHelloInfo) (*tls.Certi
 		m.logOnce(host, err)
 		return nil, err
 	}
+	p := s.acmeRecent[host]
+	if r := p.Load(); r != nil && now-r.at < int64(refreshEvery) {
+		return r.cert, nil
+	}
 	if c, ok := m.managed(host); ok {
+		p.Store(&recent{cert: c, at: now})
 		return c, nil
 	}
 	err := fmt.Errorf("%s: no certificate for %s yet from %s: %s", s.name(), host, m.caName, m.issueStatus(host))
 	m.logOnce(host, err)
 	return nil, err
 }
+
+// recent is a certificate found in the cache and when (unix nanoseconds):
+// a server looks its certificate up in the cache again (for a renewal or a
+// new OCSP staple) at most once every refreshEvery, so that a handshake
+// costs neither the cache's lock nor its allocations. Immutable.
+type recent struct {
+	cert *tls.Certificate
+	at   int64
+}
+
+const refreshEvery = 10 * time.Second
 
 // logOnce logs a host's failed handshake the first time only: until it has
 // a certificate again, every handshake for it fails the same way.

@@ -23,8 +23,14 @@ const wait = 10 * time.Second
 // newManager returns a Manager logging to an observer, closed with t.
 func newManager(t *testing.T, acme *ACME) (*Manager, *observer.ObservedLogs) {
 	t.Helper()
+	return newManagerAt(t, t.TempDir(), acme)
+}
+
+// newManagerAt is newManager with its storage in dir.
+func newManagerAt(t *testing.T, dir string, acme *ACME) (*Manager, *observer.ObservedLogs) {
+	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	m, err := New(Config{Log: zap.New(core), Storage: t.TempDir(), ACME: acme})
+	m, err := New(Config{Log: zap.New(core), Storage: dir, ACME: acme})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -187,3 +193,5 @@ func wantLog(t *testing.T, logs *observer.ObservedLogs, msg string, want map[str
 	}
 	t.Errorf("no %q log line with %v; got %v", msg, want, seen)
 }
+
+func newCAB() (*pki.CA, error) { return pki.NewCA("bench ca") }

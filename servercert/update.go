@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddyserver/certmagic"
 
@@ -35,6 +36,11 @@ type server struct {
 	// ACME: the exact hosts certificates are issued for, in order; the
 	// first one answers a ClientHello without SNI.
 	acmeHosts []string
+
+	// The certificate last found in the cache: for file or Secret material
+	// in recent, per ACME host in acmeRecent (a map fixed at provisioning).
+	recent     atomic.Pointer[recent]
+	acmeRecent map[string]*atomic.Pointer[recent]
 }
 
 func (s *server) name() string { return s.spec.Server.Name() + " (" + s.key.String() + ")" }
@@ -166,6 +172,10 @@ func (m *Manager) provision(key listenerKey, sp Spec) (*server, error) {
 			if h != "*" && !strings.HasPrefix(h, "*.") && certmagic.SubjectQualifiesForCert(h) {
 				s.acmeHosts = append(s.acmeHosts, h)
 			}
+		}
+		s.acmeRecent = make(map[string]*atomic.Pointer[recent], len(s.acmeHosts))
+		for _, h := range s.acmeHosts {
+			s.acmeRecent[h] = new(atomic.Pointer[recent])
 		}
 		if len(s.acmeHosts) == 0 {
 			return nil, fmt.Errorf("%s: no certificate material, and ACME issues for exact hosts only: hosts %v has none",
