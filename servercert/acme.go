@@ -68,8 +68,13 @@ func (m *Manager) issueStatus(host string) string {
 // from the cache once they are done. Called with m.mu held.
 func (m *Manager) reconcileACME(st *state) {
 	if m.issuer == nil {
-		for h := range st.acmeHosts {
-			m.logOnce(h, fmt.Errorf("no certificate for %s: the server has no certificate material and ACME is off (--acme-ca unset)", h))
+		for _, l := range st.listeners {
+			for _, s := range l.servers {
+				for _, h := range s.acmeHosts {
+					m.logOnceAs("acme is off: handshakes for this host will fail", h, fmt.Errorf(
+						"%s has no certificate material for %s, and ACME is off (--acme-ca unset)", s.name(), h))
+				}
+			}
 		}
 		return
 	}

@@ -130,11 +130,15 @@ type recent struct {
 
 const refreshEvery = 10 * time.Second
 
-// logOnce logs a host's failed handshake the first time only: until it has
-// a certificate again, every handshake for it fails the same way.
+// logOnce logs why a host's handshakes fail, the first time only: until it
+// has a certificate again, every handshake for it fails the same way.
 func (m *Manager) logOnce(host string, err error) {
+	m.logOnceAs("tls handshake failed: no certificate", host, err)
+}
+
+func (m *Manager) logOnceAs(msg, host string, err error) {
 	if _, seen := m.logged.LoadOrStore(host, struct{}{}); !seen {
-		m.log.Warn("tls handshake failed: no certificate", zap.String("host", host), zap.Error(err))
+		m.log.Warn(msg, zap.String("host", host), zap.Error(err))
 	}
 }
 

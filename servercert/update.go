@@ -195,8 +195,7 @@ func (m *Manager) provision(key listenerKey, sp Spec) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: certificate (%s): %w", s.name(), t.Source, err)
 	}
-	if _, ok := m.cached(s); !ok {
-		m.cache.Remove([]string{s.hash})
+	if _, ok := m.cached(s); !ok { // certmagic indexes names as firstName says: a check, should that change
 		return nil, fmt.Errorf("%s: certificate (%s): not found in the cache under %q after caching it", s.name(), t.Source, s.lookup)
 	}
 	return s, nil

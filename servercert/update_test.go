@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/egressgw/egressgw/internal/pki"
 	"github.com/egressgw/egressgw/route"
 )
@@ -181,7 +183,7 @@ func TestCertificates(t *testing.T) {
 }
 
 // TestACMEOff: a server without material and no --acme-ca fails its
-// handshakes, logged once per host.
+// handshakes, logged once per host (when the specs arrive).
 func TestACMEOff(t *testing.T) {
 	m, logs := newManager(t, nil)
 	acme := &route.ServerTLS{Mode: route.TLSSimple, ACME: true, Source: "ACME", Fingerprint: "acme"}
@@ -194,9 +196,10 @@ func TestACMEOff(t *testing.T) {
 			t.Fatalf("got certificate %q, want a failed handshake", got)
 		}
 	}
-	wantLog(t, logs, "tls handshake failed: no certificate", map[string]string{"host": "a.acme.test", "error": "ACME is off (--acme-ca unset)"})
-	if n := logs.FilterMessage("tls handshake failed: no certificate").Len(); n != 1 {
-		t.Errorf("got %d log lines for the host, want 1", n)
+	wantLog(t, logs, "acme is off: handshakes for this host will fail", map[string]string{"host": "a.acme.test",
+		"error": "Gateway ns/gw spec.servers[0] (ingress port 443) has no certificate material for a.acme.test, and ACME is off (--acme-ca unset)"})
+	if n := logs.FilterField(zap.String("host", "a.acme.test")).Len(); n != 1 {
+		t.Errorf("got %d log lines for the host, want 1: %v", n, logs.All())
 	}
 }
 
