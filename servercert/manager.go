@@ -116,9 +116,17 @@ func New(cfg Config) (*Manager, error) {
 		m.caName = "ACME " + a.CA
 	}
 	cmLog := log.Named("certmagic")
+	// The cache's maintenance goroutine starts now; it asks for the config
+	// (to renew and staple) only through ready, stored once it is complete.
+	var ready atomic.Pointer[certmagic.Config]
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
-		Logger:           cmLog,
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) {
+			if c := ready.Load(); c != nil {
+				return c, nil
+			}
+			return nil, fmt.Errorf("certificate manager not ready")
+		},
+		Logger: cmLog,
 	})
 	fs := &certmagic.FileStorage{Path: storage}
 	// A non-nil empty Issuers keeps certmagic from defaulting to its own
@@ -152,6 +160,7 @@ func New(cfg Config) (*Manager, error) {
 		m.challenge = &tls.Config{GetCertificate: m.magic.GetCertificate, NextProtos: []string{acmez.ACMETLS1Protocol}}
 	}
 	m.state.Store(&state{listeners: map[listenerKey]*listenerServers{}, acmeHosts: map[string]struct{}{}})
+	ready.Store(m.magic)
 	return m, nil
 }
 
