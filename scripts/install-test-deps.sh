@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # install-test-deps.sh installs what the e2e suite (go test -tags e2e ./e2e/)
-# needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc, and the
-# HTTP/2 servers and load tool of e2e/h2servers_test.go (h2o, h2load).
+# needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc, the
+# HTTP/2 servers and load tool of e2e/h2servers_test.go (h2o, h2load), and
+# pebble, the ACME test CA of servercert's and the e2e suite's ACME tests
+# (internal/pebbletest starts it).
 #
 # Idempotent and non-interactive. It runs `apt-get update` once and only if
 # something is missing, and it leaves no system nginx or dnsmasq service
@@ -26,6 +28,7 @@ declare -A want=(
 	[nc]=netcat-openbsd
 	[h2o]=h2o
 	[h2load]=nghttp2-client
+	[pebble]=pebble
 )
 
 missing=()
