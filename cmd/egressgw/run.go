@@ -70,6 +70,7 @@ type gateway struct {
 	ready   atomic.Bool
 	reload  chan struct{}
 	cancel  context.CancelFunc
+	certs   serverCerts
 }
 
 // start loads the configuration and starts every server. A configuration
@@ -82,6 +83,9 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g := &gateway{log: log, opts: o, metrics: egress.NewMetrics(reg), reload: make(chan struct{}, 1)}
+	if g.certs, err = newServerCerts(o, log.Named("certs")); err != nil {
+		return nil, err
+	}
 	g.engine = egress.New(egress.Config{
 		EgressAddr:  o.egressAddr,
 		Resolver:    dnsproxy.NewResolver(o.dnsUpstream, 2*time.Second),
@@ -97,12 +101,14 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 
 		IngressAddr:    o.ingressAddr,
 		TrustedProxies: o.trustedProxies,
+		Certs:          g.certs,
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %s: %w", o.adminListen, err)
 	}
-	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, Ready: &g.ready, Mode: o.modeName, Pprof: o.adminPprof}).Handler(),
+	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, Ready: &g.ready, Mode: o.modeName, Pprof: o.adminPprof,
+		Certificates: func() any { return g.certs.Certificates() }}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = g.admin.Serve(adminLn) }()
 
@@ -232,6 +238,7 @@ func (g *gateway) shutdown() error {
 	_ = g.dns.Shutdown(ctx)
 	err := g.engine.Shutdown(ctx)
 	_ = g.admin.Shutdown(ctx)
+	g.certs.Close()
 	if err != nil {
 		g.log.Warn("shutdown", zap.Error(err))
 	}
