@@ -195,8 +195,11 @@ type nginxEntry struct {
 	Remote      string `json:"remote"`
 }
 
-func (tp *topology) nginxLog() ([]nginxEntry, error) {
-	f, err := os.Open(tp.nginxAccessLog)
+func (tp *topology) nginxLog() ([]nginxEntry, error) { return readNginxLog(tp.nginxAccessLog) }
+
+// readNginxLog reads an access log written with log_format e2e.
+func readNginxLog(path string) ([]nginxEntry, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -34,6 +34,7 @@ type topology struct {
 	nginx           *proc
 	dnsmasq         *proc
 	nginxAccessLog  string
+	ingress         *ingressWorld // the outside and backends namespaces; nil until ingressEnv builds them
 }
 
 const nsPrefixFormat = "egw-%d-"
@@ -122,6 +123,9 @@ func (tp *topology) buildNetwork() error {
 // teardown stops every process and removes the namespaces. It keeps the run
 // directory when keep is set, so a failure can be looked at.
 func (tp *topology) teardown(keep bool) {
+	if tp.ingress != nil {
+		tp.ingress.teardown()
+	}
 	for _, p := range []*proc{tp.nginx, tp.dnsmasq} {
 		if p != nil {
 			p.stop(syscall.SIGTERM, 5*time.Second)
