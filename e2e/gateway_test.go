@@ -213,7 +213,7 @@ func (tp *topology) startGatewaySpec(t *testing.T, bin string, spec gatewaySpec)
 	})
 	err = poll(20*time.Second, 100*time.Millisecond, func() error {
 		if g.proc.exited() {
-			return fmt.Errorf("egressgw exited (%s)", g.proc.exitStatus())
+			return fmt.Errorf("egressgw exited (%s): %w", g.proc.exitStatus(), errGiveUp)
 		}
 		if r := g.admin("/readyz"); r.status != 200 {
 			return fmt.Errorf("/readyz: status %d, exit %d: %s", r.status, r.code, strings.TrimSpace(r.body+" "+r.stderr))

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -48,6 +49,20 @@ func (g *gateway) apply(t *testing.T, name, content string) {
 	g.waitReloads(t, "success", before)
 }
 
+// configSet renders config files: each name in the config directory gets
+// the testdata files (relative to testdata/) joined (renderDocs).
+func (tp *topology) configSet(t *testing.T, files map[string][]string) map[string]string {
+	t.Helper()
+	out := make(map[string]string, len(files))
+	for name, srcs := range files {
+		out[name] = tp.renderDocs(t, srcs...)
+	}
+	return out
+}
+
+// outsideCurl runs curl in the outside namespace.
+func (tp *topology) outsideCurl(args ...string) curlResult { return tp.curl(tp.ingress.out, args...) }
+
 // ingressCurl runs curl from outside; the URL's host resolves to the
 // ingress address (--resolve host:port:ingressaddr), as the tasks' curl
 // --resolve and -HHost: do.
@@ -68,6 +83,7 @@ func (tp *topology) ingressCurl(rawURL string, args ...string) curlResult {
 // ingressLine is what a case expects of the access-log line of one ingress
 // request. Empty fields are not checked.
 type ingressLine struct {
+	msg            string // "request" (the default) or "connection" (TLS and TCP routes)
 	status         int
 	gateway        string // contained in the gateway value: "default/httpbin-gateway"
 	virtualService string // contained in the virtual_service value
@@ -78,14 +94,18 @@ type ingressLine struct {
 // request whose path contains marker and checks it against want.
 func wantIngressLog(t *testing.T, gw *gateway, marker string, want ingressLine) {
 	t.Helper()
+	msg := want.msg
+	if msg == "" {
+		msg = "request"
+	}
 	var recs []map[string]any
 	for _, rec := range gw.logRecords(marker, `"`+logDirection+`":"ingress"`) {
-		if rec["msg"] == "request" {
+		if rec["msg"] == msg {
 			recs = append(recs, rec)
 		}
 	}
 	if len(recs) == 0 {
-		t.Errorf("no access line (msg request, %s ingress) for %q; log:\n%s", logDirection, marker, tail(gw.proc.log(), 3000))
+		t.Errorf("no access line (msg %s, %s ingress) for %q; log:\n%s", msg, logDirection, marker, tail(gw.proc.log(), 3000))
 		return
 	}
 	rec := recs[len(recs)-1]
@@ -183,4 +203,46 @@ func sameCertificate(leaf *x509.Certificate, path string) bool {
 	}
 	block, _ := pem.Decode(b)
 	return block != nil && bytes.Equal(leaf.Raw, block.Bytes)
+}
+
+// httpbinHeaders decodes httpbin's /headers answer: the request headers it
+// saw (names as httpbin writes them, e.g. "X-Forwarded-For"). Not JSON: a
+// failure of t.
+func httpbinHeaders(t *testing.T, r curlResult) map[string]string {
+	t.Helper()
+	var v struct {
+		Headers map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Errorf("httpbin /headers answer is not its JSON: %v\n%s", err, r)
+	}
+	return v.Headers
+}
+
+// rootsFrom is a pool of the PEM certificates in file path.
+func rootsFrom(t *testing.T, path string) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("%s: no PEM certificate", path)
+	}
+	return pool
+}
+
+// wantServedCertificate checks that a handshake from outside on port with
+// SNI sni ("" for none) verifies against caFile and is served certFile.
+func wantServedCertificate(t *testing.T, tp *topology, port int, sni, caFile, certFile string) {
+	t.Helper()
+	st, err := tp.ingressHandshake(port, sni, rootsFrom(t, caFile))
+	if err != nil {
+		t.Errorf("TLS handshake on %s:%d with SNI %q: %v", ingressAddr, port, sni, err)
+		return
+	}
+	if leaf := st.PeerCertificates[0]; !sameCertificate(leaf, certFile) {
+		t.Errorf("port %d SNI %q: got certificate subject %q DNS names %v, want %s", port, sni, leaf.Subject, leaf.DNSNames, certFile)
+	}
 }

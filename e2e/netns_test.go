@@ -281,6 +281,10 @@ func inNetns(ns string, f func() error) error {
 	return <-errc
 }
 
+// errGiveUp, wrapped in f's error, stops poll at once: waiting longer
+// cannot help (the process being waited for has exited).
+var errGiveUp = errors.New("giving up")
+
 // poll calls f every interval until it returns nil or timeout passes, and
 // returns f's last error then.
 func poll(timeout, interval time.Duration, f func() error) error {
@@ -289,6 +293,9 @@ func poll(timeout, interval time.Duration, f func() error) error {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errGiveUp) {
+			return err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("still failing after %v: %w", timeout, err)
