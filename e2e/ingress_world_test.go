@@ -26,6 +26,7 @@ import (
 const (
 	ingressAddr  = "10.231.4.1" // node, on the node<->outside link: egressgw's --ingress-addr
 	outsideAddr  = "10.231.4.2" // outside: the ingress client (curl), pebble
+	outsideAddr2 = "10.231.4.3" // outside too: a client that is not a trusted proxy (curl --interface)
 	nodeBackAddr = "10.231.5.1" // node, on the node<->backends link
 	httpbinAddr  = "10.231.5.2" // httpbin (gunicorn) on httpbinPort
 	v1Addr       = "10.231.5.3" // nginx backends "v1", "helloworld", "hello-web", ... and nginx.example.com on 443
@@ -139,6 +140,7 @@ func (w *ingressWorld) buildNetwork() error {
 		{"link", "add", "eth3", "netns", suite.node, "type", "veth", "peer", "name", "eth0", "netns", w.back},
 		{"-n", suite.node, "addr", "add", ingressAddr + "/24", "dev", "eth2"},
 		{"-n", w.out, "addr", "add", outsideAddr + "/24", "dev", "eth0"},
+		{"-n", w.out, "addr", "add", outsideAddr2 + "/24", "dev", "eth0"},
 		{"-n", suite.node, "addr", "add", nodeBackAddr + "/24", "dev", "eth3"},
 	}
 	for _, a := range []string{httpbinAddr, v1Addr, v2Addr, failAddr, failOnceAddr, tcpAddr} {
