@@ -83,6 +83,7 @@ func (tp *topology) ingressCurl(rawURL string, args ...string) curlResult {
 // ingressLine is what a case expects of the access-log line of one ingress
 // request. Empty fields are not checked.
 type ingressLine struct {
+	direction      string // "ingress" (the default) or "egress"
 	msg            string // "request" (the default) or "connection" (TLS and TCP routes)
 	status         int
 	gateway        string // contained in the gateway value: "default/httpbin-gateway"
@@ -90,22 +91,25 @@ type ingressLine struct {
 	route          string // contained in the route value
 }
 
-// wantIngressLog finds the access line (bounded wait) of the ingress
-// request whose path contains marker and checks it against want.
+// wantIngressLog finds the access line (bounded wait) of the request (or
+// connection) whose line contains marker and checks it against want.
 func wantIngressLog(t *testing.T, gw *gateway, marker string, want ingressLine) {
 	t.Helper()
-	msg := want.msg
+	msg, dir := want.msg, want.direction
 	if msg == "" {
 		msg = "request"
 	}
+	if dir == "" {
+		dir = "ingress"
+	}
 	var recs []map[string]any
-	for _, rec := range gw.logRecords(marker, `"`+logDirection+`":"ingress"`) {
+	for _, rec := range gw.logRecords(marker, `"`+logDirection+`":"`+dir+`"`) {
 		if rec["msg"] == msg {
 			recs = append(recs, rec)
 		}
 	}
 	if len(recs) == 0 {
-		t.Errorf("no access line (msg %s, %s ingress) for %q; log:\n%s", msg, logDirection, marker, tail(gw.proc.log(), 3000))
+		t.Errorf("no access line (msg %s, %s %s) for %q; log:\n%s", msg, logDirection, dir, marker, tail(gw.proc.log(), 3000))
 		return
 	}
 	rec := recs[len(recs)-1]

@@ -68,6 +68,17 @@ func TestIngressTopology(t *testing.T) {
 		}
 	})
 
+	t.Run("the internet serves httpbin.org and edition.cnn.com", func(t *testing.T) {
+		for name, want := range map[string]string{"httpbin.org": internetHttpbinAddr, "edition.cnn.com": internetAddr} {
+			if r := tp.dig(tp.node, "+short", "@"+internetAddr, name); strings.TrimSpace(r.stdout) != want {
+				t.Errorf("%s: got %q, want %s\n%s", name, strings.TrimSpace(r.stdout), want, r)
+			}
+		}
+		if r := tp.curl(tp.node, "http://"+internetHttpbinAddr+"/status/418"); r.status != 418 {
+			t.Errorf("httpbin.org: got status %d, want 418\n%s", r.status, r)
+		}
+	})
+
 	t.Run("outside reaches the ingress address", func(t *testing.T) {
 		// Nothing listens on port 9: a refusal proves the packets arrive.
 		err := tp.dialFrom(w.out, "tcp", net.JoinHostPort(ingressAddr, "9"))

@@ -38,6 +38,11 @@ const (
 	failOncePort = 8080
 	tcpPort      = 2379
 	backendsNet  = "10.231.5.0/24"
+
+	// internetHttpbinAddr is a second address of the internet namespace,
+	// where httpbin.org resolves: httpbin on port 80, for egress-control's
+	// /delay/5.
+	internetHttpbinAddr = "10.231.2.3"
 )
 
 // backend is one plain-HTTP server of the backends' nginx: it answers 200
@@ -69,6 +74,7 @@ type ingressWorld struct {
 	out, back       string // namespace names, "egw-<pid>-out" and "egw-<pid>-back"
 	dir             string
 	nginx, httpbin  *proc
+	inetHttpbin     *proc // httpbin.org, in the internet namespace
 	nginxAccessLog  string
 	failOnce, tcp   net.Listener
 	passthroughCert string // nginx.example.com's certificate file
@@ -123,8 +129,11 @@ func (tp *topology) setupIngress() (_ *ingressWorld, err error) {
 	if err := w.startNginx(tp); err != nil {
 		return nil, fmt.Errorf("backends nginx: %w", err)
 	}
-	if err := w.startHttpbin(tp); err != nil {
+	if w.httpbin, err = w.startHttpbin(tp, w.back, httpbinAddr, httpbinPort); err != nil {
 		return nil, fmt.Errorf("httpbin: %w", err)
+	}
+	if w.inetHttpbin, err = w.startHttpbin(tp, tp.inet, internetHttpbinAddr, 80); err != nil {
+		return nil, fmt.Errorf("httpbin.org: %w", err)
 	}
 	if err := w.startGoBackends(); err != nil {
 		return nil, fmt.Errorf("go backends: %w", err)
@@ -150,6 +159,7 @@ func (w *ingressWorld) buildNetwork() error {
 		steps = append(steps, []string{"-n", ns, "link", "set", "lo", "up"}, []string{"-n", ns, "link", "set", "eth0", "up"})
 	}
 	steps = append(steps,
+		[]string{"-n", suite.inet, "addr", "add", internetHttpbinAddr + "/24", "dev", "eth0"},
 		[]string{"-n", suite.node, "link", "set", "eth2", "up"},
 		[]string{"-n", suite.node, "link", "set", "eth3", "up"},
 		// The outside's default route leads to the node, which drops what
@@ -176,7 +186,7 @@ func (w *ingressWorld) teardown() {
 			l.Close()
 		}
 	}
-	for _, p := range []*proc{w.nginx, w.httpbin} {
+	for _, p := range []*proc{w.nginx, w.httpbin, w.inetHttpbin} {
 		if p != nil {
 			p.stop(syscall.SIGTERM, 5*time.Second)
 		}
@@ -285,30 +295,32 @@ func (w *ingressWorld) startNginx(tp *topology) error {
 	})
 }
 
-// startHttpbin runs Debian's python3-httpbin under gunicorn, threaded so
-// that /delay/N does not hold up other requests.
-func (w *ingressWorld) startHttpbin(tp *topology) error {
+// startHttpbin runs Debian's python3-httpbin under gunicorn in namespace
+// ns on addr:port, threaded so that /delay/N does not hold up other
+// requests, and waits (bounded) until it answers the node.
+func (w *ingressWorld) startHttpbin(tp *topology, ns, addr string, port int) (*proc, error) {
 	gunicorn, _ := lookTool("gunicorn")
-	var err error
-	w.httpbin, err = startProc("httpbin", filepath.Join(w.dir, "httpbin.log"),
-		"ip", "netns", "exec", w.back, gunicorn,
-		"--bind", net.JoinHostPort(httpbinAddr, fmt.Sprint(httpbinPort)),
+	hostport := net.JoinHostPort(addr, fmt.Sprint(port))
+	p, err := startProc("httpbin", filepath.Join(w.dir, "httpbin-"+addr+".log"),
+		"ip", "netns", "exec", ns, gunicorn,
+		"--bind", hostport,
 		"--worker-class", "gthread", "--workers", "1", "--threads", "32", "--timeout", "60",
 		"--chdir", w.dir, "httpbin:app")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Python takes a moment: poll until httpbin itself answers the node.
-	return poll(30*time.Second, 200*time.Millisecond, func() error {
-		if w.httpbin.exited() {
-			return fmt.Errorf("exited (%s): %s", w.httpbin.exitStatus(), tail(w.httpbin.log(), 2000))
+	// Python takes a moment: poll until httpbin itself answers.
+	err = poll(30*time.Second, 200*time.Millisecond, func() error {
+		if p.exited() {
+			return fmt.Errorf("exited (%s): %s: %w", p.exitStatus(), tail(p.log(), 2000), errGiveUp)
 		}
-		r := tp.curl(tp.node, "--connect-timeout", "1", "--max-time", "3", fmt.Sprintf("http://%s:%d/status/200", httpbinAddr, httpbinPort))
+		r := tp.curl(tp.node, "--connect-timeout", "1", "--max-time", "3", "http://"+hostport+"/status/200")
 		if r.status != 200 {
 			return fmt.Errorf("GET /status/200: %s", r)
 		}
 		return nil
 	})
+	return p, err
 }
 
 // startGoBackends listens in the backends namespace for the two servers
