@@ -3,6 +3,10 @@
 // They build cmd/egressgw and run it in Linux network namespaces between a
 // client "pod" and an "internet" served by nginx and dnsmasq, then drive it
 // with curl, dig and raw sockets the way Istio's egress tasks drive a mesh.
+// The ingress cases (ingress_*_test.go) add an "outside" client namespace
+// that reaches the node's --ingress-addr, and a "backends" namespace with
+// httpbin (gunicorn) and small nginx and Go servers that only the node
+// reaches.
 // They need root and the tools scripts/install-test-deps.sh installs, and
 // sit behind a build tag:
 //

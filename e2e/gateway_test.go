@@ -83,11 +83,18 @@ type configData struct {
 	CACert                   string // base64, for a Secret's data
 	SlowPort                 int    // where slowUpstream listens
 	LongPort                 int    // where longUpstream listens
+
+	// The ingress world (ingress_world_test.go).
+	IngressAddr, OutsideAddr, NodeBackAddr string
+	HttpbinAddr, V1Addr, V2Addr, FailAddr  string
+	FailOnceAddr, TCPAddr                  string
+	HttpbinPort, FailOncePort, TCPPort     int
+	Ingress                                map[string]string // certificates (ingressCerts); nil before ingressEnv
 }
 
 func (tp *topology) configData() configData {
 	b64 := base64.StdEncoding.EncodeToString
-	return configData{
+	d := configData{
 		EgressAddr:    egressAddr,
 		InternetAddr:  internetAddr,
 		BlackholeAddr: blackholeIP,
@@ -96,7 +103,16 @@ func (tp *topology) configData() configData {
 		CACert:        b64(tp.pki.caPEM),
 		SlowPort:      slowPort,
 		LongPort:      longPort,
+
+		IngressAddr: ingressAddr, OutsideAddr: outsideAddr, NodeBackAddr: nodeBackAddr,
+		HttpbinAddr: httpbinAddr, V1Addr: v1Addr, V2Addr: v2Addr, FailAddr: failAddr,
+		FailOnceAddr: failOnceAddr, TCPAddr: tcpAddr,
+		HttpbinPort: httpbinPort, FailOncePort: failOncePort, TCPPort: tcpPort,
 	}
+	if tp.ingress != nil {
+		d.Ingress = tp.ingress.pki.data
+	}
+	return d
 }
 
 // renderTestdata renders testdata/<name> with the suite's addresses and certificates.
@@ -120,27 +136,52 @@ func (tp *topology) renderTestdata(t *testing.T, name string) string {
 	return string(b)
 }
 
+// gatewaySpec says how to run one egressgw beyond what every gateway of
+// the suite gets.
+type gatewaySpec struct {
+	name string // names its directories and log: "registry_only", "ingress-seed000"
+	mode string // --outbound-policy
+	// configs maps a file name in the config directory to its content
+	// (see renderDocs); nil: every testdata/config/*.yaml, rendered.
+	configs map[string]string
+	args    []string // more flags, e.g. --ingress-addr
+}
+
 // startGateway runs egressgw with every testdata/config/*.yaml and waits
 // (bounded) for /readyz. The process is stopped when t ends.
 func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 	t.Helper()
+	return tp.startGatewaySpec(t, bin, gatewaySpec{name: mode, mode: mode})
+}
+
+// startGatewaySpec runs egressgw as spec says and waits (bounded) for
+// /readyz. The process is stopped when t ends.
+func (tp *topology) startGatewaySpec(t *testing.T, bin string, spec gatewaySpec) *gateway {
+	t.Helper()
+	name := strings.ToLower(spec.name)
 	g := &gateway{
 		tp:        tp,
-		configDir: filepath.Join(tp.dir, "config-"+strings.ToLower(mode)),
-		stageDir:  filepath.Join(tp.dir, "stage-"+strings.ToLower(mode)),
+		configDir: filepath.Join(tp.dir, "config-"+name),
+		stageDir:  filepath.Join(tp.dir, "stage-"+name),
 	}
 	for _, d := range []string{g.configDir, g.stageDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	files, _ := filepath.Glob("testdata/config/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no testdata/config/*.yaml")
+	configs := spec.configs
+	if configs == nil {
+		files, _ := filepath.Glob("testdata/config/*.yaml")
+		if len(files) == 0 {
+			t.Fatal("no testdata/config/*.yaml")
+		}
+		configs = map[string]string{}
+		for _, f := range files {
+			configs[filepath.Base(f)] = tp.renderTestdata(t, "config/"+filepath.Base(f))
+		}
 	}
-	for _, f := range files {
-		name := filepath.Base(f)
-		if err := os.WriteFile(filepath.Join(g.configDir, name), []byte(tp.renderTestdata(t, "config/"+name)), 0o644); err != nil {
+	for dst, content := range configs {
+		if err := os.WriteFile(filepath.Join(g.configDir, dst), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,16 +191,17 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 		"--dns-upstream", internetAddr + ":53",
 		"--ca-file", tp.pki.caFile,
 		"--admin-listen", adminAddr,
-		"--outbound-policy", mode,
+		"--outbound-policy", spec.mode,
 		// The suite's internet is private address space (10.231.2.2): let
 		// names resolved at request time reach it. The node's own addresses
 		// in it stay refused (netguard).
 		"--allow-cidrs", allowCIDRs,
 		"--log-format", "json"}
+	argv = append(argv, spec.args...)
 	extra := gatewayArgs()
 	argv = append(argv, extra...)
 	var err error
-	g.proc, err = startProc("egressgw", filepath.Join(tp.dir, "egressgw-"+strings.ToLower(mode)+".log"), argv...)
+	g.proc, err = startProc("egressgw", filepath.Join(tp.dir, "egressgw-"+name+".log"), argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +213,7 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 	})
 	err = poll(20*time.Second, 100*time.Millisecond, func() error {
 		if g.proc.exited() {
-			return fmt.Errorf("egressgw exited (%s)", g.proc.exitStatus())
+			return fmt.Errorf("egressgw exited (%s): %w", g.proc.exitStatus(), errGiveUp)
 		}
 		if r := g.admin("/readyz"); r.status != 200 {
 			return fmt.Errorf("/readyz: status %d, exit %d: %s", r.status, r.code, strings.TrimSpace(r.body+" "+r.stderr))
@@ -192,6 +234,19 @@ func (tp *topology) startGateway(t *testing.T, bin, mode string) *gateway {
 		t.Fatalf("egressgw does not say it serves with fast_paths %v (E2E_GATEWAY_ARGS=%q); log:\n%s", fast, extra, tail(g.proc.log(), 3000))
 	}
 	return g
+}
+
+// renderDocs renders testdata files and joins them as the documents of one YAML stream.
+func (tp *topology) renderDocs(t *testing.T, srcs ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for i, src := range srcs {
+		if i > 0 {
+			b.WriteString("\n---\n")
+		}
+		b.WriteString(tp.renderTestdata(t, src))
+	}
+	return b.String()
 }
 
 // admin GETs path from the admin listener, inside the node namespace.

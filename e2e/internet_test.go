@@ -35,6 +35,7 @@ var tlsSites = []site{
 	{name: "h2.example.test"},    // HTTP/2 origination (h2UpgradePolicy UPGRADE)
 	{name: "new.example.test"},   // registered only by the live-reload case
 	{name: "other.example.test"}, // never registered: REGISTRY_ONLY must keep it from nginx
+	{name: "edition.cnn.com"},    // Istio's egress-gateway tasks, their YAML unchanged (ingress_egress_test.go)
 }
 
 // plainSite is the plain-HTTP default server on port 80.
@@ -155,7 +156,11 @@ func (tp *topology) startDnsmasq() error {
 		// names that rebind a wildcard's names to the node (netguard_test.go).
 		"--address=/example.test/"+internetAddr,
 		"--address=/loop.rebind.example.test/127.0.0.1",
-		"--address=/node.rebind.example.test/"+nodeUpAddr)
+		"--address=/node.rebind.example.test/"+nodeUpAddr,
+		// The hosts of Istio's egress tasks, their YAML unchanged: the
+		// internet's nginx, and its httpbin (ingress_world_test.go).
+		"--address=/edition.cnn.com/"+internetAddr,
+		"--address=/httpbin.org/"+internetHttpbinAddr)
 	if err != nil {
 		return err
 	}
@@ -195,8 +200,11 @@ type nginxEntry struct {
 	Remote      string `json:"remote"`
 }
 
-func (tp *topology) nginxLog() ([]nginxEntry, error) {
-	f, err := os.Open(tp.nginxAccessLog)
+func (tp *topology) nginxLog() ([]nginxEntry, error) { return readNginxLog(tp.nginxAccessLog) }
+
+// readNginxLog reads an access log written with log_format e2e.
+func readNginxLog(path string) ([]nginxEntry, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -34,6 +34,7 @@ type topology struct {
 	nginx           *proc
 	dnsmasq         *proc
 	nginxAccessLog  string
+	ingress         *ingressWorld // the outside and backends namespaces; nil until ingressEnv builds them
 }
 
 const nsPrefixFormat = "egw-%d-"
@@ -122,6 +123,9 @@ func (tp *topology) buildNetwork() error {
 // teardown stops every process and removes the namespaces. It keeps the run
 // directory when keep is set, so a failure can be looked at.
 func (tp *topology) teardown(keep bool) {
+	if tp.ingress != nil {
+		tp.ingress.teardown()
+	}
 	for _, p := range []*proc{tp.nginx, tp.dnsmasq} {
 		if p != nil {
 			p.stop(syscall.SIGTERM, 5*time.Second)
@@ -277,6 +281,10 @@ func inNetns(ns string, f func() error) error {
 	return <-errc
 }
 
+// errGiveUp, wrapped in f's error, stops poll at once: waiting longer
+// cannot help (the process being waited for has exited).
+var errGiveUp = errors.New("giving up")
+
 // poll calls f every interval until it returns nil or timeout passes, and
 // returns f's last error then.
 func poll(timeout, interval time.Duration, f func() error) error {
@@ -285,6 +293,9 @@ func poll(timeout, interval time.Duration, f func() error) error {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errGiveUp) {
+			return err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("still failing after %v: %w", timeout, err)

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # install-test-deps.sh installs what the e2e suite (go test -tags e2e ./e2e/)
-# needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc, the
+# needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc, and the
 # HTTP/2 servers and load tool of e2e/h2servers_test.go (h2o, h2load), and
-# pebble, the ACME test CA of servercert's and the e2e suite's ACME tests
-# (internal/pebbletest starts it).
+# the ingress world's backends and ACME CA (httpbin under gunicorn, pebble).
 #
 # Idempotent and non-interactive. It runs `apt-get update` once and only if
 # something is missing, and it leaves no system nginx or dnsmasq service
@@ -28,6 +27,7 @@ declare -A want=(
 	[nc]=netcat-openbsd
 	[h2o]=h2o
 	[h2load]=nghttp2-client
+	[gunicorn]=gunicorn
 	[pebble]=pebble
 )
 
@@ -39,6 +39,10 @@ for cmd in "${!want[@]}"; do
 done
 if ! [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 	missing+=(ca-certificates)
+fi
+# httpbin is a Python module for Debian's python3 (which gunicorn runs), not a command.
+if ! /usr/bin/python3 -c 'import httpbin' >/dev/null 2>&1; then
+	missing+=(python3-httpbin)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
