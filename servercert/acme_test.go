@@ -283,3 +283,54 @@ func TestACMERestartUsesStorage(t *testing.T) {
 		t.Errorf("after the restart: %d failed issuances, want none (the stored certificate serves)", n)
 	}
 }
+
+// TestACMERenewal: certmagic's maintenance renews an issued certificate
+// through the Manager's issuer (without prompting, the challenge answered
+// by HandleHTTPChallenge), and handshakes get the renewed one.
+func TestACMERenewal(t *testing.T) {
+	port80 := listen(t)
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: port80.Addr().(*net.TCPAddr).Port})
+	var answer atomic.Bool
+	answer.Store(true)
+	var m *Manager
+	servePort80(t, port80, &m, &answer)
+	m, logs := newManager(t, &ACME{CA: p.Directory, Roots: p.APIRoots, DisableTLSALPN01: true, RetryMin: 100 * time.Millisecond, RetryMax: time.Second})
+	defer func() {
+		if t.Failed() {
+			for _, e := range logs.All() {
+				t.Logf("log: %s %v", e.Message, e.ContextMap())
+			}
+		}
+	}()
+	if err := m.Update([]Spec{spec(443, "spec.servers[0]", acmeTLS, "renew.acme.test")}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, m, 443)
+	c := waitIssued(t, addr, "renew.acme.test", p)
+	first := c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	c.Close()
+
+	// Every certificate is due once the renewal window is its whole
+	// lifetime (and ARI, whose window pebble sets far off, is not asked);
+	// the maintenance pass runs now instead of in 10 minutes.
+	m.magic.RenewalWindowRatio = 1
+	m.magic.DisableARI = true
+	if err := m.cache.RenewManagedCertificates(context.Background()); err != nil {
+		t.Fatalf("RenewManagedCertificates: %v", err)
+	}
+	roots := p.IssuerRoots(t)
+	const renewWait = refreshEvery + issueWait
+	var got string
+	for deadline := time.Now().Add(renewWait); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		c, err := dial(addr, &tls.Config{ServerName: "renew.acme.test", RootCAs: roots})
+		if err != nil {
+			t.Fatalf("handshake during renewal: %v", err)
+		}
+		got = c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		c.Close()
+		if got != first {
+			return
+		}
+	}
+	t.Fatalf("still serving certificate %s %s after renewal was due", got, renewWait)
+}
