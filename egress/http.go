@@ -214,7 +214,7 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 		}
 		fields := append((*fp)[:0],
 			zap.String("src", r.RemoteAddr), zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", r.Proto),
-			zap.String("host", host), zap.String("method", r.Method), zap.String("path", r.URL.EscapedPath()),
+			zap.String("host", host), zap.String("method", r.Method), zap.String("path", logPath(r)),
 			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", rule),
 			zap.String("gateway", gw), zap.String("virtual_service", vs), zap.String("route", rt),
 			zap.String("cluster", cluster), zap.String("upstream", upstreamAddr),
@@ -291,4 +291,13 @@ func statusLabel(code int) string {
 		return "503"
 	}
 	return strconv.Itoa(code)
+}
+
+// logPath is the path of r as the access log shows it: with its query, as
+// Envoy's access log shows :path.
+func logPath(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return r.URL.EscapedPath()
+	}
+	return r.URL.EscapedPath() + "?" + r.URL.RawQuery
 }

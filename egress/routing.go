@@ -314,6 +314,8 @@ func explain(res route.Result, rl *route.Listener, r *http.Request, host, path s
 		if res.Server != nil {
 			msg += " on " + res.Server.Name()
 		}
+	} else {
+		msg += " (request " + r.Method + " " + path + ")"
 	}
 	return msg
 }
