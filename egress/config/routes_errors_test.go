@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/egressgw/egressgw/route"
 )
 
 func TestRouteErrors(t *testing.T) {
@@ -36,5 +39,82 @@ func TestRouteErrors(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("problems:\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestServerCertificates: the material of SIMPLE and MUTUAL servers is read
+// and checked when loading (a mismatched pair is an error, so the last good
+// configuration stays), and its files are watched.
+func TestServerCertificates(t *testing.T) {
+	pk := newTestPKI(t)
+	gw := func(tls string) string {
+		return `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: ` + tls + "\n"
+	}
+	for _, tc := range []struct {
+		name    string
+		secrets map[string]map[string][]byte
+		files   map[string][]byte
+		tls     string
+		problem string // "" for none
+		mode    string
+		source  string
+	}{
+		{"files", nil, map[string][]byte{"cert.pem": pk.certPEM, "key.pem": pk.keyPEM},
+			"{mode: SIMPLE, serverCertificate: cert.pem, privateKey: key.pem, minProtocolVersion: TLSV1_3}", "", "TLS SIMPLE (files cert.pem key.pem)", ""},
+		{"mismatched files", nil, map[string][]byte{"cert.pem": pk.certPEM, "key.pem": pk.otherKeyPEM},
+			"{mode: SIMPLE, serverCertificate: cert.pem, privateKey: key.pem}", "spec.servers[0].tls.serverCertificate: server certificate and key: tls: private key does not match public key", "", ""},
+		{"credential", map[string]map[string][]byte{"cred": {"tls.crt": pk.certPEM, "tls.key": pk.keyPEM}}, nil,
+			"{mode: SIMPLE, credentialName: cred}", "", "TLS SIMPLE (Secret istio-system/cred)", ""},
+		{"mismatched credential", map[string]map[string][]byte{"cred": {"tls.crt": pk.certPEM, "tls.key": pk.otherKeyPEM}}, nil,
+			"{mode: SIMPLE, credentialName: cred}", "spec.servers[0].tls.credentialName: server certificate and key: tls: private key does not match public key", "", ""},
+		{"mutual with a cacert Secret", map[string]map[string][]byte{"cred": {"tls.crt": pk.certPEM, "tls.key": pk.keyPEM}, "cred-cacert": {"ca.crt": pk.caPEM}}, nil,
+			"{mode: MUTUAL, credentialName: cred}", "", "TLS MUTUAL (Secret istio-system/cred)", ""},
+		{"mutual without CA", map[string]map[string][]byte{"cred": {"tls.crt": pk.certPEM, "tls.key": pk.keyPEM}}, nil,
+			"{mode: MUTUAL, credentialName: cred}", "spec.servers[0].tls.caCertificates: MUTUAL needs the CA that signs client certificates: set caCertificates, or add ca.crt to the credential's Secret, or create a Secret cred-cacert", "", ""},
+		{"acme", nil, nil, "{mode: SIMPLE}", "", "TLS SIMPLE (ACME)", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			yaml := gw(tc.tls)
+			for name, data := range tc.secrets {
+				yaml += secretYAML("istio-system", name, data)
+			}
+			for name, b := range tc.files {
+				writeTestFile(t, filepath.Join(dir, name), string(b))
+			}
+			f := filepath.Join(dir, "gw.yaml")
+			writeTestFile(t, f, yaml)
+			s, err := Load([]string{f}, Options{})
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("Load: %v\nwant a problem %q", err, tc.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := s.Routes.Listener(route.Ingress, 443).ServerFor("a.example.com")
+			if got := describeServer(srv); got != tc.mode {
+				t.Errorf("server = %s, want %s", got, tc.mode)
+			}
+			for name := range tc.files {
+				if !slices.Contains(s.Files, filepath.Join(dir, name)) {
+					t.Errorf("%s not watched: files %v", name, s.Files)
+				}
+			}
+			if srv.TLS.ACME != (tc.name == "acme") || srv.TLS.Fingerprint == "" {
+				t.Errorf("tls = %+v", srv.TLS)
+			}
+		})
 	}
 }

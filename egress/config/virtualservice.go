@@ -441,7 +441,7 @@ func (c *compiler) rewrite(o *object, field string, rw *networking.HTTPRewrite) 
 		if err != nil {
 			c.r.problem(o.File, o.Resource(), field+".uriRegexRewrite.match", "regex %q does not compile: %v", rr.Match, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		} else {
-			out.Regex = re
+			out.Regex, out.RegexExpr = re, rr.Match
 			out.RegexSub = backref.ReplaceAllString(strings.ReplaceAll(rr.Rewrite, "$", "$$"), "$${$1}")
 		}
 	}
