@@ -26,6 +26,20 @@ func (l *Listener) Lookup(r *Request) Result {
 		}
 	}
 	vi := vx.find(r.Host)
+	if vi < 0 && srv != nil {
+		// Another server of the port may admit the host too (a.example.com
+		// and *.example.com): its virtual hosts are searched next, as Envoy
+		// searches one route table merged from every server of a port.
+		for i, s := range l.Servers {
+			if s == srv || !admitsHost(s, r.Host) {
+				continue
+			}
+			if j := l.byServer[i].find(r.Host); j >= 0 {
+				srv, vi = s, j
+				break
+			}
+		}
+	}
 	if vi < 0 {
 		return Result{Miss: NoVirtualService, Server: srv}
 	}
@@ -87,6 +101,15 @@ func (m *Match) matches(r *Request, gw string) bool {
 		}
 	}
 	return true
+}
+
+func admitsHost(s *Server, host string) bool {
+	for _, h := range s.Hosts {
+		if hostMatches(h, host) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsString(ss []string, s string) bool {

@@ -220,3 +220,21 @@ func TestLookupGateways(t *testing.T) {
 		t.Errorf("LookupTLS = %v, want the gateway's route (its server admits the SNI)", r)
 	}
 }
+
+// TestLookupOtherServer: a.example.com is admitted by two servers of the
+// port; only the wildcard one has a VirtualService for it.
+func TestLookupOtherServer(t *testing.T) {
+	wild := &Server{Gateway: "ns/wild", Field: "spec.servers[0]", Hosts: []string{"*.example.com"}}
+	exactSrv := &Server{Gateway: "ns/exact", Field: "spec.servers[0]", Hosts: []string{"a.example.com"}}
+	l := &Listener{Side: Ingress, Port: 80, Servers: []*Server{wild, exactSrv}, HTTP: []*VirtualHost{
+		{Host: "*.example.com", Server: wild, Routes: []*HTTPRoute{{Name: "wild", Action: one(0)}}},
+	}}
+	mustTable(t, l)
+	res := l.Lookup(req("a.example.com", "GET", "/"))
+	if res.Route == nil || res.Route.Name != "wild" || res.Server != wild {
+		t.Errorf("got %+v, want the wildcard server's route", res)
+	}
+	if res := l.Lookup(req("b.example.org", "GET", "/")); res.Miss != NoServer {
+		t.Errorf("b.example.org: miss %d, want NoServer", res.Miss)
+	}
+}

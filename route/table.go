@@ -2,6 +2,7 @@ package route
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -58,6 +59,10 @@ func (t *Table) Listener(side Side, port uint32) *Listener {
 	}
 	return nil
 }
+
+// MarshalJSON dumps the listeners (for /config_dump): servers without
+// private keys, virtual hosts, routes; regexes as written.
+func (t *Table) MarshalJSON() ([]byte, error) { return json.Marshal(t.Listeners()) }
 
 // Listeners returns every listener, sorted by (Side, Port). The slice is
 // the Table's own: do not change it.

@@ -1,6 +1,8 @@
 package route
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -79,5 +81,21 @@ func TestHostIndex(t *testing.T) {
 	}
 	if y := newHostIndex(); y.find("a") != -1 || !y.empty() {
 		t.Error("an empty index finds something")
+	}
+}
+
+func TestTableJSON(t *testing.T) {
+	s := &Server{Gateway: "ns/gw", Field: "spec.servers[0]", Hosts: []string{"*"}, TLS: &ServerTLS{Mode: TLSSimple, CertPEM: []byte("CERT"), KeyPEM: []byte("SECRET KEY")}}
+	l := &Listener{Side: Ingress, Port: 443, Servers: []*Server{s}, HTTP: []*VirtualHost{{Host: "*", Server: s, Routes: []*HTTPRoute{
+		{Match: []Match{{URI: StringMatch{Kind: MatchRegex, Value: "/a.*", Re: re("/a.*")}}}, Action: one(0)}}}}}
+	b, err := json.Marshal(mustTable(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "SECRET") || strings.Contains(string(b), base64.StdEncoding.EncodeToString([]byte("SECRET KEY"))) {
+		t.Errorf("the dump holds the private key: %s", b)
+	}
+	if !strings.Contains(string(b), `"Value":"/a.*"`) || !strings.Contains(string(b), `"Port":443`) {
+		t.Errorf("dump = %s", b)
 	}
 }

@@ -48,8 +48,8 @@ const (
 // material already read (files or Secret) and validated by the compiler.
 type ServerTLS struct {
 	Mode         TLSMode
-	CertPEM      []byte // chain, leaf first; nil with ACME
-	KeyPEM       []byte
+	CertPEM      []byte   // chain, leaf first; nil with ACME
+	KeyPEM       []byte   `json:"-"` // never dumped
 	CAPEM        []byte   // MUTUAL: client CAs
 	ACME         bool     // SIMPLE without material: certificates for Hosts from --acme-ca
 	Source       string   // where the material came from: "files /etc/certs/a.pem", "Secret istio-system/httpbin-credential", "ACME"
@@ -134,8 +134,8 @@ const (
 // StringMatch is Istio's StringMatch, compiled.
 type StringMatch struct {
 	Kind  StringKind
-	Value string         // exact or prefix; lowercase when the match ignores case
-	Re    *regexp.Regexp // MatchRegex, compiled as ^(?:expr)$
+	Value string         // exact or prefix (lowercase when the match ignores case), or the regex as written
+	Re    *regexp.Regexp `json:"-"` // MatchRegex, compiled as ^(?:expr)$ from the expression in Value
 }
 
 // HeaderMatch matches one request header (or, in QueryParams, one query parameter).
@@ -213,8 +213,9 @@ type DirectResponse struct {
 type Rewrite struct {
 	URI       string // replaces the matched prefix (or the whole path for exact and regex matches)
 	Authority string
-	Regex     *regexp.Regexp // uriRegexRewrite.match
-	RegexSub  string         // uriRegexRewrite.rewrite, in Go's Expand syntax (\1 converted to ${1})
+	Regex     *regexp.Regexp `json:"-"` // uriRegexRewrite.match (RegexExpr as written)
+	RegexExpr string
+	RegexSub  string // uriRegexRewrite.rewrite, in Go's Expand syntax (\1 converted to ${1})
 }
 
 // Retries is HTTPRetry, with Istio's default where a route sets none.

@@ -27,6 +27,7 @@ go test -run '^$' -fuzz '^FuzzServeDNS$' -fuzztime 100000x -timeout 5m ./dnsprox
 go test -run '^$' -fuzz '^FuzzParseHead$' -fuzztime 50000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzParseHeadFields$' -fuzztime 60000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20000x -timeout 5m ./egress/config/
+go test -run '^$' -fuzz '^FuzzRoutes$' -fuzztime 20000x -timeout 5m ./egress/config/
 go test -run '^$' -fuzz '^FuzzLookup$' -fuzztime 300000x -timeout 5m ./policy/
 go test -run '^$' -fuzz '^FuzzLookup$' -fuzztime 100000x -timeout 5m ./route/
 go test -run '^$' -fuzz '^FuzzNewAuthz$' -fuzztime 50000x -timeout 5m ./policy/

@@ -111,10 +111,8 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 			c.r.warn(d.obj.File, d.obj.Resource(), d.field+".subset", "subset %s (%s %s) selects no endpoint of %s: requests routed there get 503", d.subset, dr.obj.Resource(), sub.field, d.host)
 			cl.Missing = fmt.Sprintf("subset %s of %s selects no endpoint (labels %v)", d.subset, d.host, sub.labels)
 		}
-		if sub.policy {
-			ps := dr.settings(sub, port)
-			cl.EntryPort.TLS, cl.EntryPort.Pool, cl.EntryPort.LB, cl.EntryPort.Outlier = ps.tls, ps.pool, ps.lb, ps.outlier
-		}
+		ps := dr.settings(sub, port)
+		cl.EntryPort.TLS, cl.EntryPort.Pool, cl.EntryPort.LB, cl.EntryPort.Outlier = ps.tls, ps.pool, ps.lb, ps.outlier
 	})
 }
 

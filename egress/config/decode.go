@@ -204,7 +204,14 @@ func unmarshalSpec(spec json.RawMessage, m proto.Message) error {
 	if len(spec) == 0 || bytes.Equal(spec, []byte("null")) {
 		return nil
 	}
-	if err := protojson.Unmarshal(spec, m); err != nil {
+	err := protojson.Unmarshal(spec, m)
+	if err != nil && strings.Contains(err.Error(), "google.protobuf.Duration") {
+		if fixed := goDurations(spec); fixed != nil {
+			proto.Reset(m)
+			err = protojson.Unmarshal(fixed, m)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("%s", protojsonPrefix.ReplaceAllString(err.Error(), ""))
 	}
 	return nil

@@ -36,23 +36,42 @@ type subset struct {
 	name   string
 	field  string
 	labels map[string]string
-	policy bool                    // trafficPolicy set: top and ports replace the rule's
+	policy bool                    // trafficPolicy set
+	set    policySet               // which of its fields it sets: those replace the rule's
 	top    portSettings            // from the subset's trafficPolicy
-	ports  map[uint32]portSettings // its portLevelSettings
+	ports  map[uint32]portSettings // its portLevelSettings: replace the rule's for their port
 }
 
+// policySet records which fields of a trafficPolicy are set.
+type policySet struct{ tls, pool, lb, outlier bool }
+
 // settings returns what the subset (nil: none) and the rule set for port n.
+// As Istio merges a subset's policy, each field the subset sets replaces
+// the rule's, and its port-level settings replace the rule's for their port.
 func (d *destRule) settings(s *subset, n uint32) portSettings {
-	if s != nil && s.policy {
-		if ps, ok := s.ports[n]; ok {
-			return ps
-		}
-		return s.top
+	ps := d.top
+	if pl, ok := d.ports[n]; ok {
+		ps = pl
 	}
-	if ps, ok := d.ports[n]; ok {
+	if s == nil || !s.policy {
 		return ps
 	}
-	return d.top
+	if pl, ok := s.ports[n]; ok {
+		return pl
+	}
+	if s.set.tls {
+		ps.tls = s.top.tls
+	}
+	if s.set.pool {
+		ps.pool = s.top.pool
+	}
+	if s.set.lb {
+		ps.lb = s.top.lb
+	}
+	if s.set.outlier {
+		ps.outlier = s.top.outlier
+	}
+	return ps
 }
 
 // portSettings is what a DestinationRule sets for one port.
@@ -114,8 +133,9 @@ func (c *compiler) destinationRule(o *object) {
 		}
 		names[ss.Name] = field
 		sub := &subset{name: ss.Name, field: field, labels: maps.Clone(ss.Labels), policy: ss.TrafficPolicy != nil}
-		if sub.policy {
-			sub.top, sub.ports, _ = c.trafficPolicy(o, field+".trafficPolicy", "subset "+ss.Name+" ", ss.TrafficPolicy)
+		if tp := ss.TrafficPolicy; tp != nil {
+			sub.top, sub.ports, _ = c.trafficPolicy(o, field+".trafficPolicy", "subset "+ss.Name+" ", tp)
+			sub.set = policySet{tls: tp.Tls != nil, pool: tp.ConnectionPool != nil, lb: tp.LoadBalancer != nil, outlier: tp.OutlierDetection != nil}
 		}
 		d.subsets = append(d.subsets, sub)
 	}

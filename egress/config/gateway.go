@@ -251,7 +251,11 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 			}
 		}
 		if out.CAPEM == nil {
-			c.r.problem(f, res, field+".caCertificates", "MUTUAL needs the CA that signs client certificates: set caCertificates, or a ca.crt key in the credential's Secret, or a Secret %s-cacert", cred)
+			how := "set caCertificates, or credentialName with a Secret that has ca.crt"
+			if cred != "" {
+				how = fmt.Sprintf("set caCertificates, or add ca.crt to the credential's Secret, or create a Secret %s-cacert", cred)
+			}
+			c.r.problem(f, res, field+".caCertificates", "MUTUAL needs the CA that signs client certificates: %s", how)
 		} else if _, err := parseCAs(out.CAPEM); err != nil {
 			c.r.problem(f, res, field+".caCertificates", "%v", err)
 		}

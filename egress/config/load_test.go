@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -423,20 +424,78 @@ func TestProblemString(t *testing.T) {
 }
 
 func TestIstioTaskFiles(t *testing.T) {
-	dir := "../../../shared/istio-tasks"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("shared/istio-tasks not present")
-	}
-	for _, name := range []string{"egress-control.yaml", "egress-gateway.yaml", "egress-kubernetes-services.yaml", "wildcard-egress-hosts.yaml", "common-problems.yaml"} {
+	dir := istioTasks(t)
+	for _, name := range []string{"egress-control.yaml", "egress-gateway.yaml", "egress-kubernetes-services.yaml", "wildcard-egress-hosts.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			mustLoad(t, Options{Labels: map[string]string{"istio": "egressgateway"}}, filepath.Join(dir, name))
 		})
 	}
+	// common-problems.yaml is a set of independent cases (two of them
+	// define a Gateway for "*" on 443 with different TLS: an IST0145
+	// conflict when loaded together). Each case loads alone; the two the
+	// docs give as silent no-ops in Istio are warnings naming both sides.
+	pk := newTestPKI(t)
+	tmp := t.TempDir()
+	cases := commonProblemCases(t, filepath.Join(dir, "common-problems.yaml"))
+	for _, tc := range []struct{ name, warn string }{
+		{`"Gateway with TLS termination" + VirtualService tls route`, "VirtualService default/httpbin: spec.tls: not applied on Gateway istio-system/gateway spec.servers[0]: it terminates TLS and routes HTTP"},
+		{`"Gateway with TLS passthrough" + VirtualService http route`, "VirtualService default/virtual-service: spec.http: not applied on Gateway default/gateway spec.servers[0]: it is a PASSTHROUGH server"},
+	} {
+		yaml, ok := cases[tc.name]
+		if !ok {
+			t.Fatalf("common-problems.yaml has no case %s (cases: %v)", tc.name, slices.Sorted(maps.Keys(cases)))
+		}
+		f := writeCase(t, tmp, yaml+secretYAML("istio-system", "sds-credential", map[string][]byte{"tls.crt": pk.certPEM, "tls.key": pk.keyPEM}))
+		if s := mustLoad(t, Options{}, f); !hasWarning(s, tc.warn) {
+			t.Errorf("%s: missing warning %q in\n%s", tc.name, tc.warn, strings.Join(s.Warnings, "\n"))
+		}
+	}
+	for name, yaml := range cases {
+		if _, err := Load([]string{writeCase(t, tmp, yaml)}, Options{}); err != nil && !strings.Contains(err.Error(), "sds-credential not found") {
+			t.Errorf("common-problems.yaml case %s: %v", name, err)
+		}
+	}
+
 	// The docs leave shell variables in place.
 	_, err := Load([]string{filepath.Join(dir, "http-proxy.yaml")}, Options{})
 	if err == nil || !strings.Contains(err.Error(), `ServiceEntry default/proxy: spec: invalid value for uint32 field number: "$PROXY_PORT"`) {
 		t.Errorf("http-proxy.yaml: %v", err)
 	}
+}
+
+// commonProblemCases splits common-problems.yaml into its "# @case"
+// groups (a case's documents share the text before " | ").
+func commonProblemCases(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		i := strings.Index(doc, "# @case ")
+		if i < 0 {
+			continue
+		}
+		line, _, _ := strings.Cut(doc[i+len("# @case "):], "\n")
+		name, _, _ := strings.Cut(line, " (")
+		name, _, _ = strings.Cut(name, " |")
+		cases[name] += "---\n" + doc + "\n"
+	}
+	return cases
+}
+
+func writeCase(t *testing.T, dir, yaml string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "case*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(yaml); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
 }
 
 func TestServicesNotRegistered(t *testing.T) {

@@ -191,10 +191,7 @@ spec:
 }
 
 func TestIstioTaskFilesWithSecret(t *testing.T) {
-	dir := "../../../shared/istio-tasks"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("shared/istio-tasks not present")
-	}
+	dir := istioTasks(t)
 	pki := newTestPKI(t)
 	tmp := t.TempDir()
 	for _, tc := range []struct{ file, ns string }{

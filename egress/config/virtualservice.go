@@ -373,7 +373,11 @@ func (c *compiler) stringMatch(o *object, field string, m *networking.StringMatc
 		if fold {
 			expr = "(?i)" + expr
 		}
-		re, err := regexp.Compile(expr)
+		_, err := regexp.Compile(t.Regex) // the user's expression, for the message
+		var re *regexp.Regexp
+		if err == nil {
+			re, err = regexp.Compile(expr)
+		}
 		if err != nil {
 			c.r.problem(o.File, o.Resource(), field+".regex", "regex %q does not compile: %v", t.Regex, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 			return route.StringMatch{Kind: route.MatchRegex, Re: regexp.MustCompile(`^\b\B$`)}
@@ -437,7 +441,7 @@ func (c *compiler) rewrite(o *object, field string, rw *networking.HTTPRewrite) 
 		if err != nil {
 			c.r.problem(o.File, o.Resource(), field+".uriRegexRewrite.match", "regex %q does not compile: %v", rr.Match, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		} else {
-			out.Regex = re
+			out.Regex, out.RegexExpr = re, rr.Match
 			out.RegexSub = backref.ReplaceAllString(strings.ReplaceAll(rr.Rewrite, "$", "$$"), "$${$1}")
 		}
 	}
