@@ -42,7 +42,7 @@ func TestIngressEgressGateway(t *testing.T) {
 		if e.Host != "edition.cnn.com" || e.Port != "80" || e.SSLProtocol != "" || e.Remote != nodeUpAddr {
 			t.Errorf("nginx saw %+v; want plain HTTP on 80 with Host edition.cnn.com from the node", e)
 		}
-		wantIngressLog(t, gw, "id=egw-http", ingressLine{direction: "egress", status: 200,
+		wantIngressLog(t, gw, ingressLine{direction: "egress", host: "edition.cnn.com", path: "/politics", status: 200,
 			gateway: "default/istio-egressgateway", virtualService: "default/direct-cnn-through-egress-gateway"})
 	})
 
@@ -59,7 +59,7 @@ func TestIngressEgressGateway(t *testing.T) {
 		if e := tp.nginxSaw(t, "id=egw-https"); e.SNI != "edition.cnn.com" || e.SSLProtocol == "" {
 			t.Errorf("nginx saw %+v; want TLS from the pod with SNI edition.cnn.com", e)
 		}
-		wantIngressLog(t, gw, "edition.cnn.com", ingressLine{direction: "egress", msg: "connection",
+		wantIngressLog(t, gw, ingressLine{direction: "egress", msg: "connection", sni: "edition.cnn.com",
 			virtualService: "default/direct-cnn-through-egress-gateway"})
 	})
 }
@@ -85,7 +85,7 @@ func TestIngressEgressGatewayTLSOrigination(t *testing.T) {
 	if e.SSLProtocol == "" || e.SNI != "edition.cnn.com" || e.Port != "443" || e.Host != "edition.cnn.com" {
 		t.Errorf("nginx saw %+v; want TLS originated to 443 with SNI and Host edition.cnn.com", e)
 	}
-	wantIngressLog(t, gw, "id=egw-orig", ingressLine{direction: "egress", status: 200,
+	wantIngressLog(t, gw, ingressLine{direction: "egress", host: "edition.cnn.com", path: "/politics", status: 200,
 		gateway: "default/istio-egressgateway", virtualService: "default/direct-cnn-through-egress-gateway"})
 }
 
@@ -107,5 +107,5 @@ func TestIngressEgressControlTimeout(t *testing.T) {
 	gw.apply(t, "task.yaml", tp.renderDocs(t, d+"01-serviceentry-httpbin-ext.yaml", d+"03-virtualservice-httpbin-ext.yaml"))
 	r := delay5("egc-timeout")
 	wantResponse(t, r, 504, "spec.http[0]") // the unnamed route, by its field
-	wantIngressLog(t, gw, "id=egc-timeout", ingressLine{direction: "egress", status: 504, virtualService: "default/httpbin-ext"})
+	wantIngressLog(t, gw, ingressLine{direction: "egress", host: "httpbin.org", path: "/delay/5", status: 504, virtualService: "default/httpbin-ext"})
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -80,21 +81,28 @@ func (tp *topology) ingressCurl(rawURL string, args ...string) curlResult {
 	return tp.curl(tp.ingress.out, append(full, rawURL)...)
 }
 
-// ingressLine is what a case expects of the access-log line of one ingress
-// request. Empty fields are not checked.
+// ingressLine is what a case expects of the access-log line of one
+// request or connection: the selectors pick the line (the newest that
+// matches them all), the rest is checked. Empty fields are not used.
 type ingressLine struct {
-	direction      string // "ingress" (the default) or "egress"
-	msg            string // "request" (the default) or "connection" (TLS and TCP routes)
+	// Selectors.
+	direction string // "ingress" (the default) or "egress"
+	msg       string // "request" (the default) or "connection" (TLS and TCP routes)
+	host      string // the request's host (without port, any case)
+	path      string // the request's path (the log has no query)
+	sni       string // a connection's SNI
+	upstream  string // contained in the upstream value (a TCP route's backend address)
+
+	// Expectations.
 	status         int
 	gateway        string // contained in the gateway value: "default/httpbin-gateway"
 	virtualService string // contained in the virtual_service value
 	route          string // contained in the route value
 }
 
-// wantIngressLog finds the access line (bounded wait) of the request (or
-// connection) whose line contains marker and checks it against want.
-func wantIngressLog(t *testing.T, gw *gateway, marker string, want ingressLine) {
-	t.Helper()
+// selects reports whether rec is a line that want picks.
+func (want ingressLine) selects(rec map[string]any) bool {
+	str := func(k string) string { s, _ := rec[k].(string); return s }
 	msg, dir := want.msg, want.direction
 	if msg == "" {
 		msg = "request"
@@ -102,26 +110,61 @@ func wantIngressLog(t *testing.T, gw *gateway, marker string, want ingressLine) 
 	if dir == "" {
 		dir = "ingress"
 	}
-	var recs []map[string]any
-	for _, rec := range gw.logRecords(marker, `"`+logDirection+`":"`+dir+`"`) {
-		if rec["msg"] == msg {
-			recs = append(recs, rec)
-		}
+	host := str("host")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
 	}
-	if len(recs) == 0 {
-		t.Errorf("no access line (msg %s, %s %s) for %q; log:\n%s", msg, logDirection, dir, marker, tail(gw.proc.log(), 3000))
-		return
-	}
-	rec := recs[len(recs)-1]
+	return str("msg") == msg && str(logDirection) == dir &&
+		(want.host == "" || strings.EqualFold(host, want.host)) &&
+		(want.path == "" || str("path") == want.path) &&
+		(want.sni == "" || strings.EqualFold(str("sni"), want.sni)) &&
+		(want.upstream == "" || strings.Contains(str("upstream"), want.upstream))
+}
+
+// mismatch says how rec differs from want's expectations; "" if it does not.
+func (want ingressLine) mismatch(rec map[string]any) string {
+	var why []string
 	if want.status != 0 && fmt.Sprint(rec["status"]) != fmt.Sprint(want.status) {
-		t.Errorf("access line for %q: got status %v, want %d\n%v", marker, rec["status"], want.status, rec)
+		why = append(why, fmt.Sprintf("status %v, want %d", rec["status"], want.status))
 	}
 	for _, f := range []struct{ key, want string }{
 		{logGateway, want.gateway}, {logVirtualService, want.virtualService}, {logRoute, want.route},
 	} {
 		if f.want != "" && !strings.Contains(fmt.Sprint(rec[f.key]), f.want) {
-			t.Errorf("access line for %q: got %s %q, want it to contain %q\n%v", marker, f.key, rec[f.key], f.want, rec)
+			why = append(why, fmt.Sprintf("%s %q, want it to contain %q", f.key, rec[f.key], f.want))
 		}
+	}
+	return strings.Join(why, "; ")
+}
+
+// wantIngressLog waits (bounded: access lines are flushed every second)
+// for the access line want selects and checks it.
+func wantIngressLog(t *testing.T, gw *gateway, want ingressLine) {
+	t.Helper()
+	var last map[string]any
+	var why string
+	err := poll(4*time.Second, 100*time.Millisecond, func() error {
+		last = nil
+		for _, line := range gw.proc.logLines(`"` + logDirection + `":`) {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && want.selects(rec) {
+				last = rec
+			}
+		}
+		if last == nil {
+			return errors.New("no such line")
+		}
+		if why = want.mismatch(last); why != "" {
+			return errors.New(why)
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+	case last == nil:
+		t.Errorf("no access line for %+v; log:\n%s", want, tail(gw.proc.log(), 3000))
+	default:
+		t.Errorf("access line for %+v: %s\n%v", want, why, last)
 	}
 }
 

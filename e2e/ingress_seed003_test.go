@@ -35,7 +35,7 @@ func TestIngressSeed003(t *testing.T) {
 			r := tp.ingressCurl("http://"+host+"/productpage?"+marker, "-i")
 			wantResponse(t, r, 301)
 			wantHeader(t, r, "Location", "https://"+host+"/productpage")
-			wantIngressLog(t, gw, marker, ingressLine{status: 301, gateway: gwName})
+			wantIngressLog(t, gw, ingressLine{host: host, path: "/productpage", status: 301, gateway: gwName})
 		}
 		if n := tp.ingress.backendCount(t, "id=seed003-redirect"); len(n) != 0 {
 			t.Errorf("a redirected request reached a backend: %v", n)
@@ -43,9 +43,9 @@ func TestIngressSeed003(t *testing.T) {
 	})
 
 	t.Run("simple_from_files", func(t *testing.T) {
-		r := tp.ingressCurl("https://uk.bookinfo.com/productpage?id=seed003-443", "--cacert", ca1)
-		wantResponse(t, r, 200, "bookinfo host=uk.bookinfo.com uri=/productpage")
-		wantIngressLog(t, gw, "id=seed003-443", ingressLine{status: 200, gateway: gwName,
+		r := tp.ingressCurl("https://uk.bookinfo.com/productpage-tls?id=seed003-443", "--cacert", ca1)
+		wantResponse(t, r, 200, "bookinfo host=uk.bookinfo.com uri=/productpage-tls")
+		wantIngressLog(t, gw, ingressLine{host: "uk.bookinfo.com", path: "/productpage-tls", status: 200, gateway: gwName,
 			virtualService: "bookinfo-namespace/bookinfo", route: "bookinfo"})
 		wantServedCertificate(t, tp, 443, "eu.bookinfo.com", p.caFile[1], p.certFile("bookinfo"))
 	})
@@ -85,6 +85,6 @@ func TestIngressSeed003(t *testing.T) {
 		if !strings.Contains(r.stdout, "tcp-backend hello\necho: ping") {
 			t.Errorf("port 2379: got %q, want the TCP backend's greeting and echo\n%s", r.stdout, r)
 		}
-		wantIngressLog(t, gw, tcpAddr, ingressLine{msg: "connection", gateway: gwName, virtualService: "default/mongo"})
+		wantIngressLog(t, gw, ingressLine{msg: "connection", upstream: tcpAddr, gateway: gwName, virtualService: "default/mongo"})
 	})
 }

@@ -32,7 +32,7 @@ func TestIngressSeed000(t *testing.T) {
 		// curl -I -HHost:httpbin.example.com http://$INGRESS_HOST:$INGRESS_PORT/status/200
 		r := tp.outsideCurl("-I", "-HHost:httpbin.example.com", ingressBase+"/status/200?id=seed000-status")
 		wantResponse(t, r, 200)
-		wantIngressLog(t, gw, "id=seed000-status", ingressLine{status: 200,
+		wantIngressLog(t, gw, ingressLine{host: "httpbin.example.com", path: "/status/200", status: 200,
 			gateway: "default/httpbin-gateway", virtualService: "default/httpbin", route: "spec.http[0]"})
 	})
 	t.Run("delay_prefix", func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestIngressSeed000(t *testing.T) {
 		}
 		r = tp.outsideCurl("-HHost:httpbin.example.com", ingressBase+"/headers?id=seed000-404")
 		want404(t, r, "httpbin.example.com", "/headers", "VirtualService default/httpbin", "httpbin-gateway")
-		wantIngressLog(t, gw, "id=seed000-404", ingressLine{status: 404, gateway: "default/httpbin-gateway"})
+		wantIngressLog(t, gw, ingressLine{host: "httpbin.example.com", path: "/headers", status: 404, gateway: "default/httpbin-gateway"})
 	})
 	t.Run("prefix_is_not_a_substring", func(t *testing.T) {
 		r := tp.outsideCurl("-HHost:httpbin.example.com", ingressBase+"/xstatus/200")
@@ -71,7 +71,7 @@ func TestIngressSeed000(t *testing.T) {
 		if h := httpbinHeaders(t, r); h["Host"] != ingressAddr {
 			t.Errorf("httpbin saw Host %q, want %s\n%s", h["Host"], ingressAddr, r)
 		}
-		wantIngressLog(t, gw, "id=seed000-star", ingressLine{status: 200,
+		wantIngressLog(t, gw, ingressLine{host: ingressAddr, path: "/headers", status: 200,
 			gateway: "default/httpbin-gateway", virtualService: "default/httpbin"})
 		r = tp.outsideCurl("-HHost:anything.example.net", ingressBase+"/headers")
 		wantResponse(t, r, 200)
@@ -103,7 +103,7 @@ func TestIngressSeed001(t *testing.T) {
 			break
 		}
 	}
-	wantIngressLog(t, gw, "id=seed001-0", ingressLine{status: 200,
+	wantIngressLog(t, gw, ingressLine{host: "www.service1.io", path: "/ping", status: 200,
 		gateway: "default/istio-ingress-gateway", virtualService: "default/k8s-combat-istio-http-vs", route: "default"})
 	if got := tp.ingress.backendCount(t, "id=seed001-"); got["v1"] != n || got["v2"] != 0 {
 		t.Errorf("backends saw %v, want all %d requests on v1 and none on v2", got, n)
@@ -150,7 +150,8 @@ func TestIngressSeed002(t *testing.T) {
 			} else {
 				wantResponse(t, r, c.status, c.body...)
 			}
-			wantIngressLog(t, gw, marker, c.log)
+			c.log.host, c.log.path = c.host, c.path
+			wantIngressLog(t, gw, c.log)
 		})
 	}
 	if got := tp.ingress.backendCount(t, "id=seed002-"); got["hello-web"] != 1 || got["wudebao-web"] != 1 {

@@ -32,14 +32,14 @@ func TestIngressControl(t *testing.T) {
 		// curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST:$INGRESS_PORT/status/200"
 		r := tp.outsideCurl("-s", "-I", "-HHost:httpbin.example.com", ingressBase+":80/status/200?id=ic-200")
 		wantResponse(t, r, 200)
-		wantIngressLog(t, gw, "id=ic-200", ingressLine{status: 200, gateway: "default/httpbin-gateway", virtualService: "default/httpbin", route: "spec.http[0]"})
+		wantIngressLog(t, gw, ingressLine{host: "httpbin.example.com", path: "/status/200", status: 200, gateway: "default/httpbin-gateway", virtualService: "default/httpbin", route: "spec.http[0]"})
 	})
 	t.Run("headers_404", func(t *testing.T) {
 		r := tp.outsideCurl("-s", "-I", "-HHost:httpbin.example.com", ingressBase+":80/headers")
 		wantResponse(t, r, 404)
 		r = tp.outsideCurl("-s", "-HHost:httpbin.example.com", ingressBase+":80/headers?id=ic-404")
 		want404(t, r, "httpbin.example.com", "/headers", "VirtualService default/httpbin", "httpbin-gateway")
-		wantIngressLog(t, gw, "id=ic-404", ingressLine{status: 404, gateway: "default/httpbin-gateway"})
+		wantIngressLog(t, gw, ingressLine{host: "httpbin.example.com", path: "/headers", status: 404, gateway: "default/httpbin-gateway"})
 	})
 	gw.apply(t, "ingress-control.yaml", tp.renderDocs(t,
 		taskDir+"ingress-control/03-gateway-httpbin-gateway.yaml", taskDir+"ingress-control/04-virtualservice-httpbin.yaml"))
@@ -47,7 +47,7 @@ func TestIngressControl(t *testing.T) {
 		// curl -s -I "http://$INGRESS_HOST:$INGRESS_PORT/headers"
 		r := tp.outsideCurl("-s", "-I", ingressBase+":80/headers?id=ic-star")
 		wantResponse(t, r, 200)
-		wantIngressLog(t, gw, "id=ic-star", ingressLine{status: 200, gateway: "default/httpbin-gateway", virtualService: "default/httpbin"})
+		wantIngressLog(t, gw, ingressLine{host: ingressAddr, path: "/headers", status: 200, gateway: "default/httpbin-gateway", virtualService: "default/httpbin"})
 	})
 }
 
@@ -73,7 +73,7 @@ func TestIngressSecure(t *testing.T) {
 	t.Run("single_host", func(t *testing.T) {
 		r := teapot(p.caFile[1])
 		wantResponse(t, r, 418, "teapot")
-		wantIngressLog(t, gw, "id=si-teapot", ingressLine{status: 418, gateway: "default/mygateway", virtualService: "default/httpbin"})
+		wantIngressLog(t, gw, ingressLine{host: "httpbin.example.com", path: "/status/418", status: 418, gateway: "default/mygateway", virtualService: "default/httpbin"})
 		wantServedCertificate(t, tp, 443, "httpbin.example.com", p.caFile[1], p.certFile("httpbin1"))
 	})
 
@@ -127,7 +127,7 @@ func TestIngressSecure(t *testing.T) {
 			t.Errorf("helloworld: %v, want 200\n%s", err, r)
 		}
 		wantResponse(t, r, 200, "helloworld host=helloworld.example.com uri=/hello")
-		wantIngressLog(t, gw, "id=si-hello", ingressLine{status: 200, gateway: "default/mygateway", virtualService: "default/helloworld"})
+		wantIngressLog(t, gw, ingressLine{host: "helloworld.example.com", path: "/hello", status: 200, gateway: "default/mygateway", virtualService: "default/helloworld"})
 		wantResponse(t, teapot(p.caFile[1]), 418, "teapot")
 		wantServedCertificate(t, tp, 443, "helloworld.example.com", p.caFile[1], p.certFile("helloworld1"))
 		wantServedCertificate(t, tp, 443, "httpbin.example.com", p.caFile[1], p.certFile("httpbin1"))
@@ -179,7 +179,7 @@ func TestIngressSNIPassthrough(t *testing.T) {
 	if e := tp.ingress.backendSaw(t, "id=sni-pass"); e.SNI != passthroughHost || e.SSLProtocol == "" || e.Remote != nodeBackAddr {
 		t.Errorf("nginx saw %+v; want TLS it terminated itself, SNI %s, from the node", e, passthroughHost)
 	}
-	wantIngressLog(t, gw, passthroughHost, ingressLine{msg: "connection", gateway: "default/mygateway", virtualService: "default/nginx"})
+	wantIngressLog(t, gw, ingressLine{msg: "connection", sni: passthroughHost, gateway: "default/mygateway", virtualService: "default/nginx"})
 	t.Run("other_sni_refused", func(t *testing.T) {
 		if _, err := tp.ingressHandshake(443, "other.example.com", rootsFrom(t, tp.pki.caFile)); err == nil {
 			t.Errorf("a handshake with SNI other.example.com succeeded; no server admits it")
