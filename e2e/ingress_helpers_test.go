@@ -89,7 +89,7 @@ type ingressLine struct {
 	direction string // "ingress" (the default) or "egress"
 	msg       string // "request" (the default) or "connection" (TLS and TCP routes)
 	host      string // the request's host (without port, any case)
-	path      string // the request's path (the log has no query)
+	path      string // the request's path, matched without the query the log shows after it
 	sni       string // a connection's SNI
 	upstream  string // contained in the upstream value (a TCP route's backend address)
 
@@ -116,7 +116,7 @@ func (want ingressLine) selects(rec map[string]any) bool {
 	}
 	return str("msg") == msg && str(logDirection) == dir &&
 		(want.host == "" || strings.EqualFold(host, want.host)) &&
-		(want.path == "" || str("path") == want.path) &&
+		(want.path == "" || strings.SplitN(str("path"), "?", 2)[0] == want.path) &&
 		(want.sni == "" || strings.EqualFold(str("sni"), want.sni)) &&
 		(want.upstream == "" || strings.Contains(str("upstream"), want.upstream))
 }

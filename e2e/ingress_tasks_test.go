@@ -144,7 +144,10 @@ func TestIngressSecure(t *testing.T) {
 			}
 			return nil
 		})
-		if err != nil || r.status != 0 || !strings.Contains(r.stderr, "certificate required") {
+		// TLS 1.3: the client's side of the handshake ends before the server
+		// has checked the (missing) certificate, so curl may fail sending (55)
+		// or receiving (56) before it reads the alert; no response either way.
+		if err != nil || r.status != 0 || !(strings.Contains(r.stderr, "certificate required") || r.code == 55 || r.code == 56) {
 			t.Errorf("without a client certificate: got exit %d status %d, want a failed handshake (tlsv13 alert certificate required)\n%s", r.code, r.status, r)
 		}
 		// curl ... --cert example_certs1/client.example.com.crt --key example_certs1/client.example.com.key

@@ -3,8 +3,10 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestIngressTLS covers the TLS pains of issue 12 (testdata/ingress/routes/
@@ -43,13 +45,16 @@ func TestIngressTLS(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "unrecognized name") {
 				t.Errorf("handshake without SNI on port 8445 (two servers, neither *): got %v, want the alert unrecognized_name", err)
 			}
-			found := false
-			for _, line := range gw.proc.logLines("sni") {
-				if strings.Contains(line, "8445") || strings.Contains(strings.ToLower(line), "unrecognized") {
-					found = true
+			// The access log reaches the file within its flush interval (1 s).
+			err = poll(5*time.Second, 100*time.Millisecond, func() error {
+				for _, line := range gw.proc.logLines("sni") {
+					if strings.Contains(line, "8445") || strings.Contains(strings.ToLower(line), "unrecognized") {
+						return nil
+					}
 				}
-			}
-			if !found {
+				return fmt.Errorf("not yet")
+			})
+			if err != nil {
 				t.Errorf("no log line says why the handshake without SNI failed; log:\n%s", tail(gw.proc.log(), 3000))
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -129,6 +130,45 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	relayed = e.forward(st, l, c, pr, requestHost(hello.ServerName), "tls", end)
 }
 
+// routeTLS finds the tls route of a pod's TLS connection to host on an
+// egress port (a VirtualService bound to mesh, and through the egress
+// gateway's own Service the egress Gateway's): ok false when none applies.
+// A route whose destination has no upstream gives a nil upstream, lg
+// saying why.
+func (e *Engine) routeTLS(st *state, port uint32, host string) (u *upstream, lg connLog, ok bool) {
+	rl := st.snap.Routes.Listener(route.Egress, port)
+	if rl == nil || len(rl.TLS) == 0 {
+		return nil, lg, false
+	}
+	tr := rl.LookupTLSVia(route.Mesh, host, port)
+	if tr == nil {
+		return nil, lg, false
+	}
+	d := tr.Pick(e.pick(tr.TotalWeight))
+	if hop, isHop := st.egressHop(d); isHop {
+		gl := st.snap.Routes.Listener(route.Egress, hop)
+		var gr *route.TLSRoute
+		if gl != nil {
+			gr = gl.LookupTLS(host, hop)
+		}
+		if gr == nil {
+			lg.virtualService, lg.route = tr.VirtualService, tr.Field
+			lg.rule, lg.reason = "route", "tls route "+tr.Field+" of VirtualService "+tr.VirtualService+" sends "+host+" to the egress gateway on port "+
+				strconv.Itoa(int(hop))+", where no tls route bound to an egress Gateway matches it"
+			return nil, lg, true
+		}
+		tr, d = gr, gr.Pick(e.pick(gr.TotalWeight))
+		if srv := gl.ServerFor(host); srv != nil {
+			lg.gateway = srv.Gateway
+		}
+	}
+	lg.virtualService, lg.route = tr.VirtualService, tr.Field
+	if u = st.cluster(d); u == nil {
+		lg.rule, lg.reason = "route", "tls route "+tr.Field+" of VirtualService "+tr.VirtualService+": "+st.missing(d)
+	}
+	return u, lg, true
+}
+
 // remoteAddr is c's peer address, IPv4-mapped addresses unmapped.
 func remoteAddr(c net.Conn) netip.Addr {
 	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
@@ -158,6 +198,19 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 	d := st.snap.Policy.Decide(policy.Query{Host: host, Port: l.port, Source: remoteAddr(c)})
 	var u *upstream
 	if d.Allow {
+		if proto == "tls" {
+			if ru, lg, ok := e.routeTLS(st, l.port, host); ok {
+				if ru == nil {
+					lg.proto, lg.host, lg.decision, lg.close = proto, host, "deny", "no_upstream"
+					sniff.WriteAlert(c, sniff.AlertInternalError)
+					e.logConn(st, l, c, lg)
+					_ = c.Close()
+					readers.Put(pr)
+					return false
+				}
+				return e.relayRouted(st, l, c, pr, host, proto, ru, d, lg, end)
+			}
+		}
 		u = st.lookup(d.Entry, l.port)
 	}
 	return e.relayTo(st, l, c, pr, host, proto, u, d, end)
@@ -167,6 +220,12 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 // host: refused, or spliced to u by the relay. It reports whether the
 // relay took the connection (as forward).
 func (e *Engine) relayTo(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, u *upstream, d policy.Decision, end func()) bool {
+	return e.relayRouted(st, l, c, pr, host, proto, u, d, connLog{}, end)
+}
+
+// relayRouted is relayTo for a connection a tls or tcp route took: lg
+// names its Gateway, VirtualService and route.
+func (e *Engine) relayRouted(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, u *upstream, d policy.Decision, lg connLog, end func()) bool {
 	start := time.Now()
 	var br *bufio.Reader
 	if pr != nil {
@@ -179,7 +238,7 @@ func (e *Engine) relayTo(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 		}
 	}
 	defer release()
-	lg := connLog{proto: proto, host: host, decision: "allow", rule: d.Rule, start: start}
+	lg.proto, lg.host, lg.decision, lg.rule, lg.start = proto, host, "allow", d.Rule, start
 	if !d.Allow {
 		lg.decision, lg.reason, lg.close = "deny", d.Reason, "denied"
 		if br != nil {
@@ -246,6 +305,7 @@ func (e *Engine) relayTo(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 
 type connLog struct {
 	proto, host, decision, rule, reason, close, addr string
+	gateway, virtualService, route                   string // the Gateway server and tls/tcp route that took it, if any
 	upstream                                         *upstream
 	sent, received                                   int64
 	start                                            time.Time
@@ -264,6 +324,7 @@ func (e *Engine) logConn(st *state, l *listener, c net.Conn, lg connLog) {
 		}
 		ce.Write(zap.String("src", c.RemoteAddr().String()), zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", lg.proto),
 			zap.String("sni", lg.host), zap.String("decision", lg.decision), zap.String("rule", lg.rule),
+			zap.String("gateway", lg.gateway), zap.String("virtual_service", lg.virtualService), zap.String("route", lg.route),
 			zap.String("reason", lg.reason), zap.String("close", lg.close), zap.String("cluster", cluster),
 			zap.String("upstream", lg.addr), zap.Int64("bytes_sent", lg.sent), zap.Int64("bytes_received", lg.received),
 			zap.Duration("duration", dur))

@@ -41,7 +41,11 @@ func (e *Engine) ingressTLS(st *state, l *listener, rl *route.Listener, c *net.T
 	}
 	switch {
 	case srv == nil:
-		return refuse(sniff.AlertUnrecognizedName, noServerReason(rl, sni), "no_server")
+		reason := noServerReason(rl, sni)
+		if sni == "" {
+			reason = "the ClientHello carries no SNI, and ingress port " + l.label + " has several servers, none with hosts \"*\" to take it: " + reason
+		}
+		return refuse(sniff.AlertUnrecognizedName, reason, "no_server")
 	case srv.TLS == nil || srv.TLS.Mode == route.TLSAcceptPlaintext:
 		return refuse(sniff.AlertUnrecognizedName, srv.Name()+" serves "+sni+" without TLS on port "+l.label+": TLS was sent; use http://", "protocol_mismatch")
 	case srv.TLS.Mode == route.TLSPassthrough || srv.Protocol == route.ProtocolTLS:
@@ -55,7 +59,7 @@ func (e *Engine) ingressTLS(st *state, l *listener, rl *route.Listener, c *net.T
 			return refuse(sniff.AlertInternalError, "tls route "+tr.Field+" of VirtualService "+tr.VirtualService+": "+st.missing(d), "no_upstream")
 		}
 		dec := st.ingressDecide(policy.Query{Host: sni, Port: l.port, Source: remoteAddr(c)}, "VirtualService "+tr.VirtualService+" "+tr.Field)
-		return e.relayTo(st, l, c, pr, sni, "tls", u, dec, end)
+		return e.relayRouted(st, l, c, pr, sni, "tls", u, dec, connLog{gateway: srv.Gateway, virtualService: tr.VirtualService, route: tr.Field}, end)
 	case e.cfg.Certs == nil:
 		return refuse(sniff.AlertInternalError, srv.Name()+" terminates TLS, but the gateway was started without certificates", "no_certificate")
 	}
@@ -83,7 +87,11 @@ func (e *Engine) ingressTCP(st *state, l *listener, rl *route.Listener, c *net.T
 		return false
 	}
 	dec := st.ingressDecide(policy.Query{Port: l.port, Source: remoteAddr(c)}, "VirtualService "+tr.VirtualService+" "+tr.Field)
-	return e.relayTo(st, l, c, nil, u.entry.Host, "tcp", u, dec, end)
+	gw := ""
+	if tr.Server != nil {
+		gw = tr.Server.Gateway
+	}
+	return e.relayRouted(st, l, c, nil, u.entry.Host, "tcp", u, dec, connLog{gateway: gw, virtualService: tr.VirtualService, route: tr.Field}, end)
 }
 
 // tcpOnly reports whether every server of rl is TCP without TLS: its

@@ -184,6 +184,9 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		return nil
 	}
 	d := rt.Action.Pick(e.pick(rt.Action.TotalWeight))
+	if port, ok := st.egressHop(d); ok {
+		return e.hopHTTP(st, h, rec, r, host, rt, port, forwarded)
+	}
 	u := st.cluster(d)
 	if u == nil {
 		refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missing(d))
@@ -324,4 +327,43 @@ func explain(res route.Result, rl *route.Listener, r *http.Request, host, path s
 func remoteAddr4(r *http.Request) netip.Addr {
 	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 	return ap.Addr().Unmap()
+}
+
+// egressHop reports whether d is the egress gateway's own Service (a mesh
+// route's hop into this gateway), and on which port.
+func (s *state) egressHop(d *route.Destination) (uint32, bool) {
+	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.snap.Clusters) {
+		return 0, false
+	}
+	cl := &s.snap.Clusters[d.Cluster]
+	return cl.Port, cl.EgressGateway
+}
+
+// hopHTTP serves a request that a mesh route sent to the egress gateway's
+// own Service: it arrives, as in Istio, at the egress Gateway's server on
+// that port, whose bound routes then apply (the mesh route's own edits
+// do not: Istio's tasks set none on that hop).
+func (e *Engine) hopHTTP(st *state, h *h1conn, rec *recorder, r *http.Request, host string, from *route.HTTPRoute, port uint32, forwarded bool) *upstream {
+	rl := st.snap.Routes.Listener(route.Egress, port)
+	req := route.Request{Host: host, Authority: r.Host, Port: port, Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, Scheme: "http", Header: r.Header}
+	var res route.Result
+	if rl != nil {
+		res = rl.Lookup(&req)
+	}
+	switch {
+	case rl == nil || len(rl.Servers) == 0:
+		refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(from)+" sends "+host+" to the egress gateway on port "+
+			strconv.Itoa(int(port))+", but no egress Gateway server listens there")
+		return nil
+	case res.Miss != route.Found:
+		rec.Header().Set("X-Egressgw-Rule", "route")
+		refuse(rec, http.StatusNotFound, "egressgw: "+routeRule(from)+" sends "+host+" to the egress gateway: "+explain(res, rl, r, host, req.Path))
+		return nil
+	}
+	if _, again := st.egressHop(res.Route.Action.Pick(0)); again && res.Route.Action.Kind == route.ActionRoute {
+		refuse(rec, http.StatusLoopDetected, "egressgw: "+routeRule(res.Route)+" on the egress Gateway sends "+host+" to the egress gateway again: a loop")
+		return nil
+	}
+	rec.noteRoute(res)
+	return e.serveRoute(st, h, rec, r, host, res, forwarded)
 }

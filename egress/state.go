@@ -113,7 +113,7 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 	st.clusters = make([]*upstream, len(snap.Clusters))
 	for i := range snap.Clusters {
 		cl := &snap.Clusters[i]
-		if cl.Missing != "" {
+		if cl.Missing != "" || cl.EgressGateway { // no upstream: a 503 naming why, or the hop into this gateway
 			continue
 		}
 		ent := cl.Entry // the cluster's connections go to its host (resolved, SNI and certificate name), whatever the request's Host
