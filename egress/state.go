@@ -120,12 +120,19 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 		if ent.Target == "" && cl.Host != "" && cl.Host[0] != '*' {
 			ent.Target = cl.Host
 		}
-		u, err := e.newUpstream(st, &ent, &cl.EntryPort)
+		port := cl.EntryPort
+		if port.TLS != nil && (port.Protocol == config.ProtocolTLS || port.Protocol == config.ProtocolAuto) {
+			// A DestinationRule originates TLS to it: routes send it HTTP,
+			// which goes out over TLS (Istio's egress gateway TLS
+			// origination task routes port 80 to an HTTPS port 443 so).
+			port.Protocol = config.ProtocolHTTP
+		}
+		u, err := e.newUpstream(st, &ent, &port)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
 		}
 		u.cluster = cl.Name
-		if u.endpoints, err = e.newEndpoints(st, &ent, &cl.EntryPort, cl.Name); err != nil {
+		if u.endpoints, err = e.newEndpoints(st, &ent, u.port, cl.Name); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
 		}
 		st.clusters[i] = u
