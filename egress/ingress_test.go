@@ -98,7 +98,8 @@ type ingressEnv struct {
 	port string // the Gateway's port
 }
 
-// startIngress serves yml (with {{PORT}} replaced by a free port) with an ingress address.
+// startIngress serves yml with an ingress address: {{PORT}} is replaced by
+// a free port, FILEDIR by the directory files are written to.
 func startIngress(t *testing.T, yml string, files map[string][]byte) *ingressEnv {
 	t.Helper()
 	env := &ingressEnv{port: freePort(t)}
@@ -108,7 +109,7 @@ func startIngress(t *testing.T, yml string, files map[string][]byte) *ingressEnv
 			t.Fatal(err)
 		}
 	}
-	yml = strings.ReplaceAll(yml, "{{PORT}}", env.port)
+	yml = strings.ReplaceAll(strings.ReplaceAll(yml, "{{PORT}}", env.port), "FILEDIR", dir)
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +414,7 @@ spec:
   http:
   - route: [{destination: {host: app}}]
 `
-	env := startIngressFiles(t, yml, files)
+	env := startIngress(t, yml, files)
 	c := env.client(ca, nil)
 	for _, host := range []string{"a.example.com", "b.example.com"} {
 		got := env.do(t, c, "https", "GET", host, "/x", nil)
@@ -433,18 +434,6 @@ spec:
 	if !strings.HasPrefix(string(line), "HTTP/1.1 421") {
 		t.Errorf("Host b.example.com on a connection for a.example.com: got %q, want 421 Misdirected Request", line)
 	}
-}
-
-// startIngressFiles is startIngress with FILEDIR in yml naming the directory of files.
-func startIngressFiles(t *testing.T, yml string, files map[string][]byte) *ingressEnv {
-	t.Helper()
-	dir := t.TempDir()
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return startIngress(t, strings.ReplaceAll(yml, "FILEDIR", dir), nil)
 }
 
 // TestIngressHTTPSRedirect: httpsRedirect is a 301 to the same host and
