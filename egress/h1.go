@@ -3,6 +3,7 @@ package egress
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,8 +40,8 @@ const (
 // progress before the request fails with 408 and the connection closes.
 const DefaultBodyIdleTimeout = 30 * time.Second
 
-// h1conn serves the HTTP/1.x requests of one plaintext client connection
-// on one goroutine: read a request, decide, and for the common case write
+// h1conn serves the HTTP/1.x requests of one client connection, plaintext
+// or TLS-terminated, on one goroutine: read a request, decide, and for the common case write
 // it to a pooled upstream connection and copy the answer back, with no
 // other goroutine involved (net/http's server and Transport hand each
 // request across three). Requests it does not proxy itself (protocol
@@ -49,8 +50,10 @@ const DefaultBodyIdleTimeout = 30 * time.Second
 type h1conn struct {
 	e      *Engine
 	l      *listener
-	c      *net.TCPConn
-	pr     *peekReader // br reads the connection through a header-size limit
+	c      net.Conn             // what requests are read from and answered on: the socket, or the TLS connection over it
+	tcp    *net.TCPConn         // the socket under c
+	tls    *tls.ConnectionState // the terminated TLS connection's state (r.TLS); nil for plaintext
+	pr     *peekReader          // br reads the connection through a header-size limit
 	bw     *bufio.Writer
 	src    netip.Addr
 	remote string
@@ -84,7 +87,7 @@ type peekReader struct {
 	ir idleReader   // under cr: bounds the wait of each read of a request body
 }
 
-func (p *peekReader) reset(c *net.TCPConn) {
+func (p *peekReader) reset(c net.Conn) {
 	p.ir = idleReader{c: c}
 	p.cr = limit.Reader{R: &p.ir, N: math.MaxInt64, Err: errHeadTooLarge}
 	p.br.Reset(&p.cr)
@@ -99,7 +102,7 @@ var errBodyIdle = errors.New("the request body made no progress")
 // deadline per read of the socket, none per read of the body, none at
 // all for a request without a body.
 type idleReader struct {
-	c       *net.TCPConn
+	c       net.Conn
 	timeout time.Duration
 }
 
@@ -115,9 +118,24 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// serveH1 serves requests on c until the client or the gateway ends the connection.
+// serveH1 serves requests on the plaintext connection c until the client
+// or the gateway ends the connection.
 func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
-	h := &h1conn{e: e, l: l, c: c, pr: pr, remote: c.RemoteAddr().String(), header: http.Header{}, watch: newClientWatch(c)}
+	e.serveH1Conn(&h1conn{e: e, l: l, c: c, tcp: c, pr: pr})
+}
+
+// serveH1TLS serves the HTTP/1.x requests of tc, a TLS connection over c
+// whose handshake is done, on the same path as plaintext ones.
+func (e *Engine) serveH1TLS(l *listener, c *net.TCPConn, tc *tls.Conn) {
+	cs := tc.ConnectionState()
+	pr := readers.Get().(*peekReader)
+	pr.reset(tc)
+	e.serveH1Conn(&h1conn{e: e, l: l, c: tc, tcp: c, tls: &cs, pr: pr})
+}
+
+func (e *Engine) serveH1Conn(h *h1conn) {
+	c := h.c
+	h.remote, h.header, h.watch = c.RemoteAddr().String(), http.Header{}, newClientWatch(h.tcp)
 	if ap, err := netip.ParseAddrPort(h.remote); err == nil {
 		h.src = ap.Addr().Unmap()
 	}
@@ -125,7 +143,7 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 	h.bw.Reset(c)
 	heldReaders.Add(1)
 	defer func() {
-		l.untrack(h)
+		h.l.untrack(h)
 		if h.hijacked {
 			heldReaders.Add(-1)
 			return // the buffers may still be in use by the upgraded connection's copiers: leave them to the GC
@@ -133,7 +151,7 @@ func (e *Engine) serveH1(l *listener, c *net.TCPConn, pr *peekReader) {
 		_ = c.Close()
 		h.releaseBuffers()
 	}()
-	if !l.track(h) {
+	if !h.l.track(h) {
 		return
 	}
 	for first := true; ; first = false {
@@ -156,6 +174,15 @@ func (h *h1conn) waitRequest() bool {
 	if h.pr.br.Buffered() > 0 { // pipelined: serveOne bounds the rest of its head
 		return !h.l.closing.Load()
 	}
+	if h.tls != nil {
+		// What the TLS connection has already decrypted cannot be seen
+		// from the socket: wait with the buffers held.
+		if !h.waitUntil(h1IdleTimeout) {
+			return false
+		}
+		_, err := h.pr.br.Peek(1)
+		return err == nil && !h.l.closing.Load()
+	}
 	if !h.waitUntil(h1HotWait) {
 		return false
 	}
@@ -167,7 +194,7 @@ func (h *h1conn) waitRequest() bool {
 		return false
 	}
 	h.releaseBuffers()
-	if err := waitReadable(h.c); err != nil {
+	if err := waitReadable(h.tcp); err != nil {
 		return false
 	}
 	h.takeBuffers()
@@ -240,7 +267,7 @@ func (h *h1conn) serveOne() bool {
 		// client is not read from until waitRequest sets the idle deadline.
 		_ = h.c.SetReadDeadline(time.Time{})
 	}
-	r.RemoteAddr = h.remote
+	r.RemoteAddr, r.TLS = h.remote, h.tls
 	if r.ContentLength != 0 && !isUpgrade(r) {
 		h.pr.ir.timeout = h.e.cfg.BodyIdleTimeout // until the request is answered
 		defer func() {
@@ -315,7 +342,7 @@ func (h *h1conn) settleBody() {
 // the response (net/http's server waits the same way).
 func (h *h1conn) lingerClose() {
 	h.pr.ir.timeout = 0 // the read deadline below holds
-	if h.c.CloseWrite() != nil {
+	if cw, ok := h.c.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
 		return
 	}
 	_ = h.c.SetReadDeadline(time.Now().Add(time.Second))

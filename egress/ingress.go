@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -63,10 +64,42 @@ func (e *Engine) ingressTLS(st *state, l *listener, rl *route.Listener, c *net.T
 	case e.cfg.Certs == nil:
 		return refuse(sniff.AlertInternalError, srv.Name()+" terminates TLS, but the gateway was started without certificates", "no_certificate")
 	}
-	e.conns.Add(1) // the HTTP server owns the connection now; released when it closes
-	l.queue.push(tls.Server(&bufConn{TCPConn: c, pr: pr, done: e.conns.Done}, e.cfg.Certs.TLSConfig(route.Ingress, l.port)))
+	e.terminate(st, l, c, pr, sni, srv)
 	return false
 }
+
+// terminate does the TLS handshake of an ingress connection whose server
+// terminates TLS, then serves its requests: HTTP/1.x on the same path as
+// plaintext ones (h1conn), HTTP/2 by the listener's net/http server.
+func (e *Engine) terminate(st *state, l *listener, c *net.TCPConn, pr *peekReader, sni string, srv *route.Server) {
+	bc := &bufConn{TCPConn: c, pr: pr, done: func() {}}
+	tc := tls.Server(bc, e.cfg.Certs.TLSConfig(route.Ingress, l.port))
+	ctx, cancel := context.WithTimeout(e.stop, tlsHandshakeTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		e.logConn(st, l, c, connLog{proto: "tls", host: sni, gateway: srv.Gateway, decision: "deny", rule: "gateway",
+			reason: "TLS handshake with " + srv.Name() + " failed: " + err.Error(), close: "tls_handshake"})
+		_ = c.Close()
+		return
+	}
+	switch proto := tc.ConnectionState().NegotiatedProtocol; {
+	case proto == acmeTLS1: // a TLS-ALPN-01 validation: the handshake was all of it
+		_ = tc.Close()
+	case proto == "h2" || e.cfg.StdlibPaths:
+		e.conns.Add(1) // the HTTP server owns the connection now; released when it closes
+		bc.done = e.conns.Done
+		l.queue.push(tc)
+	default:
+		e.serveH1TLS(l, c, tc)
+	}
+}
+
+// tlsHandshakeTimeout bounds a terminated connection's TLS handshake (net/http's server allowed the same as for a request head).
+const tlsHandshakeTimeout = h1HeaderTimeout
+
+// acmeTLS1 is the ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737).
+const acmeTLS1 = "acme-tls/1"
 
 // ingressTCP forwards a connection to a TCP server of an ingress port to its tcp route.
 func (e *Engine) ingressTCP(st *state, l *listener, rl *route.Listener, c *net.TCPConn, end func()) bool {

@@ -35,6 +35,7 @@ func TestStdlibPaths(t *testing.T) {
 		{"IngressRouteFeatures", TestIngressRouteFeatures},
 		{"IngressHTTPSRedirectAndTLS", TestIngressHTTPSRedirectAndTLS},
 		{"IngressHTTPSRedirect", TestIngressHTTPSRedirect},
+		{"IngressTLSProtocols", TestIngressTLSProtocols},
 		{"StdlibPathsTaken", testStdlibPathsTaken},
 	} {
 		t.Run(tt.name, tt.test)
