@@ -56,6 +56,7 @@ type h1conn struct {
 	pr     *peekReader          // br reads the connection through a header-size limit
 	bw     *bufio.Writer
 	src    netip.Addr
+	xff    []string // []string{src}: X-Forwarded-For when the client starts it, made once per connection
 	remote string
 	idle   atomic.Bool // waiting for the next request: shutdown may close it now
 	watch  *clientWatch
@@ -413,6 +414,15 @@ func (h *h1conn) reset(r *http.Request) {
 // Header, WriteHeader, Write, Flush and Hijack make h1conn the
 // http.ResponseWriter of refusals and of the ReverseProxy fallback.
 func (h *h1conn) Header() http.Header { return h.header }
+
+// forwardedFor is the X-Forwarded-For of a request whose client starts
+// the chain, shared by the connection's requests (a full slice: an append copies it).
+func (h *h1conn) forwardedFor() []string {
+	if h.xff == nil {
+		h.xff = []string{h.src.String()}
+	}
+	return h.xff
+}
 
 func (h *h1conn) WriteHeader(code int) {
 	if h.wrote {

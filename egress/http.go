@@ -191,11 +191,7 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 		e.metrics.Requests.WithLabelValues(l.side.String(), l.label, hostLabel, decision, statusLabel(rec.status)).Inc()
 	}
 	if rec.route != nil {
-		gw := ""
-		if rec.server != nil {
-			gw = rec.server.Gateway
-		}
-		e.metrics.RouteRequests.WithLabelValues(l.side.String(), gw, rec.route.VirtualService, rec.route.Name, statusLabel(rec.status)).Inc()
+		st.routeServed(e.metrics, l.side, rec.server, rec.route, rec.status).Inc()
 	}
 	if ce := e.access.Check(zap.InfoLevel, "request"); ce != nil {
 		if u != nil {

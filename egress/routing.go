@@ -42,9 +42,14 @@ func (s *state) missing(d *route.Destination) string {
 // ingressDecide applies the ingress side's AuthorizationPolicies to q; when
 // none decides, the request is allowed by rule (the route that matched).
 func (s *state) ingressDecide(q policy.Query, rule string) policy.Decision {
+	return s.ingressDecideRouted(q, rule, "routed by "+rule)
+}
+
+// ingressDecideRouted is ingressDecide with the allowed reason ("routed by " + rule) made beforehand.
+func (s *state) ingressDecideRouted(q policy.Query, rule, routedBy string) policy.Decision {
 	p := s.snap.IngressPolicy
 	if p == nil || p.Authz == nil {
-		return policy.Decision{Allow: true, Entry: -1, Rule: rule, Reason: "routed by " + rule}
+		return policy.Decision{Allow: true, Entry: -1, Rule: rule, Reason: routedBy}
 	}
 	d := p.Decide(q)
 	if d.Allow && d.Rule == p.DefaultRule { // no AuthorizationPolicy decided: the route did
@@ -105,13 +110,21 @@ func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder,
 		return
 	}
 	rec.noteRoute(res)
-	if xff := r.Header["X-Forwarded-For"]; trusted && len(xff) > 0 { // only a trusted proxy's chain is believed
+	switch xff := r.Header["X-Forwarded-For"]; {
+	case trusted && len(xff) > 0: // only a trusted proxy's chain is believed
 		r.Header["X-Forwarded-For"] = []string{strings.Join(xff, ", ") + ", " + src.String()}
-	} else { // the client address starts it anew
+	case h != nil: // the client address starts it anew
+		r.Header["X-Forwarded-For"] = h.forwardedFor()
+	default:
 		r.Header["X-Forwarded-For"] = []string{src.String()}
 	}
-	r.Header.Set("X-Forwarded-Proto", scheme)
-	d := st.ingressDecide(policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: path}, routeRule(res.Route))
+	if scheme == "https" {
+		r.Header["X-Forwarded-Proto"] = xfpHTTPS
+	} else {
+		r.Header["X-Forwarded-Proto"] = xfpHTTP
+	}
+	rt := res.Route
+	d := st.ingressDecideRouted(policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: path}, routeRule(rt), routedBy(rt))
 	if !d.Allow {
 		deny(rec, d, host)
 		e.logRequest(st, l, r, host, d, nil, rec, start)
@@ -123,8 +136,26 @@ func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder,
 
 // routeRule names a route as a decision's rule: "VirtualService ns/name spec.http[0]".
 func routeRule(rt *route.HTTPRoute) string {
+	if rt.Rule != "" {
+		return rt.Rule
+	}
 	return "VirtualService " + rt.VirtualService + " " + rt.Field
 }
+
+// routedBy is an allowed decision's reason for a request rt routed.
+func routedBy(rt *route.HTTPRoute) string {
+	if rt.RoutedBy != "" {
+		return rt.RoutedBy
+	}
+	return "routed by " + routeRule(rt)
+}
+
+// X-Forwarded-Proto's values, shared by every request (full slices: an
+// append copies them).
+var (
+	xfpHTTP  = []string{"http"}
+	xfpHTTPS = []string{"https"}
+)
 
 // trustedProxy reports whether src is one of --trusted-proxies.
 func (e *Engine) trustedProxy(src netip.Addr) bool {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http/httputil"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/origination"
+	"github.com/egressgw/egressgw/route"
 )
 
 // state is one configuration as the engine serves it: the snapshot plus
@@ -25,6 +27,35 @@ type state struct {
 	passthrough map[uint32]*upstream // ALLOW_ANY traffic to unregistered hosts, per listener port
 	keys        map[string]bool      // transport keys in use
 	clusters    []*upstream          // aligned with snap.Clusters; nil for a cluster whose destination is missing
+	routeOK     sync.Map             // *route.HTTPRoute -> *routeCounter: its requests answered 200, once the first was
+}
+
+// routeCounter is a route's cached counter of requests answered 200, and
+// the side and Gateway server it counts for (a route bound to several
+// Gateways is counted per Gateway: the others take the labelled path).
+type routeCounter struct {
+	side route.Side
+	srv  *route.Server
+	c    prometheus.Counter
+}
+
+// routeServed returns the counter of rt's requests on side through srv answered with status.
+func (s *state) routeServed(m *Metrics, side route.Side, srv *route.Server, rt *route.HTTPRoute, status int) prometheus.Counter {
+	gw := ""
+	if srv != nil {
+		gw = srv.Gateway
+	}
+	if status != 200 {
+		return m.RouteRequests.WithLabelValues(side.String(), gw, rt.VirtualService, rt.Name, statusLabel(status))
+	}
+	if v, ok := s.routeOK.Load(rt); ok {
+		if rc := v.(*routeCounter); rc.side == side && rc.srv == srv {
+			return rc.c
+		}
+	}
+	c := m.RouteRequests.WithLabelValues(side.String(), gw, rt.VirtualService, rt.Name, "200")
+	s.routeOK.LoadOrStore(rt, &routeCounter{side: side, srv: srv, c: c})
+	return c
 }
 
 // upstream is one (entry, port): where its traffic goes and how.

@@ -19,7 +19,7 @@ func bigListener(tb testing.TB) *Listener {
 				VirtualService: vh.VirtualServices[0], Field: fmt.Sprintf("spec.http[%d]", p),
 				Match:   []Match{{URI: prefix(fmt.Sprintf("/p%d/", p))}},
 				Action:  one(h*4 + p),
-				Headers: HeaderOps{Request: HeaderEdit{Set: []Header{{"X-Route", fmt.Sprint(p)}}}},
+				Headers: HeaderOps{Request: HeaderEdit{Set: []Header{NewHeader("X-Route", fmt.Sprint(p))}}},
 			})
 		}
 		l.HTTP = append(l.HTTP, vh)

@@ -97,7 +97,11 @@ func (e *HeaderEdit) Apply(h http.Header) {
 		delete(h, k)
 	}
 	for _, s := range e.Set {
-		h[s.Name] = []string{s.Value}
+		if s.values != nil {
+			h[s.Name] = s.values
+		} else {
+			h[s.Name] = []string{s.Value}
+		}
 	}
 	for _, a := range e.Add {
 		h[a.Name] = append(h[a.Name], a.Value)

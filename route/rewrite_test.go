@@ -61,8 +61,8 @@ func TestRedirectLocation(t *testing.T) {
 func TestHeaderEditApply(t *testing.T) {
 	h := http.Header{"X-Old": {"1"}, "X-Set": {"a", "b"}, "X-Add": {"1"}}
 	e := &HeaderEdit{
-		Set:    []Header{{"X-Set", "c"}, {"X-New", "n"}},
-		Add:    []Header{{"X-Add", "2"}, {"X-Old", "again"}},
+		Set:    []Header{NewHeader("X-Set", "c"), {Name: "X-New", Value: "n"}},
+		Add:    []Header{NewHeader("X-Add", "2"), NewHeader("X-Old", "again")},
 		Remove: []string{"X-Old"},
 	}
 	e.Apply(h)
@@ -71,4 +71,18 @@ func TestHeaderEditApply(t *testing.T) {
 		t.Errorf("got %v, want %v", h, want)
 	}
 	(*HeaderEdit)(nil).Apply(h)
+
+	// A set value is shared by every header it is applied to: adding to one
+	// of them must not write into the others.
+	h2 := http.Header{}
+	e.Apply(h2)
+	h2["X-Set"] = append(h2["X-Set"], "more")
+	if got := h["X-Set"]; len(got) != 1 || got[0] != "c" {
+		t.Errorf("after adding to another request's X-Set: %v, want [c]", got)
+	}
+	set := &HeaderEdit{Set: []Header{NewHeader("X-Route", "1")}}
+	h3 := http.Header{"X-Route": {"0"}}
+	if n := testing.AllocsPerRun(100, func() { set.Apply(h3) }); n != 0 {
+		t.Errorf("Apply of a NewHeader set: %v allocations, want 0", n)
+	}
 }

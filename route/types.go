@@ -110,6 +110,8 @@ type HTTPRoute struct {
 	VirtualService string  // "namespace/name"
 	Field          string  // "spec.http[2]"
 	Name           string  // http[].name, or Field when unnamed: the route label in logs and metrics
+	Rule           string  // "VirtualService ns/name spec.http[2]": the rule a decision names
+	RoutedBy       string  // "routed by " + Rule: an allowed decision's reason
 	Match          []Match // any of them; none matches everything
 	Action         Action
 	Rewrite        *Rewrite
@@ -276,7 +278,17 @@ type HeaderEdit struct {
 }
 
 // Header is one header to set or add.
-type Header struct{ Name, Value string }
+type Header struct {
+	Name, Value string
+	values      []string // []string{Value}, shared by every request it is set on (NewHeader)
+}
+
+// NewHeader is a header to set or add whose value slice is made once:
+// setting it costs a request no allocation. The slice is full (len = cap),
+// so adding to the header copies it instead of writing into it.
+func NewHeader(name, value string) Header {
+	return Header{Name: name, Value: value, values: []string{value}}
+}
 
 // Mirror is a route's mirror and mirrorPercentage.
 type Mirror struct {

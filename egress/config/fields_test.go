@@ -63,7 +63,7 @@ func TestVirtualServiceFields(t *testing.T) {
 		t.Errorf("rewrite: path %q, %+v", got, full.Rewrite)
 	}
 	wantHeaders := route.HeaderOps{
-		Request:  route.HeaderEdit{Set: []route.Header{{Name: "X-From", Value: "gw"}}, Add: []route.Header{{Name: "X-Trace", Value: "1"}}, Remove: []string{"X-Internal"}},
+		Request:  route.HeaderEdit{Set: []route.Header{route.NewHeader("X-From", "gw")}, Add: []route.Header{route.NewHeader("X-Trace", "1")}, Remove: []string{"X-Internal"}},
 		Response: route.HeaderEdit{Remove: []string{"Server"}},
 	}
 	if !reflect.DeepEqual(full.Headers, wantHeaders) {
@@ -83,7 +83,7 @@ func TestVirtualServiceFields(t *testing.T) {
 		t.Fatalf("action = %+v", a)
 	}
 	v1, v2 := s.Clusters[a.Pick(0).Cluster], s.Clusters[a.Pick(99).Cluster]
-	if a.Pick(0).Headers.Request.Set[0] != (route.Header{Name: "X-Subset", Value: "v1"}) {
+	if h := a.Pick(0).Headers.Request.Set; len(h) != 1 || h[0].Name != "X-Subset" || h[0].Value != "v1" {
 		t.Errorf("per-destination headers = %+v", a.Pick(0).Headers)
 	}
 	if len(v1.Entry.Endpoints) != 1 || v1.Entry.Endpoints[0].Address != "10.0.0.1" || v1.EntryPort.LB.Policy != LBConsistentHash || v1.EntryPort.LB.HashHeader != "X-User" || !v1.EntryPort.Outlier.Enabled || v1.EntryPort.Outlier.Consecutive5xx != 3 || v1.EntryPort.Outlier.Interval != 5*time.Second || v1.EntryPort.Outlier.BaseEjectionTime != 30*time.Second {

@@ -263,7 +263,9 @@ func (c *compiler) httpRoute(o *object, field string, h *networking.HTTPRoute) *
 	if name == "" {
 		name = field
 	}
-	out := &httpRoute{r: route.HTTPRoute{VirtualService: o.Namespace + "/" + o.Name, Field: field, Name: name}}
+	vs := o.Namespace + "/" + o.Name
+	rule := "VirtualService " + vs + " " + field
+	out := &httpRoute{r: route.HTTPRoute{VirtualService: vs, Field: field, Name: name, Rule: rule, RoutedBy: "routed by " + rule}}
 	r := &out.r
 	for i, m := range h.Match {
 		r.Match = append(r.Match, c.httpMatch(o, fmt.Sprintf("%s.match[%d]", field, i), m))
@@ -525,12 +527,12 @@ func (c *compiler) headerEdit(o *object, field string, op *networking.Headers_He
 	}
 	for _, k := range slices.Sorted(maps.Keys(op.Set)) {
 		if check(k) {
-			out.Set = append(out.Set, route.Header{Name: canonicalHeader(k), Value: op.Set[k]})
+			out.Set = append(out.Set, route.NewHeader(canonicalHeader(k), op.Set[k]))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(op.Add)) {
 		if check(k) {
-			out.Add = append(out.Add, route.Header{Name: canonicalHeader(k), Value: op.Add[k]})
+			out.Add = append(out.Add, route.NewHeader(canonicalHeader(k), op.Add[k]))
 		}
 	}
 	for _, k := range op.Remove {
