@@ -72,6 +72,7 @@ type h1conn struct {
 	hijacked     bool           // a ReverseProxy took the connection over (protocol upgrade)
 	dead         bool           // nothing more can be said: close without a response
 	req          *http.Request  // the request being answered
+	respBody     responseBody   // the body of the upstream's response to it, when readResponse parsed the head
 	sentContinue bool           // a 100 Continue went out for it
 	forwarded    bool           // X-Forwarded-For and -Proto are the gateway's own (ingress): forward them
 	retries      *route.Retries // the retry policy of the route the request follows; nil: egressgw's own (reused connections only)

@@ -51,48 +51,14 @@ func parseHead(b []byte) (*http.Request, int) {
 		return nil, 0 // ReadRequest says why
 	}
 
-	lines := strings.Count(rest, "\r\n") - 1 // the blank line ends the head
-	var values []string
-	if lines > 0 {
-		values = make([]string, lines)
-	}
-	hdr := make(http.Header, lines)
-	var host string
-	var hasHost bool
-	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			break
-		}
-		key, value, ok := strings.Cut(line, ":")
-		if !ok || !isToken(key) || !isFieldValue(value) {
-			return nil, 0
-		}
-		if !isCanonical(key) {
-			key = http.CanonicalHeaderKey(key)
-		}
-		switch key {
-		case "Content-Length", "Transfer-Encoding", "Trailer", "Pragma":
-			return nil, 0
-		}
-		value = trimOWS(value)
-		if key == "Host" { // ReadRequest keeps it in r.Host only
-			if hasHost {
-				return nil, 0
-			}
-			host, hasHost = value, true
-			continue
-		}
-		if vv := hdr[key]; vv != nil {
-			hdr[key] = append(vv, value)
-		} else {
-			hdr[key], values = values[:1:1], values[1:]
-			hdr[key][0] = value
-		}
+	var f headFields
+	hdr := parseFields(rest, false, &f)
+	if hdr == nil {
+		return nil, 0
 	}
 	r.Header = hdr
 	if r.Host = r.URL.Host; r.Host == "" {
-		r.Host = host
+		r.Host = f.host
 	}
 	conn := hdr["Connection"]
 	r.Close = httpguts.HeaderValuesContainsToken(conn, "close")
@@ -103,6 +69,70 @@ func parseHead(b []byte) (*http.Request, int) {
 }
 
 var crlf2 = []byte("\r\n\r\n")
+
+// headFields is what parseFields keeps aside of a head's header lines.
+type headFields struct {
+	host          string // a request's Host, which net/http keeps out of the header map
+	contentLength string // a response's Content-Length value
+	lengths       int    // how many Content-Length lines a response has
+}
+
+// parseFields reads the header lines of rest (a head after its first line,
+// ending with the blank line) as textproto.ReadMIMEHeader does: one string
+// slice for every value, canonical keys. It returns nil for anything it
+// leaves to net/http (see parseHead): a byte a plain head does not have,
+// a folded line, and the headers whose meaning net/http works out beyond
+// reading them. A request's Host is kept in f (a second one: nil); a
+// response's Content-Length is kept in the map and counted in f.
+func parseFields(rest string, response bool, f *headFields) http.Header {
+	lines := strings.Count(rest, "\r\n") - 1 // the blank line ends the head
+	var values []string
+	if lines > 0 {
+		values = make([]string, lines)
+	}
+	hdr := make(http.Header, lines)
+	hasHost := false
+	for {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			return hdr
+		}
+		key, value, ok := strings.Cut(line, ":")
+		if !ok || !isToken(key) || !isFieldValue(value) {
+			return nil
+		}
+		if !isCanonical(key) {
+			key = http.CanonicalHeaderKey(key)
+		}
+		value = trimOWS(value)
+		switch key {
+		case "Transfer-Encoding", "Trailer", "Pragma":
+			return nil
+		case "Content-Length":
+			if !response {
+				return nil
+			}
+			f.contentLength = value
+			f.lengths++
+		case "Host":
+			if response {
+				break
+			}
+			if hasHost { // ReadRequest keeps it in r.Host only
+				return nil
+			}
+			f.host, hasHost = value, true
+			continue
+		}
+		if vv := hdr[key]; vv != nil {
+			hdr[key] = append(vv, value)
+		} else {
+			hdr[key], values = values[:1:1], values[1:]
+			hdr[key][0] = value
+		}
+	}
+}
 
 // isToken reports whether s is a non-empty RFC 9110 token.
 func isToken(s string) bool {

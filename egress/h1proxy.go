@@ -151,7 +151,7 @@ func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *h
 	h.watch.start(uc)
 	uc.LimitHead()
 	defer uc.Unlimit()
-	return h.finalResponse(func() (*http.Response, error) { return http.ReadResponse(uc.R, r) })
+	return h.finalResponse(func() (*http.Response, error) { return h.readResponse(uc.R, r) })
 }
 
 // continueBody sends 100 Continue to a client that waits for it before

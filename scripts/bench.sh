@@ -31,7 +31,7 @@ micro() { # package, benchmark regexp
 	micro ./egress/sniff/ 'BenchmarkReadClientHello'
 	micro ./dnsproxy/ 'BenchmarkInterceptedA$|BenchmarkForwardedA'
 	micro ./egress/config/ 'BenchmarkCompile10k|BenchmarkCompileOnly10k'
-	micro ./egress/ 'BenchmarkParseHead'
+	micro ./egress/ 'BenchmarkParseHead|BenchmarkParseResponseHead'
 	micro ./origination/ 'BenchmarkDecodeHead'
 	# The route table's lookups (issue 12's target: 10,000 routes in <= 200 ns, 0 allocations);
 	# a build whose route/ has no benchmark yet says so instead of failing the run.
