@@ -71,8 +71,11 @@ func TestIngressSecure(t *testing.T) {
 	}
 
 	t.Run("single_host", func(t *testing.T) {
-		r := teapot(p.caFile[1])
-		wantResponse(t, r, 418, "teapot")
+		// HTTP/1.1 is served on the same path as plaintext, HTTP/2 by the HTTP/2 server: both, as curl negotiates them.
+		for _, proto := range []string{"--http1.1", "--http2"} {
+			r := teapot(p.caFile[1], proto)
+			wantResponse(t, r, 418, "teapot")
+		}
 		wantIngressLog(t, gw, ingressLine{host: "httpbin.example.com", path: "/status/418", status: 418, gateway: "default/mygateway", virtualService: "default/httpbin"})
 		wantServedCertificate(t, tp, 443, "httpbin.example.com", p.caFile[1], p.certFile("httpbin1"))
 	})
@@ -151,8 +154,10 @@ func TestIngressSecure(t *testing.T) {
 			t.Errorf("without a client certificate: got exit %d status %d, want a failed handshake (tlsv13 alert certificate required)\n%s", r.code, r.status, r)
 		}
 		// curl ... --cert example_certs1/client.example.com.crt --key example_certs1/client.example.com.key
-		r = teapot(p.caFile[1], "--cert", p.certFile("client1"), "--key", p.keyFile("client1"))
-		wantResponse(t, r, 418, "teapot")
+		for _, proto := range []string{"--http1.1", "--http2"} {
+			r = teapot(p.caFile[1], proto, "--cert", p.certFile("client1"), "--key", p.keyFile("client1"))
+			wantResponse(t, r, 418, "teapot")
+		}
 		r = teapot(p.caFile[1], "--cert", p.certFile("client2"), "--key", p.keyFile("client2"))
 		if r.code == 0 || r.status != 0 {
 			t.Errorf("with a client certificate of another CA: got exit %d status %d, want a failed handshake\n%s", r.code, r.status, r)

@@ -53,7 +53,7 @@ func (s *state) ingressDecideRouted(q policy.Query, rule, routedBy string) polic
 	}
 	d := p.Decide(q)
 	if d.Allow && d.Rule == p.DefaultRule { // no AuthorizationPolicy decided: the route did
-		d.Rule, d.Reason = rule, "routed by "+rule+"; no AuthorizationPolicy denies it"
+		d.Rule, d.Reason = rule, routedBy // no AuthorizationPolicy denied it
 	}
 	d.Entry = -1
 	return d
