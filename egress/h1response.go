@@ -83,6 +83,12 @@ func parseResponseHead(b []byte, req *http.Request, body *responseBody, rest io.
 // (parseResponseHead) once its first bytes are in, when it is all there and
 // common, otherwise by http.ReadResponse.
 func (h *h1conn) readResponse(br *bufio.Reader, r *http.Request) (*http.Response, error) {
+	return readResponseHead(br, r, &h.respBody)
+}
+
+// readResponseHead is readResponse with the body reader body (which a
+// parsed head's response reads through).
+func readResponseHead(br *bufio.Reader, r *http.Request, body *responseBody) (*http.Response, error) {
 	if _, err := br.Peek(1); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF // as ReadResponse says it
@@ -90,7 +96,7 @@ func (h *h1conn) readResponse(br *bufio.Reader, r *http.Request) (*http.Response
 		return nil, err
 	}
 	b, _ := br.Peek(br.Buffered())
-	if resp, n := parseResponseHead(b, r, &h.respBody, br); resp != nil {
+	if resp, n := parseResponseHead(b, r, body, br); resp != nil {
 		_, _ = br.Discard(n)
 		return resp, nil
 	}

@@ -57,7 +57,7 @@ func TestParseResponseHeadCommonResponses(t *testing.T) {
 		"HTTP/1.1 503\r\nContent-Length: 1\r\n\r\nx",
 		"HTTP/1.1 200  two spaces\r\nContent-Length:  007 \r\nSet-Cookie: a=b\r\nSet-Cookie: c=d\r\n\r\n1234567",
 		"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 4\r\nX-Utf8: caf\xc3\xa9\r\n\r\nshort", // more bytes than the body: the next response's
-		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", // the body ends early: both fail the read
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",                                          // the body ends early: both fail the read
 	} {
 		resp, req, n := parseResponse([]byte(head), http.MethodGet)
 		if resp == nil {

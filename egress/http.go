@@ -86,6 +86,8 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 				" in "+u.entry.Source+": plain HTTP was sent; use TLS, or declare the port HTTP (with a DestinationRule to originate TLS)")
 		case h != nil && (u.h1 != nil || u.h2 != nil) && !isUpgrade(r):
 			h.roundTrip(u, rec, r, host)
+		case h == nil && pooledH1(u, r, nil):
+			e.forwardH1(u, rec, r, host, nil, false)
 		default:
 			u.proxy.ServeHTTP(rec, r)
 		}

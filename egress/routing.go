@@ -269,6 +269,8 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		h.retries, h.forwarded = &rt.Retries, forwarded
 		h.roundTrip(u, rec, r, target)
 		h.retries, h.forwarded = nil, false
+	case h == nil && pooledH1(u, r, rt):
+		e.forwardH1(u, rec, r, target, &rt.Retries, forwarded)
 	default:
 		ctx := context.WithValue(r.Context(), routeKey{}, routed{rt, forwarded})
 		if rt.Timeout > 0 {

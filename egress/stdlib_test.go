@@ -36,6 +36,7 @@ func TestStdlibPaths(t *testing.T) {
 		{"IngressHTTPSRedirectAndTLS", TestIngressHTTPSRedirectAndTLS},
 		{"IngressHTTPSRedirect", TestIngressHTTPSRedirect},
 		{"IngressTLSProtocols", TestIngressTLSProtocols},
+		{"ForwardH1", TestForwardH1},
 		{"StdlibPathsTaken", testStdlibPathsTaken},
 	} {
 		t.Run(tt.name, tt.test)
