@@ -253,7 +253,8 @@ func newFixture(t testing.TB) *fixture {
 // startEngine serves the configuration in dir on 127.0.0.1 until the test ends.
 func startEngine(t testing.TB, dir string) *Engine {
 	t.Helper()
-	snap, err := config.Load([]string{dir}, config.Options{ClusterDomain: "cluster.local", Namespace: "istio-system", Mode: policy.RegistryOnly})
+	snap, err := config.Load([]string{dir}, config.Options{ClusterDomain: "cluster.local", Namespace: "istio-system", Mode: policy.RegistryOnly,
+		Labels: map[string]string{"istio": "egressgateway"}}) // run's default --labels
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}

@@ -88,6 +88,8 @@ spec:
 			if got := trackedH1(env.eng); got != want {
 				t.Errorf("h1conns tracked with the connection open: %d, want %d", got, want)
 			}
+			tr.CloseIdleConnections()
+			waitFor(t, "the connection's h1conn to end", func() bool { return trackedH1(env.eng) == 0 })
 		})
 	}
 

@@ -21,6 +21,9 @@ type recorder struct {
 	server    *route.Server
 	route     *route.HTTPRoute
 	respEdits [3]*route.HeaderEdit // the route's, the destination's and CORS's response header edits
+	// outerEdits are the response edits of the mesh route that made the
+	// hop into the egress gateway (serveRoute): applied after respEdits.
+	outerEdits [3]*route.HeaderEdit
 }
 
 // noteRoute records the route res found, for the access log.
@@ -31,6 +34,11 @@ func (r *recorder) noteRoute(res route.Result) {
 // editResponse applies the route's response header edits to h.
 func (r *recorder) editResponse(h http.Header) {
 	for _, e := range r.respEdits {
+		if e != nil {
+			e.Apply(h)
+		}
+	}
+	for _, e := range r.outerEdits {
 		if e != nil {
 			e.Apply(h)
 		}

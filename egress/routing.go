@@ -215,13 +215,13 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		return nil
 	}
 	d := rt.Action.Pick(e.pick(rt.Action.TotalWeight))
-	if port, ok := st.egressHop(d); ok {
-		return e.hopHTTP(st, h, rec, r, host, rt, port, forwarded)
-	}
-	u := st.cluster(d)
-	if u == nil {
-		refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missing(d))
-		return nil
+	hopPort, hop := st.egressHop(d)
+	var u *upstream
+	if !hop {
+		if u = st.cluster(d); u == nil {
+			refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missing(d))
+			return nil
+		}
 	}
 	if f := rt.Fault; f != nil {
 		if f.Delay > 0 && e.chance(f.DelayPerMil) {
@@ -251,6 +251,16 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	rt.Headers.Request.Apply(r.Header)
 	d.Headers.Request.Apply(r.Header)
 	rec.respEdits = [3]*route.HeaderEdit{&rt.Headers.Response, &d.Headers.Response, corsEdit}
+	if hop {
+		// The hop into the egress gateway, as a sidecar would make it: this
+		// route's fault, rewrite and header edits applied, then the egress
+		// Gateway's route; its response edits apply after the gateway's.
+		rec.outerEdits, rec.respEdits = rec.respEdits, [3]*route.HeaderEdit{}
+		if rw := rt.Rewrite; rw != nil && rw.Authority != "" {
+			host = requestHost(r.Host) // the gateway routes the Host it is sent
+		}
+		return e.hopHTTP(st, h, rec, r, host, rt, hopPort, forwarded)
+	}
 	if m := rt.Mirror; m != nil && r.ContentLength == 0 && e.chance(m.PerMil) {
 		if mu := st.cluster(&route.Destination{Cluster: m.Cluster}); mu != nil && mu.proxy != nil {
 			e.mirror(mu, r, host, rt)
@@ -374,8 +384,9 @@ func (s *state) egressHop(d *route.Destination) (uint32, bool) {
 
 // hopHTTP serves a request that a mesh route sent to the egress gateway's
 // own Service: it arrives, as in Istio, at the egress Gateway's server on
-// that port, whose bound routes then apply (the mesh route's own edits
-// do not: Istio's tasks set none on that hop).
+// that port, whose bound routes then apply (serveRoute applied the mesh
+// route's fault, rewrite and header edits before; its timeout and retries
+// do not apply to the hop, which has no connection of its own).
 func (e *Engine) hopHTTP(st *state, h *h1conn, rec *recorder, r *http.Request, host string, from *route.HTTPRoute, port uint32, forwarded bool) *upstream {
 	rl := st.snap.Routes.Listener(route.Egress, port)
 	req := route.Request{Host: host, Authority: r.Host, Port: port, Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, Scheme: "http", Header: r.Header}
