@@ -33,6 +33,12 @@ type server struct {
 	lookup string // a name the cache indexes it under
 	leaf   *x509.Certificate
 
+	// unserved is why a server naming material that was not found (a
+	// credentialName Secret) fails its handshakes; warned is set once that
+	// is logged.
+	unserved string
+	warned   atomic.Bool
+
 	// ACME: the exact hosts certificates are issued for, in order; the
 	// first one answers a ClientHello without SNI.
 	acmeHosts []string
@@ -156,6 +162,10 @@ func (m *Manager) provision(key listenerKey, sp Spec) (*server, error) {
 	}
 	if sp.Server.Protocol == route.ProtocolHTTP {
 		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if t.Unserved != "" {
+		s.tls, s.unserved = cfg, t.Unserved
+		return s, nil
 	}
 	if t.Mode == route.TLSMutual {
 		pool := x509.NewCertPool()

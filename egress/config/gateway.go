@@ -217,7 +217,12 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 		if t.ServerCertificate != "" || t.PrivateKey != "" {
 			c.r.problem(f, res, certField, "cannot be combined with serverCertificate and privateKey")
 		}
-		if cr, ok := c.credential(o, certField, cred); ok {
+		if cr, missing := c.findCredential(o, cred); missing != "" {
+			// Istio serves the rest: only this server's handshakes fail.
+			out.Unserved = "credentialName " + cred + ": " + missing
+			out.Source = "Secret " + cred + " (not found)"
+			c.r.warn(f, res, certField, "IST0101 referenced credentialName not found: %s; this server is not served (its TLS handshakes fail) until the Secret exists", missing)
+		} else {
 			out.CertPEM, out.KeyPEM, out.CAPEM = cr.cert, cr.key, cr.ca
 			out.Source = "Secret " + cr.name
 			if cr.cert == nil || cr.key == nil {
@@ -250,14 +255,19 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 				out.CAPEM = cr.ca
 			}
 		}
-		if out.CAPEM == nil {
+		switch {
+		case out.CAPEM == nil && out.Unserved != "":
+			// the missing Secret is the warning; its ca.crt may be what is missing
+		case out.CAPEM == nil:
 			how := "set caCertificates, or credentialName with a Secret that has ca.crt"
 			if cred != "" {
 				how = fmt.Sprintf("set caCertificates, or add ca.crt to the credential's Secret, or create a Secret %s-cacert", cred)
 			}
 			c.r.problem(f, res, field+".caCertificates", "MUTUAL needs the CA that signs client certificates: %s", how)
-		} else if _, err := parseCAs(out.CAPEM); err != nil {
-			c.r.problem(f, res, field+".caCertificates", "%v", err)
+		default:
+			if _, err := parseCAs(out.CAPEM); err != nil {
+				c.r.problem(f, res, field+".caCertificates", "%v", err)
+			}
 		}
 	} else if t.CaCertificates != "" {
 		c.r.warn(f, res, field+".caCertificates", "not applied: mode is SIMPLE (client certificates are not requested)")
@@ -277,7 +287,7 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 	for i, s := range out.CipherSuites {
 		suites[i] = fmt.Sprint(s)
 	}
-	out.Fingerprint = fingerprint(t.Mode.String(), fmt.Sprintf("%d-%d-%v", out.MinVersion, out.MaxVersion, out.ACME), suites, false, out.CertPEM, out.KeyPEM, out.CAPEM)
+	out.Fingerprint = fingerprint(t.Mode.String(), fmt.Sprintf("%d-%d-%v-%s", out.MinVersion, out.MaxVersion, out.ACME, out.Unserved), suites, false, out.CertPEM, out.KeyPEM, out.CAPEM)
 	return out
 }
 
