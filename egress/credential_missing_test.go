@@ -40,6 +40,60 @@ func (c managerCerts) Update(t *route.Table) error {
 	return c.Manager.Update(specs)
 }
 
+// managedEnv is an ingressEnv whose engine has a servercert Manager for
+// its certificates, as cmd/egressgw gives it.
+type managedEnv struct {
+	*ingressEnv
+	dir      string
+	metrics  *Metrics
+	certLogs *observer.ObservedLogs // the Manager's warnings
+}
+
+// startIngressManaged is startIngress with a servercert Manager: {{PORT}}
+// is replaced by a free port, FILEDIR by the directory files are written to.
+func startIngressManaged(t *testing.T, yml string, files map[string][]byte) *managedEnv {
+	t.Helper()
+	env := &managedEnv{ingressEnv: &ingressEnv{port: freePort(t)}, dir: t.TempDir()}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(env.dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	env.certLogs = logs
+	mgr, err := servercert.New(servercert.Config{Log: zap.New(core), Storage: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mgr.Close)
+	env.metrics = NewMetrics(prometheus.NewRegistry())
+	env.eng = New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), IngressAddr: ingressAddr, Resolver: loopbackResolver{},
+		Log: zap.NewNop(), AccessLog: zap.NewNop(), Metrics: env.metrics, StdlibPaths: stdlibInTests, Certs: managerCerts{mgr}})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = env.eng.Shutdown(ctx)
+	})
+	env.reload(t, yml)
+	return env
+}
+
+// reload serves yml as the new configuration.
+func (env *managedEnv) reload(t *testing.T, yml string) {
+	t.Helper()
+	yml = strings.ReplaceAll(strings.ReplaceAll(yml, "{{PORT}}", env.port), "FILEDIR", env.dir)
+	if err := os.WriteFile(filepath.Join(env.dir, "config.yaml"), []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.Load([]string{env.dir}, config.Options{ClusterDomain: "cluster.local", Namespace: "istio-system", Mode: policy.RegistryOnly})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if err := env.eng.Update(snap); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+}
+
 func tlsSecretYAML(name string, l *pki.Leaf) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Secret
@@ -59,8 +113,7 @@ func TestIngressCredentialMissing(t *testing.T) {
 	ca, _ := pki.NewCA("ingress CA")
 	leafA, _ := ca.Issue("a.example.com", "a.example.com")
 	leafB, _ := ca.Issue("b.example.com", "b.example.com")
-	port := freePort(t)
-	yml := serviceEntry("app", "app.default.svc.cluster.local", 80, b, "") + tlsSecretYAML("cred-b", leafB) + strings.ReplaceAll(`
+	yml := serviceEntry("app", "app.default.svc.cluster.local", 80, b, "") + tlsSecretYAML("cred-b", leafB) + `
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: tls, namespace: istio-system}
@@ -83,37 +136,9 @@ spec:
   http:
   - route: [{destination: {host: app}}]
 ---
-`, "{{PORT}}", port)
-	dir := t.TempDir()
-	load := func(yml string) *config.Snapshot {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(yml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		snap, err := config.Load([]string{dir}, config.Options{ClusterDomain: "cluster.local", Namespace: "istio-system", Mode: policy.RegistryOnly})
-		if err != nil {
-			t.Fatalf("load: %v", err)
-		}
-		return snap
-	}
-	core, logs := observer.New(zap.WarnLevel)
-	mgr, err := servercert.New(servercert.Config{Log: zap.New(core), Storage: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mgr.Close)
-	metrics := NewMetrics(prometheus.NewRegistry())
-	eng := New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), IngressAddr: ingressAddr, Resolver: loopbackResolver{},
-		Log: zap.NewNop(), AccessLog: zap.NewNop(), Metrics: metrics, StdlibPaths: stdlibInTests, Certs: managerCerts{mgr}})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Shutdown(ctx)
-	})
-	if err := eng.Update(load(yml)); err != nil {
-		t.Fatalf("update with the Secret missing: %v", err)
-	}
-	env := &ingressEnv{eng: eng, port: port}
+`
+	env := startIngressManaged(t, yml, nil)
+	port, logs, metrics := env.port, env.certLogs, env.metrics
 	c := env.client(ca, nil)
 
 	if got := env.do(t, c, "https", "GET", "b.example.com", "/x", nil); got.status != 200 || !strings.Contains(got.body, "app path=/x") {
@@ -139,9 +164,7 @@ spec:
 	}
 
 	// The Secret appears: the reload serves a.example.com too.
-	if err := eng.Update(load(yml + tlsSecretYAML("cred-a", leafA))); err != nil {
-		t.Fatalf("update with the Secret: %v", err)
-	}
+	env.reload(t, yml+tlsSecretYAML("cred-a", leafA))
 	if err := handshake(); err != nil {
 		t.Errorf("handshake for a.example.com once its Secret exists: %v", err)
 	}

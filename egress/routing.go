@@ -94,7 +94,7 @@ func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder,
 		refuse(rec, http.StatusMovedPermanently, "egressgw: "+res.Server.Name()+" redirects to HTTPS (tls.httpsRedirect): "+loc)
 		e.logRequest(st, l, r, host, noDecision("httpsRedirect"), nil, rec, start)
 		return
-	case res.Server != nil && res.Server.TLS != nil && r.TLS == nil && (res.Server.TLS.Mode == route.TLSSimple || res.Server.TLS.Mode == route.TLSMutual):
+	case res.Server != nil && res.Server.TLS != nil && r.TLS == nil && res.Server.TLS.Terminates():
 		refuse(rec, http.StatusBadRequest, "egressgw: "+res.Server.Name()+" serves "+host+" over TLS on port "+l.label+": plain HTTP was sent; use https://")
 		e.logRequest(st, l, r, host, noDecision("gateway"), nil, rec, start)
 		return

@@ -42,6 +42,9 @@ const (
 	// the sidecar-to-gateway leg, which a pod without sidecar does not have;
 	// the pod's plaintext is accepted as that leg.
 	TLSAcceptPlaintext
+	// TLSOptionalMutual is OPTIONAL_MUTUAL: terminate; a client certificate
+	// is asked for but optional, and one that is sent must verify against CA.
+	TLSOptionalMutual
 )
 
 // ServerTLS is a Gateway server's TLS settings, with its certificate
@@ -50,7 +53,7 @@ type ServerTLS struct {
 	Mode    TLSMode
 	CertPEM []byte // chain, leaf first; nil with ACME
 	KeyPEM  []byte `json:"-"` // never dumped
-	CAPEM   []byte // MUTUAL: client CAs
+	CAPEM   []byte // MUTUAL, OPTIONAL_MUTUAL: client CAs
 	ACME    bool   // SIMPLE without material: certificates for Hosts from --acme-ca
 	// Unserved says why the server has no material although it names some
 	// (its credentialName Secret was not found, and where it was looked
@@ -65,9 +68,9 @@ type ServerTLS struct {
 }
 
 // Terminates reports whether the server terminates TLS with a
-// certificate of its own (SIMPLE, MUTUAL).
+// certificate of its own (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
 func (t *ServerTLS) Terminates() bool {
-	return t.Mode == TLSSimple || t.Mode == TLSMutual
+	return t.Mode == TLSSimple || t.Mode == TLSMutual || t.Mode == TLSOptionalMutual
 }
 
 // Server is one servers[] entry of a Gateway, bound to its listener.

@@ -142,8 +142,8 @@ func (m *Manager) provision(key listenerKey, sp Spec) (*server, error) {
 	}
 	s := &server{key: key, spec: sp}
 	t := sp.Server.TLS
-	if t == nil || (t.Mode != route.TLSSimple && t.Mode != route.TLSMutual) {
-		return nil, fmt.Errorf("%s: does not terminate TLS (tls.mode SIMPLE or MUTUAL)", s.name())
+	if t == nil || !t.Terminates() {
+		return nil, fmt.Errorf("%s: does not terminate TLS (tls.mode SIMPLE, MUTUAL or OPTIONAL_MUTUAL)", s.name())
 	}
 	cfg := &tls.Config{
 		MinVersion:   t.MinVersion,
@@ -167,12 +167,16 @@ func (m *Manager) provision(key listenerKey, sp Spec) (*server, error) {
 		s.tls, s.unserved = cfg, t.Unserved
 		return s, nil
 	}
-	if t.Mode == route.TLSMutual {
+	if t.Mode == route.TLSMutual || t.Mode == route.TLSOptionalMutual {
+		mode, auth := "MUTUAL", tls.RequireAndVerifyClientCert
+		if t.Mode == route.TLSOptionalMutual {
+			mode, auth = "OPTIONAL_MUTUAL", tls.VerifyClientCertIfGiven
+		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(t.CAPEM) {
-			return nil, fmt.Errorf("%s: tls.mode MUTUAL: client CA certificates: no PEM certificate found", s.name())
+			return nil, fmt.Errorf("%s: tls.mode %s: client CA certificates: no PEM certificate found", s.name(), mode)
 		}
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.ClientAuth = auth
 		cfg.ClientCAs = pool
 	}
 	s.tls = cfg
