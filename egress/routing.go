@@ -220,9 +220,9 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	rt.Headers.Request.Apply(r.Header)
 	d.Headers.Request.Apply(r.Header)
 	rec.respEdits = [3]*route.HeaderEdit{&rt.Headers.Response, &d.Headers.Response, corsEdit}
-	if m := rt.Mirror; m != nil && r.ContentLength == 0 && e.chance(m.PerMil) {
+	if m := rt.Mirror; m != nil && e.chance(m.PerMil) {
 		if mu := st.cluster(&route.Destination{Cluster: m.Cluster}); mu != nil && mu.proxy != nil {
-			e.mirror(mu, r, host, rt)
+			e.mirror(mu, h, r, host, rt)
 		}
 	}
 	if eps := u.endpoints; eps != nil {
