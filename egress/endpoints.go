@@ -1,8 +1,11 @@
 package egress
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strconv"
 
 	"github.com/egressgw/egressgw/balance"
 	"github.com/egressgw/egressgw/egress/config"
@@ -13,9 +16,10 @@ import (
 // each endpoint is an upstream of its own (its own connection pools, as
 // Envoy keeps a pool per host), and set picks among them.
 type endpoints struct {
-	set *balance.Set
-	eps []*upstream // index = the set's endpoint index
-	lb  config.LBSettings
+	set  *balance.Set
+	eps  []*upstream // index = the set's endpoint index
+	keys []string    // per endpoint: "address:port" it is dialled at, which identifies it across reloads
+	lb   config.LBSettings
 }
 
 // newEndpoints builds the balanced endpoints of a cluster whose entry has
@@ -44,8 +48,46 @@ func (e *Engine) newEndpoints(st *state, ent *config.Entry, p *config.Port, name
 		}
 		u.cluster = name
 		eps.eps = append(eps.eps, u)
+		port := p.TargetPort
+		if n := ent.Endpoints[i].Ports[p.Name]; n != 0 {
+			port = n
+		}
+		eps.keys = append(eps.keys, net.JoinHostPort(ent.Endpoints[i].Address, strconv.Itoa(int(port))))
 	}
 	return eps, nil
+}
+
+// inherit carries the outlier state (ejections, error runs) of the
+// endpoints of old, the same cluster in the configuration being replaced,
+// that eps still has (the same address and port).
+func (eps *endpoints) inherit(old *endpoints) {
+	if old == nil {
+		return
+	}
+	from := make([]int, len(eps.keys))
+	for i, k := range eps.keys {
+		from[i] = slices.Index(old.keys, k)
+	}
+	eps.set.Inherit(old.set, from)
+}
+
+// inheritOutliers carries the outlier state of old's clusters into st's
+// clusters of the same name (st is not in use yet).
+func inheritOutliers(st, old *state) {
+	if old == nil {
+		return
+	}
+	prev := make(map[string]*endpoints, len(old.clusters))
+	for _, u := range old.clusters {
+		if u != nil && u.endpoints != nil {
+			prev[u.cluster] = u.endpoints
+		}
+	}
+	for _, u := range st.clusters {
+		if u != nil && u.endpoints != nil {
+			u.endpoints.inherit(prev[u.cluster])
+		}
+	}
 }
 
 // pick chooses the endpoint for r and counts it busy until done is called
@@ -79,13 +121,11 @@ func (eps *endpoints) done(i int, status int) {
 	eps.set.End(i, balance.Outcome{Status: status})
 }
 
-// dumpEjected lists the ejected endpoints' addresses, for /config_dump.
+// dumpEjected lists the ejected endpoints ("address:port"), for /config_dump.
 func (eps *endpoints) dumpEjected() []string {
 	var out []string
 	for _, i := range eps.set.Ejected() {
-		if ep := eps.eps[i].entry.Endpoints; len(ep) == 1 {
-			out = append(out, ep[0].Address)
-		}
+		out = append(out, eps.keys[i])
 	}
 	return out
 }

@@ -161,6 +161,7 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 	if err != nil {
 		return err
 	}
+	inheritOutliers(st, e.state.Load())
 	want := e.wantListeners(snap)
 	next := make(map[listenerKey]*listener, len(want))
 	bound := map[listenerKey]*net.TCPListener{}
