@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/egressgw/egressgw/balance"
 	"github.com/egressgw/egressgw/egress/config"
@@ -91,17 +92,25 @@ func inheritOutliers(st, old *state) {
 }
 
 // pick chooses the endpoint for r and counts it busy until done is called
-// with the request's status.
-func (eps *endpoints) pick(r *http.Request, src netip.Addr) (*upstream, int) {
+// with the request's status. A cookie hash policy with a ttl sets its
+// cookie, generated, on the response (rec) of a request without it.
+func (eps *endpoints) pick(rec *recorder, r *http.Request, src netip.Addr) (*upstream, int) {
 	var hash uint64
 	if eps.lb.Policy == config.LBConsistentHash {
 		switch lb := &eps.lb; {
 		case lb.HashHeader != "":
 			hash = balance.HashString(r.Header.Get(lb.HashHeader))
 		case lb.HashCookie != "":
-			if c, err := r.Cookie(lb.HashCookie); err == nil {
+			switch c, err := r.Cookie(lb.HashCookie); {
+			case err == nil:
 				hash = balance.HashString(c.Value)
-			} else {
+			case lb.HashCookieSet:
+				// As Envoy: the value is a hash of the client's address,
+				// and the request is placed by the cookie it is given.
+				v := strconv.FormatUint(balance.HashAddr(src), 16)
+				hash = balance.HashString(v)
+				rec.setCookie = hashCookie(lb, v)
+			default:
 				hash = balance.HashAddr(src) // no cookie yet: keep the client on one endpoint meanwhile
 			}
 		case lb.HashSourceIP:
@@ -113,6 +122,17 @@ func (eps *endpoints) pick(r *http.Request, src netip.Addr) (*upstream, int) {
 	i := eps.set.Pick(hash)
 	eps.set.Begin(i)
 	return eps.eps[i], i
+}
+
+// hashCookie is the Set-Cookie value giving a client the hash cookie v:
+// the policy's name and path, Max-Age its ttl (at least a second; none for
+// a ttl of 0, a session cookie), HttpOnly.
+func hashCookie(lb *config.LBSettings, v string) string {
+	c := http.Cookie{Name: lb.HashCookie, Value: v, Path: lb.HashCookiePath, HttpOnly: true}
+	if lb.HashCookieTTL > 0 {
+		c.MaxAge = max(int((lb.HashCookieTTL+time.Second-1)/time.Second), 1)
+	}
+	return c.String()
 }
 
 // done ends endpoint i's request with the status the client got (0: none);

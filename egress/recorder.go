@@ -21,6 +21,7 @@ type recorder struct {
 	server    *route.Server
 	route     *route.HTTPRoute
 	respEdits [3]*route.HeaderEdit // the route's, the destination's and CORS's response header edits
+	setCookie string               // a Set-Cookie to add to the response: a consistent hash's generated cookie
 }
 
 // noteRoute records the route res found, for the access log.
@@ -34,6 +35,9 @@ func (r *recorder) editResponse(h http.Header) {
 		if e != nil {
 			e.Apply(h)
 		}
+	}
+	if r.setCookie != "" {
+		h["Set-Cookie"] = append(h["Set-Cookie"], r.setCookie)
 	}
 }
 

@@ -227,7 +227,7 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	}
 	if eps := u.endpoints; eps != nil {
 		var i int
-		u, i = eps.pick(r, remoteAddr4(r))
+		u, i = eps.pick(rec, r, remoteAddr4(r))
 		defer func() { eps.done(i, rec.status) }()
 	}
 	target := hostOr(u.target.host, host)
