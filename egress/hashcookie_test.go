@@ -97,4 +97,3 @@ func TestHashCookieHeader(t *testing.T) {
 		}
 	}
 }
-
