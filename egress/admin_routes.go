@@ -147,7 +147,7 @@ func dumpRoutes(s *config.Snapshot) (ls []routeListenerDump, cs []clusterDump) {
 }
 
 func tlsModeName(m route.TLSMode) string {
-	return [...]string{"none", "SIMPLE", "MUTUAL", "PASSTHROUGH", "ISTIO_MUTUAL (the pod's plaintext accepted)"}[m]
+	return [...]string{"none", "SIMPLE", "MUTUAL", "PASSTHROUGH", "ISTIO_MUTUAL (the pod's plaintext accepted)", "OPTIONAL_MUTUAL"}[m]
 }
 
 // describeMatch writes a match as "uri prefix /status, method exact GET, ...".

@@ -161,6 +161,7 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 	if err != nil {
 		return err
 	}
+	inheritOutliers(st, e.state.Load())
 	want := e.wantListeners(snap)
 	next := make(map[listenerKey]*listener, len(want))
 	bound := map[listenerKey]*net.TCPListener{}
@@ -315,12 +316,13 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 }
 
 // unserved counts the warnings of a configuration about what it does not
-// serve: Gateway server hosts another server already serves, and routes
+// serve: Gateway server hosts another server already serves and servers
+// whose credentialName Secret was not found, and routes
 // whose Gateway, host or subset was not found (IST0101).
 func unserved(warnings []string) (servers, refs int) {
 	for _, w := range warnings {
 		switch {
-		case strings.Contains(w, "is not served by this server"):
+		case strings.Contains(w, "is not served by this server"), strings.Contains(w, "IST0101 referenced credentialName not found"):
 			servers++
 		case strings.Contains(w, "IST0101"):
 			refs++

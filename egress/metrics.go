@@ -15,7 +15,7 @@ type Metrics struct {
 	ConfigGeneration prometheus.Gauge
 	Panics           *prometheus.CounterVec // where: what recovered (connection, relay loop, relay connection)
 	RouteRequests    *prometheus.CounterVec // direction, gateway, virtual_service, route, status: requests a VirtualService route took
-	Mirrors          *prometheus.CounterVec // result: mirrored copies sent, failed, dropped
+	Mirrors          *prometheus.CounterVec // result: mirrored copies sent, failed, dropped, skipped_body_too_large
 	Unserved         *prometheus.GaugeVec   // kind: Gateway servers and routes of the configuration being served that are not served (each named in a warning)
 }
 
@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "egressgw_route_requests_total", Help: "HTTP requests that followed a VirtualService route, by direction, Gateway, VirtualService, route and status.",
 		}, []string{"direction", "gateway", "virtual_service", "route", "status"}),
 		Mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "egressgw_mirrored_requests_total", Help: "Mirrored copies of requests (VirtualService mirror) by result: sent, failed, dropped (too many in flight).",
+			Name: "egressgw_mirrored_requests_total", Help: "Mirrored copies of requests (VirtualService mirror) by result: sent, failed, dropped (too many in flight), skipped_body_too_large (a request body over 64 KiB is not buffered for a copy).",
 		}, []string{"result"}),
 		Unserved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "egressgw_config_unserved", Help: "Gateway servers and VirtualService routes of the configuration being served that are not served (a conflict, a missing Gateway or destination): each is named in a warning of /config_dump and the log.",

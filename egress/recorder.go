@@ -24,6 +24,7 @@ type recorder struct {
 	// outerEdits are the response edits of the mesh route that made the
 	// hop into the egress gateway (serveRoute): applied after respEdits.
 	outerEdits [3]*route.HeaderEdit
+	setCookie  string // a Set-Cookie to add to the response: a consistent hash's generated cookie
 }
 
 // noteRoute records the route res found, for the access log.
@@ -42,6 +43,9 @@ func (r *recorder) editResponse(h http.Header) {
 		if e != nil {
 			e.Apply(h)
 		}
+	}
+	if r.setCookie != "" {
+		h["Set-Cookie"] = append(h["Set-Cookie"], r.setCookie)
 	}
 }
 

@@ -99,7 +99,7 @@ func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder,
 		refuse(rec, http.StatusMovedPermanently, "egressgw: "+res.Server.Name()+" redirects to HTTPS (tls.httpsRedirect): "+loc)
 		e.logRequest(st, l, r, host, noDecision("httpsRedirect"), nil, rec, start)
 		return
-	case res.Server != nil && res.Server.TLS != nil && r.TLS == nil && (res.Server.TLS.Mode == route.TLSSimple || res.Server.TLS.Mode == route.TLSMutual):
+	case res.Server != nil && res.Server.TLS != nil && r.TLS == nil && res.Server.TLS.Terminates():
 		refuse(rec, http.StatusBadRequest, "egressgw: "+res.Server.Name()+" serves "+host+" over TLS on port "+l.label+": plain HTTP was sent; use https://")
 		e.logRequest(st, l, r, host, noDecision("gateway"), nil, rec, start)
 		return
@@ -261,14 +261,14 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		}
 		return e.hopHTTP(st, h, rec, r, host, rt, hopPort, forwarded)
 	}
-	if m := rt.Mirror; m != nil && r.ContentLength == 0 && e.chance(m.PerMil) {
+	if m := rt.Mirror; m != nil && e.chance(m.PerMil) {
 		if mu := st.cluster(&route.Destination{Cluster: m.Cluster}); mu != nil && mu.proxy != nil {
-			e.mirror(mu, r, host, rt)
+			e.mirror(mu, h, r, host, rt)
 		}
 	}
 	if eps := u.endpoints; eps != nil {
 		var i int
-		u, i = eps.pick(r, remoteAddr4(r))
+		u, i = eps.pick(rec, r, remoteAddr4(r))
 		defer func() { eps.done(i, rec.status) }()
 	}
 	target := hostOr(u.target.host, host)

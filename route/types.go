@@ -42,21 +42,35 @@ const (
 	// the sidecar-to-gateway leg, which a pod without sidecar does not have;
 	// the pod's plaintext is accepted as that leg.
 	TLSAcceptPlaintext
+	// TLSOptionalMutual is OPTIONAL_MUTUAL: terminate; a client certificate
+	// is asked for but optional, and one that is sent must verify against CA.
+	TLSOptionalMutual
 )
 
 // ServerTLS is a Gateway server's TLS settings, with its certificate
 // material already read (files or Secret) and validated by the compiler.
 type ServerTLS struct {
-	Mode         TLSMode
-	CertPEM      []byte   // chain, leaf first; nil with ACME
-	KeyPEM       []byte   `json:"-"` // never dumped
-	CAPEM        []byte   // MUTUAL: client CAs
-	ACME         bool     // SIMPLE without material: certificates for Hosts from --acme-ca
+	Mode    TLSMode
+	CertPEM []byte // chain, leaf first; nil with ACME
+	KeyPEM  []byte `json:"-"` // never dumped
+	CAPEM   []byte // MUTUAL, OPTIONAL_MUTUAL: client CAs
+	ACME    bool   // SIMPLE without material: certificates for Hosts from --acme-ca
+	// Unserved says why the server has no material although it names some
+	// (its credentialName Secret was not found, and where it was looked
+	// for); its handshakes fail with that reason until a reload finds it.
+	// Empty for a served server.
+	Unserved     string
 	Source       string   // where the material came from: "files /etc/certs/a.pem", "Secret istio-system/httpbin-credential", "ACME"
 	MinVersion   uint16   // tls.VersionTLS12 when unset
 	MaxVersion   uint16   // 0: the highest crypto/tls supports
 	CipherSuites []uint16 // nil: crypto/tls's defaults
 	Fingerprint  string   // identifies the settings and material, for reloads
+}
+
+// Terminates reports whether the server terminates TLS with a
+// certificate of its own (SIMPLE, MUTUAL, OPTIONAL_MUTUAL).
+func (t *ServerTLS) Terminates() bool {
+	return t.Mode == TLSSimple || t.Mode == TLSMutual || t.Mode == TLSOptionalMutual
 }
 
 // Server is one servers[] entry of a Gateway, bound to its listener.

@@ -41,7 +41,9 @@ func (m *Manager) Certificates() []CertInfo {
 				ci := base
 				ci.Source = s.spec.Server.TLS.Source
 				ci.Status = "serving"
-				if c, ok := m.cached(s); ok {
+				if s.unserved != "" {
+					ci.Status = "not served: " + s.unserved
+				} else if c, ok := m.cached(s); ok {
 					describe(&ci, c.Leaf)
 				} else {
 					ci.Status = "not in the certificate cache"

@@ -79,6 +79,14 @@ func (m *Manager) refused(l *listenerConf, hello *tls.ClientHelloInfo, reason st
 // certificate is a server's GetCertificate: its file or Secret material
 // from the cache, or the ACME certificate of the host asked for.
 func (m *Manager) certificate(s *server, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if s.unserved != "" {
+		err := fmt.Errorf("%s: no certificate: %s", s.name(), s.unserved)
+		if !s.warned.Swap(true) {
+			m.log.Warn("tls handshake failed: no certificate", zap.String("server", s.spec.Server.Name()),
+				zap.String("listener", s.key.String()), zap.String("sni", hello.ServerName), zap.Error(err))
+		}
+		return nil, err
+	}
 	now := time.Now().UnixNano()
 	if s.acmeHosts == nil {
 		if r := s.recent.Load(); r != nil && now-r.at < int64(refreshEvery) {

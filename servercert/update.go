@@ -33,6 +33,12 @@ type server struct {
 	lookup string // a name the cache indexes it under
 	leaf   *x509.Certificate
 
+	// unserved is why a server naming material that was not found (a
+	// credentialName Secret) fails its handshakes; warned is set once that
+	// is logged.
+	unserved string
+	warned   atomic.Bool
+
 	// ACME: the exact hosts certificates are issued for, in order; the
 	// first one answers a ClientHello without SNI.
 	acmeHosts []string
@@ -136,8 +142,8 @@ func (m *Manager) provision(key listenerKey, sp Spec) (*server, error) {
 	}
 	s := &server{key: key, spec: sp}
 	t := sp.Server.TLS
-	if t == nil || (t.Mode != route.TLSSimple && t.Mode != route.TLSMutual) {
-		return nil, fmt.Errorf("%s: does not terminate TLS (tls.mode SIMPLE or MUTUAL)", s.name())
+	if t == nil || !t.Terminates() {
+		return nil, fmt.Errorf("%s: does not terminate TLS (tls.mode SIMPLE, MUTUAL or OPTIONAL_MUTUAL)", s.name())
 	}
 	cfg := &tls.Config{
 		MinVersion:   t.MinVersion,
@@ -157,12 +163,20 @@ func (m *Manager) provision(key listenerKey, sp Spec) (*server, error) {
 	if sp.Server.Protocol == route.ProtocolHTTP {
 		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
-	if t.Mode == route.TLSMutual {
+	if t.Unserved != "" {
+		s.tls, s.unserved = cfg, t.Unserved
+		return s, nil
+	}
+	if t.Mode == route.TLSMutual || t.Mode == route.TLSOptionalMutual {
+		mode, auth := "MUTUAL", tls.RequireAndVerifyClientCert
+		if t.Mode == route.TLSOptionalMutual {
+			mode, auth = "OPTIONAL_MUTUAL", tls.VerifyClientCertIfGiven
+		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(t.CAPEM) {
-			return nil, fmt.Errorf("%s: tls.mode MUTUAL: client CA certificates: no PEM certificate found", s.name())
+			return nil, fmt.Errorf("%s: tls.mode %s: client CA certificates: no PEM certificate found", s.name(), mode)
 		}
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.ClientAuth = auth
 		cfg.ClientCAs = pool
 	}
 	s.tls = cfg

@@ -20,7 +20,7 @@ func (c serverCerts) Update(t *route.Table) error {
 	var specs []servercert.Spec
 	for _, l := range t.Listeners() {
 		for _, s := range l.Servers {
-			if s.TLS != nil && (s.TLS.Mode == route.TLSSimple || s.TLS.Mode == route.TLSMutual) {
+			if s.TLS != nil && s.TLS.Terminates() {
 				specs = append(specs, servercert.Spec{Side: l.Side, Port: l.Port, Server: s})
 			}
 		}

@@ -173,21 +173,26 @@ func (c *compiler) serverTLS(g *gatewayObj, field string, t *networking.ServerTL
 		}
 		// The sidecar-to-gateway leg: a pod without sidecar sends plaintext.
 		srv.Protocol, srv.TLS = terminated, &route.ServerTLS{Mode: route.TLSAcceptPlaintext, Source: "ISTIO_MUTUAL (plaintext from pods accepted as the mesh leg)"}
-	case networking.ServerTLSSettings_SIMPLE, networking.ServerTLSSettings_MUTUAL:
+	case networking.ServerTLSSettings_SIMPLE, networking.ServerTLSSettings_MUTUAL, networking.ServerTLSSettings_OPTIONAL_MUTUAL:
 		srv.Protocol = terminated
 		srv.TLS = c.terminatingTLS(o, field+".tls", t)
 	default:
-		c.r.problem(f, res, field+".tls.mode", "%v is not supported (use SIMPLE, MUTUAL, PASSTHROUGH, AUTO_PASSTHROUGH or, on egress, ISTIO_MUTUAL)", t.Mode)
+		c.r.problem(f, res, field+".tls.mode", "%v is not supported (use SIMPLE, MUTUAL, OPTIONAL_MUTUAL, PASSTHROUGH, AUTO_PASSTHROUGH or, on egress, ISTIO_MUTUAL)", t.Mode)
 	}
 }
 
-// terminatingTLS reads and validates the material of a SIMPLE or MUTUAL server.
+// terminatingTLS reads and validates the material of a SIMPLE, MUTUAL or
+// OPTIONAL_MUTUAL server.
 func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerTLSSettings) *route.ServerTLS {
 	f, res := o.File, o.Resource()
-	mutual := t.Mode == networking.ServerTLSSettings_MUTUAL
+	mode := t.Mode.String() // "MUTUAL" or "OPTIONAL_MUTUAL" in messages
+	mutual := t.Mode == networking.ServerTLSSettings_MUTUAL || t.Mode == networking.ServerTLSSettings_OPTIONAL_MUTUAL
 	out := &route.ServerTLS{Mode: route.TLSSimple}
-	if mutual {
+	switch t.Mode {
+	case networking.ServerTLSSettings_MUTUAL:
 		out.Mode = route.TLSMutual
+	case networking.ServerTLSSettings_OPTIONAL_MUTUAL:
+		out.Mode = route.TLSOptionalMutual
 	}
 	if t.CaCrl != "" {
 		c.r.problem(f, res, field+".caCrl", "certificate revocation lists are not supported")
@@ -217,7 +222,12 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 		if t.ServerCertificate != "" || t.PrivateKey != "" {
 			c.r.problem(f, res, certField, "cannot be combined with serverCertificate and privateKey")
 		}
-		if cr, ok := c.credential(o, certField, cred); ok {
+		if cr, missing := c.findCredential(o, cred); missing != "" {
+			// Istio serves the rest: only this server's handshakes fail.
+			out.Unserved = "credentialName " + cred + ": " + missing
+			out.Source = "Secret " + cred + " (not found)"
+			c.r.warn(f, res, certField, "IST0101 referenced credentialName not found: %s; this server is not served (its TLS handshakes fail) until the Secret exists", missing)
+		} else {
 			out.CertPEM, out.KeyPEM, out.CAPEM = cr.cert, cr.key, cr.ca
 			out.Source = "Secret " + cr.name
 			if cr.cert == nil || cr.key == nil {
@@ -237,7 +247,7 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 		}
 		out.Source = "files " + t.ServerCertificate + " " + t.PrivateKey
 	case mutual:
-		c.r.problem(f, res, field, "MUTUAL needs a server certificate: set credentialName, or serverCertificate and privateKey")
+		c.r.problem(f, res, field, "%s needs a server certificate: set credentialName, or serverCertificate and privateKey", mode)
 	default:
 		out.ACME, out.Source = true, "ACME"
 	}
@@ -250,14 +260,19 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 				out.CAPEM = cr.ca
 			}
 		}
-		if out.CAPEM == nil {
+		switch {
+		case out.CAPEM == nil && out.Unserved != "":
+			// the missing Secret is the warning; its ca.crt may be what is missing
+		case out.CAPEM == nil:
 			how := "set caCertificates, or credentialName with a Secret that has ca.crt"
 			if cred != "" {
 				how = fmt.Sprintf("set caCertificates, or add ca.crt to the credential's Secret, or create a Secret %s-cacert", cred)
 			}
-			c.r.problem(f, res, field+".caCertificates", "MUTUAL needs the CA that signs client certificates: %s", how)
-		} else if _, err := parseCAs(out.CAPEM); err != nil {
-			c.r.problem(f, res, field+".caCertificates", "%v", err)
+			c.r.problem(f, res, field+".caCertificates", "%s needs the CA that signs client certificates: %s", mode, how)
+		default:
+			if _, err := parseCAs(out.CAPEM); err != nil {
+				c.r.problem(f, res, field+".caCertificates", "%v", err)
+			}
 		}
 	} else if t.CaCertificates != "" {
 		c.r.warn(f, res, field+".caCertificates", "not applied: mode is SIMPLE (client certificates are not requested)")
@@ -277,7 +292,7 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 	for i, s := range out.CipherSuites {
 		suites[i] = fmt.Sprint(s)
 	}
-	out.Fingerprint = fingerprint(t.Mode.String(), fmt.Sprintf("%d-%d-%v", out.MinVersion, out.MaxVersion, out.ACME), suites, false, out.CertPEM, out.KeyPEM, out.CAPEM)
+	out.Fingerprint = fingerprint(t.Mode.String(), fmt.Sprintf("%d-%d-%v-%s", out.MinVersion, out.MaxVersion, out.ACME, out.Unserved), suites, false, out.CertPEM, out.KeyPEM, out.CAPEM)
 	return out
 }
 
@@ -433,6 +448,8 @@ func describeServer(s *route.Server) string {
 		return "TLS PASSTHROUGH"
 	case s.TLS.Mode == route.TLSMutual:
 		return "TLS MUTUAL (" + s.TLS.Source + ")"
+	case s.TLS.Mode == route.TLSOptionalMutual:
+		return "TLS OPTIONAL_MUTUAL (" + s.TLS.Source + ")"
 	default:
 		return "TLS SIMPLE (" + s.TLS.Source + ")"
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/http"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -26,8 +27,11 @@ type LBSettings struct {
 	HashCookie     string        // consistentHash.httpCookie.name
 	HashCookiePath string        // httpCookie.path
 	HashCookieTTL  time.Duration // httpCookie.ttl; 0: a session cookie
-	HashSourceIP   bool          // consistentHash.useSourceIp
-	HashQueryParam string        // consistentHash.httpQueryParameterName
+	// HashCookieSet: httpCookie.ttl is present, so a request without the
+	// cookie gets one generated and set on its response (Envoy's behaviour).
+	HashCookieSet  bool
+	HashSourceIP   bool   // consistentHash.useSourceIp
+	HashQueryParam string // consistentHash.httpQueryParameterName
 }
 
 // OutlierSettings is a DestinationRule outlierDetection, with Istio's
@@ -82,8 +86,16 @@ func (c *compiler) loadBalancer(o *object, field string, lb *networking.LoadBala
 				c.r.problem(f, res, field+".consistentHash.httpCookie.name", "required")
 			}
 			out.HashCookie, out.HashCookiePath = k.HttpCookie.GetName(), k.HttpCookie.GetPath()
+			if n := out.HashCookie; n != "" && (&http.Cookie{Name: n, Value: "v"}).Valid() != nil {
+				c.r.problem(f, res, field+".consistentHash.httpCookie.name", "%q is not a valid cookie name (an HTTP token: letters, digits and !#$%%&'*+-.^_`|~)", n)
+			}
+			if p := out.HashCookiePath; p != "" && (&http.Cookie{Name: "n", Value: "v", Path: p}).Valid() != nil {
+				c.r.problem(f, res, field+".consistentHash.httpCookie.path", "%q is not a valid cookie path", p)
+			}
 			if t := k.HttpCookie.GetTtl(); t != nil {
-				out.HashCookieTTL = c.duration(o, field+".consistentHash.httpCookie.ttl", t, true)
+				// 0s: a session cookie, as Istio documents
+				out.HashCookieTTL = c.duration(o, field+".consistentHash.httpCookie.ttl", t, false)
+				out.HashCookieSet = true
 			}
 		case *networking.LoadBalancerSettings_ConsistentHashLB_UseSourceIp:
 			out.HashSourceIP = k.UseSourceIp

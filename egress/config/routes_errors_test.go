@@ -80,6 +80,12 @@ spec:
 			"{mode: MUTUAL, credentialName: cred}", "", "TLS MUTUAL (Secret istio-system/cred)", ""},
 		{"mutual without CA", map[string]map[string][]byte{"cred": {"tls.crt": pk.certPEM, "tls.key": pk.keyPEM}}, nil,
 			"{mode: MUTUAL, credentialName: cred}", "spec.servers[0].tls.caCertificates: MUTUAL needs the CA that signs client certificates: set caCertificates, or add ca.crt to the credential's Secret, or create a Secret cred-cacert", "", ""},
+		{"optional mutual with the credential's CA", map[string]map[string][]byte{"cred": {"tls.crt": pk.certPEM, "tls.key": pk.keyPEM, "ca.crt": pk.caPEM}}, nil,
+			"{mode: OPTIONAL_MUTUAL, credentialName: cred}", "", "TLS OPTIONAL_MUTUAL (Secret istio-system/cred)", ""},
+		{"optional mutual with caCertificates", nil, map[string][]byte{"cert.pem": pk.certPEM, "key.pem": pk.keyPEM, "ca.pem": pk.caPEM},
+			"{mode: OPTIONAL_MUTUAL, serverCertificate: cert.pem, privateKey: key.pem, caCertificates: ca.pem}", "", "TLS OPTIONAL_MUTUAL (files cert.pem key.pem)", ""},
+		{"optional mutual without CA", map[string]map[string][]byte{"cred": {"tls.crt": pk.certPEM, "tls.key": pk.keyPEM}}, nil,
+			"{mode: OPTIONAL_MUTUAL, credentialName: cred}", "spec.servers[0].tls.caCertificates: OPTIONAL_MUTUAL needs the CA that signs client certificates: set caCertificates, or add ca.crt to the credential's Secret, or create a Secret cred-cacert", "", ""},
 		{"acme", nil, nil, "{mode: SIMPLE}", "", "TLS SIMPLE (ACME)", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

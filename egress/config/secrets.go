@@ -36,6 +36,17 @@ type credential struct {
 // also come from a Secret named "<name>-cacert". Problems are reported at
 // field; ok is false if the Secret was not found.
 func (c *compiler) credential(o *object, field, name string) (cr credential, ok bool) {
+	cr, missing := c.findCredential(o, name)
+	if missing != "" {
+		c.r.problem(o.File, o.Resource(), field, "%s", missing)
+		return cr, false
+	}
+	return cr, true
+}
+
+// findCredential is credential without the problem: missing says which
+// Secret was not found and where it was looked for, empty when found.
+func (c *compiler) findCredential(o *object, name string) (cr credential, missing string) {
 	nss := []string{o.Namespace}
 	if c.opts.Namespace != o.Namespace {
 		nss = append(nss, c.opts.Namespace)
@@ -53,8 +64,7 @@ func (c *compiler) credential(o *object, field, name string) (cr credential, ok 
 		if len(nss) > 1 {
 			msg += fmt.Sprintf(" (nor %s/%s)", nss[1], name)
 		}
-		c.r.problem(o.File, o.Resource(), field, "%s", msg)
-		return cr, false
+		return cr, msg
 	}
 	cr.name = ns + "/" + name
 	cr.cert = secretKey(s, "tls.crt", "cert")
@@ -65,7 +75,7 @@ func (c *compiler) credential(o *object, field, name string) (cr credential, ok 
 			cr.ca = secretKey(cs, "ca.crt", "cacert")
 		}
 	}
-	return cr, true
+	return cr, ""
 }
 
 func secretKey(s *corev1.Secret, keys ...string) []byte {

@@ -1,0 +1,123 @@
+package egress
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/policy"
+)
+
+// ejectedOf lists the ejected endpoints of the served cluster named name.
+func ejectedOf(e *Engine, name string) []string {
+	st := e.state.Load()
+	for _, u := range st.clusters {
+		if u != nil && u.cluster == name && u.endpoints != nil {
+			return u.endpoints.dumpEjected()
+		}
+	}
+	return nil
+}
+
+// TestOutlierSurvivesReload: an ejected endpoint stays ejected across a
+// reload that keeps it (an unrelated change), and comes back when its
+// baseEjectionTime ends.
+func TestOutlierSurvivesReload(t *testing.T) {
+	good := newBackend(t, "good", nil)
+	bad := newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad endpoint", http.StatusServiceUnavailable)
+	})
+	yml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: app, namespace: default}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: %s}}
+  - {address: 127.0.0.1, ports: {http: %s}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: app, namespace: default}
+spec:
+  host: app
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 5s, maxEjectionPercent: 100}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: {{PORT}}, name: http, protocol: HTTP}, hosts: [app.example.com]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app, namespace: default}
+spec:
+  hosts: [app.example.com]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app}}], retries: {attempts: 0}HEADERS}]
+`, port2(good.URL), port2(bad.URL))
+	env := startIngress(t, strings.ReplaceAll(yml, "HEADERS", ""), nil)
+	const cluster = "outbound|80||app.default.svc.cluster.local"
+	badAddr := "127.0.0.1:" + port2(bad.URL)
+	for i := 0; i < 20 && len(ejectedOf(env.eng, cluster)) == 0; i++ {
+		env.do(t, nil, "http", "GET", "app.example.com", "/", nil)
+	}
+	if got := ejectedOf(env.eng, cluster); !slices.Equal(got, []string{badAddr}) {
+		t.Fatalf("before the reload: ejected %v, want [%s]", got, badAddr)
+	}
+
+	// An unrelated change: a response header on the route.
+	dir := t.TempDir()
+	reloaded := strings.ReplaceAll(strings.ReplaceAll(yml, "HEADERS", ", headers: {response: {set: {x-reloaded: \"yes\"}}}"), "{{PORT}}", env.port)
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(reloaded), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.Load([]string{dir}, config.Options{ClusterDomain: "cluster.local", Namespace: "istio-system", Mode: policy.RegistryOnly})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if err := env.eng.Update(snap); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if got := ejectedOf(env.eng, cluster); !slices.Equal(got, []string{badAddr}) {
+		t.Errorf("after the reload: ejected %v, want [%s] still", got, badAddr)
+	}
+	before := bad.hits.Load()
+	for range 4 {
+		got := env.do(t, nil, "http", "GET", "app.example.com", "/", nil)
+		if got.status != 200 || got.header.Get("X-Reloaded") != "yes" {
+			t.Fatalf("after the reload: %d %q (X-Reloaded %q), want 200 from the good endpoint under the new route", got.status, got.body, got.header.Get("X-Reloaded"))
+		}
+	}
+	if n := bad.hits.Load() - before; n != 0 {
+		t.Errorf("the ejected endpoint got %d requests after the reload, want none until its ejection ends", n)
+	}
+
+	// Its baseEjectionTime ends: it is back (waited for, bounded).
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ejectedOf(env.eng, cluster)) != 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := ejectedOf(env.eng, cluster); len(got) != 0 {
+		t.Fatalf("30s after the ejection: still ejected %v, want it back after its 5s", got)
+	}
+	for range 4 {
+		env.do(t, nil, "http", "GET", "app.example.com", "/", nil)
+	}
+	if bad.hits.Load() == before {
+		t.Error("the endpoint back in service got no requests of 4 round robin")
+	}
+}
