@@ -45,7 +45,13 @@ func (a *Admin) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		d := dump(a.Engine.Snapshot(), a.Engine.Generation(), a.Mode)
+		st := a.Engine.state.Load()
+		var snap *config.Snapshot
+		if st != nil {
+			snap = st.snap
+		}
+		d := dump(snap, a.Engine.Generation(), a.Mode)
+		st.dumpEjected(d.Clusters)
 		if a.Certificates != nil {
 			d.Certificates = a.Certificates()
 		}

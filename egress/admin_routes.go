@@ -59,6 +59,19 @@ type clusterDump struct {
 	Endpoints []string `json:"endpoints,omitempty"`
 	TLS       string   `json:"tlsOrigination,omitempty"`
 	Missing   string   `json:"missing,omitempty"`
+	Ejected   []string `json:"ejectedEndpoints,omitempty"` // by outlier detection, now ("address:port")
+}
+
+// dumpEjected fills in each cluster's ejected endpoints (cs is dumpRoutes' of s.snap).
+func (s *state) dumpEjected(cs []clusterDump) {
+	if s == nil {
+		return
+	}
+	for i := range cs {
+		if i < len(s.clusters) && s.clusters[i] != nil && s.clusters[i].endpoints != nil {
+			cs[i].Ejected = s.clusters[i].endpoints.dumpEjected()
+		}
+	}
 }
 
 func dumpRoutes(s *config.Snapshot) (ls []routeListenerDump, cs []clusterDump) {

@@ -201,9 +201,8 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 	e.listeners = next
 	e.pool.Retain(st.keys)
 	e.metrics.ConfigGeneration.Set(float64(gen))
-	servers, refs := unserved(snap.Warnings)
-	e.metrics.Unserved.WithLabelValues("server").Set(float64(servers))
-	e.metrics.Unserved.WithLabelValues("reference").Set(float64(refs))
+	e.metrics.Unserved.WithLabelValues("server").Set(float64(snap.Unserved.Servers))
+	e.metrics.Unserved.WithLabelValues("reference").Set(float64(snap.Unserved.References))
 	return nil
 }
 
@@ -313,20 +312,4 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.relay.close() // nothing is relayed any more: stop the loops
 	e.pool.CloseIdle()
 	return err
-}
-
-// unserved counts the warnings of a configuration about what it does not
-// serve: Gateway server hosts another server already serves and servers
-// whose credentialName Secret was not found, and routes
-// whose Gateway, host or subset was not found (IST0101).
-func unserved(warnings []string) (servers, refs int) {
-	for _, w := range warnings {
-		switch {
-		case strings.Contains(w, "is not served by this server"), strings.Contains(w, "IST0101 referenced credentialName not found"):
-			servers++
-		case strings.Contains(w, "IST0101"):
-			refs++
-		}
-	}
-	return servers, refs
 }

@@ -544,15 +544,3 @@ spec:
 		t.Error("the ejected endpoint was sent requests")
 	}
 }
-
-func TestUnservedCounts(t *testing.T) {
-	s, r := unserved([]string{
-		"a.yaml: Gateway default/b spec.servers[0]: host x on ingress port 80 is not served by this server: ...",
-		"a.yaml: VirtualService default/v spec.gateways: IST0101 referenced Gateway not found: gw",
-		"a.yaml: VirtualService default/v spec.http[0].route[0].destination.host: IST0101 referenced host not found: ...",
-		"a.yaml: Sidecar default/s: not applied: egressgw runs without sidecars",
-	})
-	if s != 1 || r != 2 {
-		t.Errorf("got %d servers and %d references not served, want 1 and 2", s, r)
-	}
-}

@@ -1,8 +1,10 @@
 package egress
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,16 +12,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/policy"
 )
 
-// ejectedOf lists the ejected endpoints of the served cluster named name.
+// ejectedOf lists the ejected endpoints of the served cluster named name,
+// as /config_dump shows them.
 func ejectedOf(e *Engine, name string) []string {
-	st := e.state.Load()
-	for _, u := range st.clusters {
-		if u != nil && u.cluster == name && u.endpoints != nil {
-			return u.endpoints.dumpEjected()
+	rec := httptest.NewRecorder()
+	(&Admin{Engine: e, Gatherer: prometheus.NewRegistry()}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config_dump", nil))
+	var d struct {
+		Clusters []struct {
+			Name    string   `json:"name"`
+			Ejected []string `json:"ejectedEndpoints"`
+		} `json:"clusters"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+		panic("config_dump: " + err.Error())
+	}
+	for _, c := range d.Clusters {
+		if c.Name == name {
+			return c.Ejected
 		}
 	}
 	return nil

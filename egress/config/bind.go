@@ -34,7 +34,7 @@ func (c *compiler) bindVirtualServices() {
 			}
 			gw := c.gatewayByName[g]
 			if gw == nil {
-				c.r.warn(v.obj.File, v.obj.Resource(), "spec.gateways", "IST0101 referenced Gateway not found: %s (the VirtualService's routes do not apply to it)", g)
+				c.r.unservedReference(v.obj.File, v.obj.Resource(), "spec.gateways", "IST0101 referenced Gateway not found: %s (the VirtualService's routes do not apply to it)", g)
 				continue
 			}
 			if gw.served {

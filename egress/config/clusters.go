@@ -54,7 +54,7 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 	if ei < 0 {
 		k := clusterKey{d.host, d.port, d.subset}
 		if _, seen := c.clusterIdx[k]; !seen {
-			c.r.warn(d.obj.File, d.obj.Resource(), d.field+".host", "IST0101 referenced host not found: no ServiceEntry or ExternalName Service registers %s (requests routed there get 503)", d.host)
+			c.r.unservedReference(d.obj.File, d.obj.Resource(), d.field+".host", "IST0101 referenced host not found: no ServiceEntry or ExternalName Service registers %s (requests routed there get 503)", d.host)
 		}
 		return c.addCluster(k, func(cl *Cluster) {
 			cl.Missing = fmt.Sprintf("no ServiceEntry or ExternalName Service registers %s", d.host)
@@ -103,7 +103,7 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 		}
 		if sub == nil {
 			cl.Missing = fmt.Sprintf("subset %s of %s is not defined by any DestinationRule", d.subset, d.host)
-			c.r.warn(d.obj.File, d.obj.Resource(), d.field+".subset", "IST0101 referenced subset not found: %s", cl.Missing)
+			c.r.unservedReference(d.obj.File, d.obj.Resource(), d.field+".subset", "IST0101 referenced subset not found: %s", cl.Missing)
 			return
 		}
 		cl.Entry.Endpoints = slices.DeleteFunc(slices.Clone(e.Endpoints), func(ep Endpoint) bool { return !labelsSubset(sub.labels, ep.Labels) })

@@ -99,7 +99,7 @@ func (c *compiler) compile(objs []*object) *Snapshot {
 	snap.Listeners = c.listeners()
 	snap.Policy = c.policy()
 	snap.IngressPolicy = c.ingressPolicy()
-	snap.Warnings = c.r.warnings
+	snap.Warnings, snap.Unserved = c.r.warnings, c.r.unserved
 	return snap
 }
 

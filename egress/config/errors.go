@@ -53,10 +53,23 @@ func (e *Error) Error() string {
 type report struct {
 	problems []Problem
 	warnings []string
+	unserved Unserved
 }
 
 func (r *report) problem(file, resource, field, format string, args ...any) {
 	r.problems = append(r.problems, Problem{File: file, Resource: resource, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// unservedServer warns about a Gateway server (or a host of one) that is not served.
+func (r *report) unservedServer(file, resource, field, format string, args ...any) {
+	r.unserved.Servers++
+	r.warn(file, resource, field, format, args...)
+}
+
+// unservedReference warns about a reference that was not found (IST0101): what depends on it is not served.
+func (r *report) unservedReference(file, resource, field, format string, args ...any) {
+	r.unserved.References++
+	r.warn(file, resource, field, format, args...)
 }
 
 func (r *report) warn(file, resource, field, format string, args ...any) {

@@ -226,7 +226,7 @@ func (c *compiler) terminatingTLS(o *object, field string, t *networking.ServerT
 			// Istio serves the rest: only this server's handshakes fail.
 			out.Unserved = "credentialName " + cred + ": " + missing
 			out.Source = "Secret " + cred + " (not found)"
-			c.r.warn(f, res, certField, "IST0101 referenced credentialName not found: %s; this server is not served (its TLS handshakes fail) until the Secret exists", missing)
+			c.r.unservedServer(f, res, certField, "IST0101 referenced credentialName not found: %s; this server is not served (its TLS handshakes fail) until the Secret exists", missing)
 		} else {
 			out.CertPEM, out.KeyPEM, out.CAPEM = cr.cert, cr.key, cr.ca
 			out.Source = "Secret " + cr.name
@@ -421,7 +421,7 @@ func (c *compiler) mergeServers() {
 					c.r.problem(f, res, gs.field, "IST0145 conflicting gateways: host %s on %s port %d is also served by %s with different TLS settings (%s); one host and port can have one TLS configuration",
 						h, g.side, gs.port, prev.srv.Name(), describeServer(prev.srv))
 				default:
-					c.r.warn(f, res, gs.field, "host %s on %s port %d is not served by this server: %s, which comes first, already serves it with the same settings",
+					c.r.unservedServer(f, res, gs.field, "host %s on %s port %d is not served by this server: %s, which comes first, already serves it with the same settings",
 						h, g.side, gs.port, prev.srv.Name())
 				}
 			}

@@ -27,7 +27,15 @@ type Snapshot struct {
 	Listeners []Listener // one per distinct registered port, sorted by port
 	Files     []string   // every file read (config and referenced certificates), for watching
 	Warnings  []string   // things accepted but not applied, each naming file and resource
+	Unserved  Unserved   // how many of Warnings say that something is not served
 	Resources []Resource // every resource loaded, for /config_dump
+}
+
+// Unserved counts what a configuration declares but does not serve, for
+// the egressgw_config_unserved gauge.
+type Unserved struct {
+	Servers    int // Gateway servers, or hosts of them, not served: another server serves the host, or the credentialName Secret is missing
+	References int // references not found (IST0101): a VirtualService's Gateway, a route's host or subset
 }
 
 // Resource names one loaded document.
