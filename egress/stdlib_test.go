@@ -37,6 +37,7 @@ func TestStdlibPaths(t *testing.T) {
 		{"IngressHTTPSRedirect", TestIngressHTTPSRedirect},
 		{"IngressTLSProtocols", TestIngressTLSProtocols},
 		{"ForwardH1", TestForwardH1},
+		{"PerTryTimeout", TestPerTryTimeout},
 		{"StdlibPathsTaken", testStdlibPathsTaken},
 	} {
 		t.Run(tt.name, tt.test)
