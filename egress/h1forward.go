@@ -103,24 +103,8 @@ func pooledConn(ctx context.Context, pool *origination.H1Pool, host string, chec
 // ones are dropped: the client's server answers Expect itself). clientErr
 // is set when reading the request body failed.
 func exchangeH1(uc *origination.H1Conn, pool *origination.H1Pool, r *http.Request, fwd bool) (resp *http.Response, clientErr, err error) {
-	w := uc.W
-	writeRequestHead(w, r, !pool.KeepAlive(uc), fwd)
-	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		buf := getBuffer()
-		_, rerr, werr := pump(w, r.Body, nothingBuffered{}, r.ContentLength < 0, r.ContentLength, *buf)
-		putBuffer(buf)
-		switch {
-		case rerr != nil:
-			return nil, rerr, nil
-		case werr != nil:
-			return nil, nil, werr
-		}
-		if r.ContentLength < 0 {
-			writeLastChunk(w, r.Trailer)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return nil, nil, err
+	if clientErr, err := sendRequest(uc, pool, r, fwd, nothingBuffered{}); clientErr != nil || err != nil {
+		return nil, clientErr, err
 	}
 	uc.LimitHead()
 	defer uc.Unlimit()
@@ -133,6 +117,30 @@ func exchangeH1(uc *origination.H1Conn, pool *origination.H1Pool, r *http.Reques
 			return nil, nil, errors.New("the upstream sent an unexpected informational response (" + resp.Status + ")")
 		}
 	}
+}
+
+// sendRequest writes r to uc: its head, its body read from r.Body (pending
+// is the reader under it, see pump) and, when chunked, its trailers; then
+// flushes. clientErr is set when reading the body failed, err when writing
+// to the upstream did.
+func sendRequest(uc *origination.H1Conn, pool *origination.H1Pool, r *http.Request, fwd bool, pending buffered) (clientErr, err error) {
+	w := uc.W
+	writeRequestHead(w, r, !pool.KeepAlive(uc), fwd)
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		buf := getBuffer()
+		_, rerr, werr := pump(w, r.Body, pending, r.ContentLength < 0, r.ContentLength, *buf)
+		putBuffer(buf)
+		switch {
+		case rerr != nil:
+			return rerr, nil
+		case werr != nil:
+			return nil, werr
+		}
+		if r.ContentLength < 0 {
+			writeLastChunk(w, r.Trailer)
+		}
+	}
+	return nil, w.Flush()
 }
 
 // nothingBuffered is the pending reader of a request body whose source

@@ -112,41 +112,20 @@ func (h *h1conn) exchangeFailed(u *upstream, rec *recorder, host string, clientE
 // upstreamConn takes a pooled connection, or a new one. With check, a
 // reused connection is first checked for having been closed meanwhile.
 func (h *h1conn) upstreamConn(pool *origination.H1Pool, host string, check bool) (*origination.H1Conn, error) {
-	for range 3 {
-		uc, err := pool.Get(h.e.stop, host)
-		if err != nil || !uc.Reused || !check || uc.Alive() {
-			return uc, err
-		}
-		_ = uc.Close()
-	}
-	return pool.Dial(h.e.stop, host)
+	return pooledConn(h.e.stop, pool, host, check)
 }
 
 // exchange writes r to uc and reads the response head. clientErr is set
 // when reading the request body from the client failed. Once the request
 // is out it starts watching the client (h.watch), which the caller stops.
 func (h *h1conn) exchange(uc *origination.H1Conn, pool *origination.H1Pool, r *http.Request) (resp *http.Response, clientErr, err error) {
-	w := uc.W
-	writeRequestHead(w, r, !pool.KeepAlive(uc), h.forwarded)
 	if r.ContentLength != 0 {
 		if err := h.continueBody(r); err != nil {
 			return nil, err, nil
 		}
-		buf := getBuffer()
-		_, rerr, werr := pump(w, r.Body, h.pr.br, r.ContentLength < 0, r.ContentLength, *buf)
-		putBuffer(buf)
-		switch {
-		case rerr != nil:
-			return nil, rerr, nil
-		case werr != nil:
-			return nil, nil, werr
-		}
-		if r.ContentLength < 0 {
-			writeLastChunk(w, r.Trailer)
-		}
 	}
-	if err := w.Flush(); err != nil {
-		return nil, nil, err
+	if clientErr, err := sendRequest(uc, pool, r, h.forwarded, h.pr.br); clientErr != nil || err != nil {
+		return nil, clientErr, err
 	}
 	h.watch.start(uc)
 	uc.LimitHead()
