@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,7 +66,7 @@ func startIngressManaged(t *testing.T, yml string, files map[string][]byte) *man
 	}
 	t.Cleanup(mgr.Close)
 	env.metrics = NewMetrics(prometheus.NewRegistry())
-	env.eng = New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), IngressAddr: ingressAddr, Resolver: loopbackResolver{},
+	env.eng = New(Config{EgressAddr: ingressEgressAddr, IngressAddr: ingressAddr, Resolver: loopbackResolver{},
 		Log: zap.NewNop(), AccessLog: zap.NewNop(), Metrics: env.metrics, StdlibPaths: stdlibInTests, Certs: managerCerts{mgr}})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

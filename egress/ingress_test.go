@@ -29,6 +29,14 @@ import (
 // ingressAddr is where the test engines' ingress listeners bind.
 var ingressAddr = netip.MustParseAddr("127.0.0.3")
 
+// ingressEgressAddr is the egress address of the ingress test engines,
+// whose ServiceEntries register port 80: one per test process, so that two
+// test binaries at once (another checkout's) do not both bind 127.0.0.1:80.
+var ingressEgressAddr = func() netip.Addr {
+	p := os.Getpid()
+	return netip.AddrFrom4([4]byte{127, 1 + byte(p/250%250), 1 + byte(p%250), 1})
+}()
+
 // backend is an HTTP server standing for a Service behind the gateway: it
 // answers with its name, the path and Host it was sent, and the headers.
 type backend struct {
@@ -119,7 +127,7 @@ func startIngress(t *testing.T, yml string, files map[string][]byte) *ingressEnv
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	env.logs = logs
-	env.eng = New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), IngressAddr: ingressAddr, Resolver: loopbackResolver{},
+	env.eng = New(Config{EgressAddr: ingressEgressAddr, IngressAddr: ingressAddr, Resolver: loopbackResolver{},
 		Log: zap.NewNop(), AccessLog: zap.New(core), Metrics: NewMetrics(prometheus.NewRegistry()), StdlibPaths: stdlibInTests,
 		Certs: &fakeCerts{}, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}})
 	if err := env.eng.Update(snap); err != nil {
