@@ -2,7 +2,6 @@ package egress
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -58,13 +57,12 @@ type h2conn struct {
 	ctx    context.Context // streams' contexts derive from it; cancelled when the connection ends
 	cancel context.CancelFunc
 	canon  map[string]string // lowercase header names seen on this connection -> canonical; the read goroutine only
+	serve1 http.Handler      // serves each request; nil: the engine (serveHTTP). Tests set their own.
 
-	// Writes: wmu guards fr's write side, bw, enc and hbuf. pending
-	// counts writers in progress; the last one out flushes bw.
+	// Writes: wmu guards fr's write side and bw. pending counts
+	// writers in progress; the last one out flushes bw.
 	wmu     sync.Mutex
 	bw      *bufio.Writer
-	enc     *hpack.Encoder
-	hbuf    bytes.Buffer
 	werr    error // the first write error: nothing more goes out; guarded by wmu
 	pending atomic.Int32
 
@@ -94,7 +92,12 @@ var errH2ConnClosed = errors.New("http2: client connection closed")
 // read yet (serveConn peeked its first bytes), until the client or the
 // gateway ends it; tcp is the socket under c, cs the TLS state (nil for h2c).
 func (e *Engine) serveH2(l *listener, c net.Conn, cs *tls.ConnectionState) {
-	h := &h2conn{e: e, l: l, c: c, tls: cs, remote: c.RemoteAddr().String(), streams: map[uint32]*h2stream{},
+	e.serveH2With(l, c, cs, nil)
+}
+
+// serveH2With is serveH2 with handler serving the requests instead of the engine (tests).
+func (e *Engine) serveH2With(l *listener, c net.Conn, cs *tls.ConnectionState, handler http.Handler) {
+	h := &h2conn{e: e, l: l, serve1: handler, c: c, tls: cs, remote: c.RemoteAddr().String(), streams: map[uint32]*h2stream{},
 		sendWindow: 65535, initWindow: 65535, peerFrame: h2InitialPeerSize, recvAvail: 65535, canon: map[string]string{}}
 	h.cond.L = &h.mu
 	// As net/http's server: ReverseProxy aborts a response whose copy
@@ -106,7 +109,6 @@ func (e *Engine) serveH2(l *listener, c net.Conn, cs *tls.ConnectionState) {
 	h.br.Reset(c)
 	h.bw = h2Writers.Get().(*bufio.Writer)
 	h.bw.Reset(c)
-	h.enc = hpack.NewEncoder(&h.hbuf)
 	h.fr = http2.NewFramer(h.bw, h.br)
 	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	h.fr.MaxHeaderListSize = h.maxHeaderList()
@@ -290,10 +292,6 @@ func (h *h2conn) processSettings(f *http2.SettingsFrame) error {
 			h.mu.Lock()
 			h.peerFrame = int(s.Val)
 			h.mu.Unlock()
-		case http2.SettingHeaderTableSize:
-			h.wmu.Lock()
-			h.enc.SetMaxDynamicTableSize(s.Val)
-			h.wmu.Unlock()
 		}
 		return nil
 	}); err != nil {
@@ -367,15 +365,23 @@ func (h *h2conn) processData(f *http2.DataFrame) error {
 	}
 	s.body = append(s.body, data...)
 	if f.StreamEnded() {
-		s.remoteDone = true
-		if s.declLen >= 0 && s.bodyBytes != s.declLen {
-			s.closeLocked(errH2BodyLength)
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
-		}
-		s.bodyErr = io.EOF
+		s.endBodyLocked()
 	}
 	h.cond.Broadcast()
 	return nil
+}
+
+// endBodyLocked ends the request body of s (END_STREAM): its reader gets
+// io.EOF, or, short of the Content-Length, an error saying so (as with
+// net/http's server). Called with h.mu held.
+func (s *h2stream) endBodyLocked() {
+	s.remoteDone = true
+	if s.declLen >= 0 && s.bodyBytes != s.declLen {
+		s.bodyErr = fmt.Errorf("request declared a Content-Length of %d but only wrote %d bytes", s.declLen, s.bodyBytes)
+	} else {
+		s.bodyErr = io.EOF
+	}
+	s.h.cond.Broadcast()
 }
 
 // errH2BodyLength fails a request body whose length is not the Content-Length it declared.

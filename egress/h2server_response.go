@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"strconv"
@@ -25,19 +26,13 @@ var h2Chunks = sync.Pool{New: func() any { b := make([]byte, 0, h2ChunkSize); re
 // errH2TooLong fails a handler's write past the Content-Length it sent.
 var errH2TooLong = errors.New("http2: handler wrote more than declared Content-Length")
 
-// Header is the response header; after WriteHeader, changes to it
+// Header is the response header; changes to it after WriteHeader
 // (trailers) no longer change the header sent.
-func (s *h2stream) Header() http.Header {
-	if s.wroteHeader && !s.sentHeader && s.snap == nil {
-		s.snap = s.header.Clone() // copy-on-write: the header WriteHeader saw is the one sent
-		if s.snap == nil {
-			s.snap = http.Header{}
-		}
-	}
-	return s.header
-}
+func (s *h2stream) Header() http.Header { return s.header }
 
-// WriteHeader sets the status; a 1xx goes out at once as an interim response.
+// WriteHeader sets the status and encodes the header as it is now (what
+// the handler changes after is not sent, as with net/http's server); a
+// 1xx goes out at once as an interim response.
 func (s *h2stream) WriteHeader(code int) {
 	if s.wroteHeader {
 		return
@@ -46,18 +41,53 @@ func (s *h2stream) WriteHeader(code int) {
 		panic("invalid WriteHeader code " + strconv.Itoa(code))
 	}
 	if code >= 100 && code <= 199 {
-		hdr := s.header
-		_, cl := hdr["Content-Length"]
-		_, te := hdr["Transfer-Encoding"]
-		if cl || te {
-			hdr = hdr.Clone()
-			delete(hdr, "Content-Length")
-			delete(hdr, "Transfer-Encoding")
+		hb := h2Encoders.Get().(*h2HeaderBlock)
+		hb.buf.Reset()
+		hb.field(":status", statusText(code))
+		for k, vv := range s.header {
+			if k != "Content-Length" && k != "Transfer-Encoding" {
+				hb.fields(k, vv)
+			}
 		}
-		_ = s.writeHeaders(code, hdr, nil, "", "", "", false)
+		_ = s.writeHeaders(hb, false)
+		h2Encoders.Put(hb)
 		return
 	}
 	s.wroteHeader, s.status = true, code
+	hb := h2Encoders.Get().(*h2HeaderBlock)
+	hb.buf.Reset()
+	s.hb = hb
+	hb.field(":status", statusText(code))
+	s.respLen = -1
+	for k, vv := range s.header {
+		switch k {
+		case "Content-Length":
+			if len(vv) > 0 && vv[0] != "" {
+				if n, err := strconv.ParseUint(vv[0], 10, 63); err == nil {
+					s.respLen, s.respLenText = int64(n), vv[0]
+				}
+			}
+			continue
+		case "Content-Type":
+			s.hasType = true
+		case "Content-Encoding":
+			s.hasEncoding = len(vv) > 0 && vv[0] != ""
+		case "Date":
+			s.hasDate = true
+		case "Trailer":
+			for _, v := range vv {
+				for _, t := range strings.Split(v, ",") {
+					if t = strings.TrimSpace(t); t != "" {
+						s.declareTrailer(t)
+					}
+				}
+			}
+		case "Connection":
+			s.closeConn = len(vv) > 0 && vv[0] == "close"
+			continue
+		}
+		hb.fields(k, vv)
+	}
 }
 
 // Write buffers p, sending what fills the buffer (a write larger than it goes out directly).
@@ -136,38 +166,27 @@ func (s *h2stream) writeChunk(p []byte) (int, error) {
 	}
 	if !s.sentHeader {
 		s.sentHeader = true
-		hdr := s.header
-		if s.snap != nil {
-			hdr = s.snap
-		}
-		var ctype, clen string
-		if vs := hdr["Content-Length"]; len(vs) > 0 {
-			if n, err := strconv.ParseUint(vs[0], 10, 63); err == nil {
-				s.sentLen = int64(n)
-				clen = vs[0]
-			}
+		hb := s.hb
+		if s.respLenText != "" {
+			s.sentLen = s.respLen
+			hb.field("content-length", s.respLenText)
 		} else if s.handlerDone && bodyAllowed(s.status) && (len(p) > 0 || !s.head) {
-			clen = strconv.Itoa(len(p))
+			hb.field("content-length", strconv.Itoa(len(p)))
 		}
-		if _, ok := hdr["Content-Type"]; !ok && len(hdr["Content-Encoding"]) == 0 && bodyAllowed(s.status) && len(p) > 0 {
-			ctype = http.DetectContentType(p)
+		if !s.hasType && !s.hasEncoding && bodyAllowed(s.status) && len(p) > 0 {
+			hb.field("content-type", http.DetectContentType(p))
 		}
-		var date string
-		if _, ok := hdr["Date"]; !ok {
-			date = httpDate()
+		if !s.hasDate {
+			hb.field("date", httpDate())
 		}
-		for _, v := range hdr["Trailer"] {
-			for _, k := range strings.Split(v, ",") {
-				if k = strings.TrimSpace(k); k != "" {
-					s.declareTrailer(k)
-				}
-			}
-		}
-		if v, ok := hdr["Connection"]; ok && len(v) > 0 && v[0] == "close" {
+		if s.closeConn {
 			defer s.h.shutdown() // as for HTTP/1: the connection ends once its streams are done
 		}
 		end := s.handlerDone && len(s.trailers) == 0 && len(p) == 0 || s.head
-		if err := s.writeHeaders(s.status, hdr, nil, ctype, clen, date, end); err != nil {
+		err := s.writeHeaders(hb, end)
+		s.hb = nil
+		h2Encoders.Put(hb)
+		if err != nil {
 			return 0, err
 		}
 		if end {
@@ -188,7 +207,14 @@ func (s *h2stream) writeChunk(p []byte) (int, error) {
 		}
 	}
 	if s.handlerDone && trailers {
-		return len(p), s.writeHeaders(0, s.header, s.trailers, "", "", "", true)
+		hb := h2Encoders.Get().(*h2HeaderBlock)
+		hb.buf.Reset()
+		for _, k := range s.trailers {
+			hb.fields(k, s.header[k])
+		}
+		err := s.writeHeaders(hb, true)
+		h2Encoders.Put(hb)
+		return len(p), err
 	}
 	return len(p), nil
 }
@@ -231,14 +257,55 @@ func (s *h2stream) nonemptyTrailers() bool {
 // writeContinue sends 100 Continue, the handler having started to read the body.
 func (s *h2stream) writeContinue() {
 	if !s.wroteHeader {
-		_ = s.writeHeaders(http.StatusContinue, nil, nil, "", "", "", false)
+		hb := h2Encoders.Get().(*h2HeaderBlock)
+		hb.buf.Reset()
+		hb.field(":status", "100")
+		_ = s.writeHeaders(hb, false)
+		h2Encoders.Put(hb)
 	}
 }
 
-// writeHeaders encodes and sends a HEADERS frame (and CONTINUATIONs) on
-// the stream: status (0 for trailers), the fields of hdr (only keys when
-// keys is not nil), then content-type, content-length and date if given.
-func (s *h2stream) writeHeaders(status int, hdr http.Header, keys []string, ctype, clen, date string, end bool) error {
+// h2HeaderBlock encodes one header block. Its encoder keeps no dynamic
+// table (SETTINGS_HEADER_TABLE_SIZE 0 for what we send): a block does
+// not depend on the blocks before it, so it is encoded when the handler
+// calls WriteHeader, outside the connection's write lock, and written
+// when the response goes out.
+type h2HeaderBlock struct {
+	enc *hpack.Encoder
+	buf bytes.Buffer
+}
+
+var h2Encoders = sync.Pool{New: func() any {
+	hb := new(h2HeaderBlock)
+	hb.enc = hpack.NewEncoder(&hb.buf)
+	hb.enc.SetMaxDynamicTableSizeLimit(0)
+	return hb
+}}
+
+func (hb *h2HeaderBlock) field(name, value string) {
+	_ = hb.enc.WriteField(hpack.HeaderField{Name: name, Value: value})
+}
+
+// fields encodes the values of header key k, skipping what HTTP/2
+// forbids (as net/http's server does): invalid names and values, a
+// Transfer-Encoding other than "trailers".
+func (hb *h2HeaderBlock) fields(k string, vv []string) {
+	name, ok := lowerHeader(k)
+	if !ok {
+		return
+	}
+	te := name == "transfer-encoding"
+	for _, v := range vv {
+		if !httpguts.ValidHeaderFieldValue(v) || te && v != "trailers" {
+			continue
+		}
+		hb.field(name, v)
+	}
+}
+
+// writeHeaders sends the header block hb on the stream: a HEADERS frame,
+// and CONTINUATIONs when it is larger than the client's frame size.
+func (s *h2stream) writeHeaders(hb *h2HeaderBlock, end bool) error {
 	h := s.h
 	h.mu.Lock()
 	reset, closed, frame := s.reset, h.closed, h.peerFrame
@@ -251,29 +318,7 @@ func (s *h2stream) writeHeaders(status int, hdr http.Header, keys []string, ctyp
 	if h.werr != nil {
 		return h.werr
 	}
-	h.hbuf.Reset()
-	if status != 0 {
-		_ = h.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
-	}
-	if keys != nil {
-		for _, k := range keys {
-			encodeField(h.enc, k, hdr[k])
-		}
-	} else {
-		for k, vv := range hdr {
-			encodeField(h.enc, k, vv)
-		}
-	}
-	if ctype != "" {
-		_ = h.enc.WriteField(hpack.HeaderField{Name: "content-type", Value: ctype})
-	}
-	if clen != "" {
-		_ = h.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: clen})
-	}
-	if date != "" {
-		_ = h.enc.WriteField(hpack.HeaderField{Name: "date", Value: date})
-	}
-	block := h.hbuf.Bytes()
+	block := hb.buf.Bytes()
 	for first := true; first || len(block) > 0; first = false {
 		frag := block[:min(len(block), frame)]
 		block = block[len(frag):]
@@ -288,22 +333,6 @@ func (s *h2stream) writeHeaders(status int, hdr http.Header, keys []string, ctyp
 		}
 	}
 	return nil
-}
-
-// encodeField encodes the values of header key k, skipping what HTTP/2
-// forbids (as net/http's server does): connection-specific fields, invalid names and values.
-func encodeField(enc *hpack.Encoder, k string, vv []string) {
-	name, ok := lowerHeader(k)
-	if !ok || name == "connection" {
-		return
-	}
-	te := name == "transfer-encoding"
-	for _, v := range vv {
-		if !httpguts.ValidHeaderFieldValue(v) || te && v != "trailers" {
-			continue
-		}
-		_ = enc.WriteField(hpack.HeaderField{Name: name, Value: v})
-	}
 }
 
 // lowerHeader is the wire (lowercase) form of header name k; ok false for

@@ -38,7 +38,13 @@ type h2stream struct {
 
 	// the response; the handler's goroutine only
 	header        http.Header
-	snap          http.Header // the header as WriteHeader saw it, once the handler changed it after (copy-on-write)
+	hb            *h2HeaderBlock // the header encoded at WriteHeader, until it is sent
+	respLen       int64          // the response's valid Content-Length, -1 without one
+	respLenText   string
+	hasType       bool // the header has Content-Type
+	hasEncoding   bool // and a non-empty Content-Encoding
+	hasDate       bool
+	closeConn     bool // Connection: close
 	status        int
 	wroteHeader   bool
 	sentHeader    bool
@@ -127,13 +133,7 @@ func (h *h2conn) processTrailers(s *h2stream, f *http2.MetaHeadersFrame) error {
 			s.trailer[k] = append(s.trailer[k], hf.Value)
 		}
 	}
-	s.remoteDone = true
-	if s.declLen >= 0 && s.bodyBytes != s.declLen {
-		s.closeLocked(errH2BodyLength)
-		return http2.StreamError{StreamID: s.id, Code: http2.ErrCodeProtocol}
-	}
-	s.bodyErr = io.EOF
-	h.cond.Broadcast()
+	s.endBodyLocked()
 	return nil
 }
 
@@ -292,14 +292,21 @@ func (s *h2stream) run(handler http.HandlerFunc) {
 		} else {
 			s.finish()
 		}
+		if s.hb != nil {
+			h2Encoders.Put(s.hb)
+			s.hb = nil
+		}
 		s.release()
 		h.wg.Done()
 	}()
-	if handler != nil {
+	switch {
+	case handler != nil:
 		handler(s, s.req)
-		return
+	case h.serve1 != nil:
+		h.serve1.ServeHTTP(s, s.req)
+	default:
+		h.e.serveHTTP(h.l, s, s.req)
 	}
-	h.e.serveHTTP(h.l, s, s.req)
 }
 
 // finish ends the response once the handler returned: what it buffered,
