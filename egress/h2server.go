@@ -181,15 +181,21 @@ func (h *h2conn) serve() {
 	h.idle = time.AfterFunc(h2IdleTimeout, h.onIdle)
 	h.mu.Unlock()
 
-	first := true
-	for {
-		// Frames already buffered are handled as one batch: what they
-		// make the connection write leaves in one flush.
-		batch := h.br.Buffered() > 0
-		if batch {
-			h.pending.Add(1)
+	first, held := true, false
+	defer func() {
+		if held {
+			h.unlockPending()
 		}
+	}()
+	for {
 		f, err := h.fr.ReadFrame()
+		// Handling a frame counts as a write in progress, and so does
+		// the next while it is already buffered whole: what a batch of
+		// frames makes the connection write leaves in one flush.
+		if !held {
+			h.pending.Add(1)
+			held = true
+		}
 		if first && err == nil {
 			if _, ok := f.(*http2.SettingsFrame); !ok {
 				err = http2.ConnectionError(http2.ErrCodeProtocol)
@@ -201,25 +207,38 @@ func (h *h2conn) serve() {
 		if err == nil {
 			err = h.process(f)
 		}
-		if batch {
+		if err != nil {
+			var se http2.StreamError
+			var ce http2.ConnectionError
+			switch {
+			case errors.As(err, &se):
+				h.resetStream(se.StreamID, se.Code)
+			case errors.As(err, &ce):
+				h.goAway(http2.ErrCode(ce))
+				return
+			case errors.Is(err, http2.ErrFrameTooLarge):
+				h.goAway(http2.ErrCodeFrameSize)
+				return
+			default:
+				return
+			}
+		}
+		if !h.frameBuffered() {
+			held = false
 			h.unlockPending()
 		}
-		if err == nil {
-			continue
-		}
-		var se http2.StreamError
-		var ce http2.ConnectionError
-		switch {
-		case errors.As(err, &se):
-			h.resetStream(se.StreamID, se.Code)
-			continue
-		case errors.As(err, &ce):
-			h.goAway(http2.ErrCode(ce))
-		case errors.Is(err, http2.ErrFrameTooLarge):
-			h.goAway(http2.ErrCodeFrameSize)
-		}
-		return
 	}
+}
+
+// frameBuffered reports whether a whole frame is buffered: reading it
+// will not wait for the client.
+func (h *h2conn) frameBuffered() bool {
+	n := h.br.Buffered()
+	if n < 9 {
+		return false
+	}
+	b, _ := h.br.Peek(9)
+	return n >= 9+(int(b[0])<<16|int(b[1])<<8|int(b[2]))
 }
 
 // process handles one frame read from the client.
@@ -342,6 +361,10 @@ func (h *h2conn) processData(f *http2.DataFrame) error {
 	}
 	h.recvAvail -= n
 	s := h.streams[id]
+	if s != nil && s.localDone {
+		h.creditLocked(nil, n)
+		return h.lateFrameLocked(s, f.StreamEnded())
+	}
 	if s == nil || s.remoteDone || s.bodyErr != nil {
 		// A closed stream, or a body nobody reads any more: the
 		// connection's window is given back at once.

@@ -36,7 +36,8 @@ type h2Server struct {
 	addr   string
 	tls    bool
 	client *http.Client
-	eng    *Engine // ours only
+	eng    *Engine   // ours only
+	l      *listener // ours only
 }
 
 // newH2Servers starts h behind our server and behind net/http's.
@@ -106,7 +107,7 @@ func newH2Servers(t *testing.T, h http.Handler, useTLS bool) (ours, std *h2Serve
 			t.Error("our HTTP/2 server's connections did not end after they were closed")
 		}
 	})
-	ours = &h2Server{name: "ours", addr: ln.Addr().String(), tls: useTLS, eng: eng}
+	ours = &h2Server{name: "ours", addr: ln.Addr().String(), tls: useTLS, eng: eng, l: l}
 	for _, s := range []*h2Server{ours, std} {
 		tr := &http2.Transport{AllowHTTP: !useTLS, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 		if !useTLS {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +60,14 @@ func (s *h2stream) WriteHeader(code int) {
 	s.hb = hb
 	hb.field(":status", statusText(code))
 	s.respLen = -1
-	for k, vv := range s.header {
+	var stack [24]string
+	keys := stack[:0]
+	for k := range s.header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // as net/http's server: the same header, the same block
+	for _, k := range keys {
+		vv := s.header[k]
 		switch k {
 		case "Content-Length":
 			if len(vv) > 0 && vv[0] != "" {
@@ -167,14 +175,14 @@ func (s *h2stream) writeChunk(p []byte) (int, error) {
 	if !s.sentHeader {
 		s.sentHeader = true
 		hb := s.hb
+		if !s.hasType && !s.hasEncoding && bodyAllowed(s.status) && len(p) > 0 {
+			hb.field("content-type", http.DetectContentType(p))
+		}
 		if s.respLenText != "" {
 			s.sentLen = s.respLen
 			hb.field("content-length", s.respLenText)
 		} else if s.handlerDone && bodyAllowed(s.status) && (len(p) > 0 || !s.head) {
 			hb.field("content-length", strconv.Itoa(len(p)))
-		}
-		if !s.hasType && !s.hasEncoding && bodyAllowed(s.status) && len(p) > 0 {
-			hb.field("content-type", http.DetectContentType(p))
 		}
 		if !s.hasDate {
 			hb.field("date", httpDate())
@@ -243,6 +251,7 @@ func (s *h2stream) promoteTrailers() {
 		s.declareTrailer(t)
 		s.header[http.CanonicalHeaderKey(t)] = vv
 	}
+	slices.Sort(s.trailers) // as net/http's server
 }
 
 func (s *h2stream) nonemptyTrailers() bool {

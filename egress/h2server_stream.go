@@ -30,6 +30,7 @@ type h2stream struct {
 	recvUnsent int64
 	remoteDone bool   // END_STREAM received
 	reset      bool   // RST_STREAM sent or received: nothing more goes out on it
+	localDone  bool   // the response is complete, the request body not: see finish
 	body       []byte // request body received and not read yet
 	bodyErr    error  // what reads get once body is drained: io.EOF, or why the body failed
 	bodyBytes  int64
@@ -116,6 +117,9 @@ func (h *h2conn) processHeaders(f *http2.MetaHeadersFrame) error {
 func (h *h2conn) processTrailers(s *h2stream, f *http2.MetaHeadersFrame) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s.localDone {
+		return h.lateFrameLocked(s, f.StreamEnded())
+	}
 	if s.remoteDone {
 		return http2.StreamError{StreamID: s.id, Code: http2.ErrCodeStreamClosed}
 	}
@@ -312,14 +316,46 @@ func (s *h2stream) run(handler http.HandlerFunc) {
 // finish ends the response once the handler returned: what it buffered,
 // END_STREAM, trailers; a client still sending a body it no longer needs
 // is told to stop (RST_STREAM NO_ERROR), as net/http's server does.
+//
+// The client may well have ended its body already, its last frames not
+// read yet: the stream stays until its next frame says, so that a
+// client that did end it sees no reset (net/http's serve loop handles the
+// frames read before the handler's end).
 func (s *h2stream) finish() {
 	s.handlerDone = true
 	_ = s.flush()
 	s.h.mu.Lock()
-	stillSending := !s.remoteDone && !s.reset
+	if !s.remoteDone && !s.reset {
+		s.localDone = true
+	}
 	s.h.mu.Unlock()
-	if stillSending {
-		s.resetStream(http2.ErrCodeNo)
+}
+
+// lateFrameLocked handles a DATA or trailers frame for a stream whose
+// response is complete: END_STREAM closes it quietly, anything else
+// tells the client to stop sending (RST_STREAM NO_ERROR). Called with h.mu held.
+func (h *h2conn) lateFrameLocked(s *h2stream, ended bool) error {
+	s.reset = true
+	h.forgetLocked(s)
+	if ended {
+		return nil
+	}
+	return http2.StreamError{StreamID: s.id, Code: http2.ErrCodeNo}
+}
+
+// forgetLocked takes s off the connection's streams. Called with h.mu held.
+func (h *h2conn) forgetLocked(s *h2stream) {
+	if h.streams[s.id] != s {
+		return
+	}
+	delete(h.streams, s.id)
+	if len(h.streams) > 0 || h.closed {
+		return
+	}
+	if h.goingAway {
+		h.closeSoon()
+	} else if h.idle != nil {
+		h.idle.Reset(h2IdleTimeout)
 	}
 }
 
@@ -328,20 +364,13 @@ func (s *h2stream) finish() {
 func (s *h2stream) release() {
 	h := s.h
 	h.mu.Lock()
-	if h.streams[s.id] == s {
-		delete(h.streams, s.id)
+	if !s.localDone {
+		h.forgetLocked(s)
+		s.closeBodyLocked(errH2ConnClosed)
 	}
-	s.closeBodyLocked(errH2ConnClosed)
 	h.handlers--
-	n, away := len(h.streams), h.goingAway
-	if n == 0 && h.idle != nil && !h.closed {
-		h.idle.Reset(h2IdleTimeout)
-	}
 	h.mu.Unlock()
 	h.sendCredit(nil)
-	if n == 0 && away {
-		h.closeSoon()
-	}
 }
 
 // resetStream resets the stream with code (a handler's panic, rec.reset:
@@ -370,9 +399,7 @@ func (s *h2stream) closeLocked(err error) {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	if s.h.streams[s.id] == s {
-		delete(s.h.streams, s.id)
-	}
+	s.h.forgetLocked(s)
 	s.h.cond.Broadcast()
 }
 

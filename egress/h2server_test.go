@@ -45,6 +45,7 @@ func h2TestHandler(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Length", strconv.Itoa(n))
 		_, _ = io.WriteString(w, h2Pattern(n))
 	case "/trailers": // gRPC-style: declared trailers, set after the body
+		_, _ = io.Copy(io.Discard, r.Body) // a client still sending after the response ended may see it reset
 		h.Set("Content-Type", "application/grpc")
 		h.Set("Trailer", "Grpc-Status, Grpc-Message")
 		_, _ = io.WriteString(w, "\x00\x00\x00\x00\x02hi")
