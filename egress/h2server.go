@@ -166,15 +166,16 @@ func (h *h2conn) serve() {
 	if _, err := io.ReadFull(h.br, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
 		return
 	}
-	h.lockWrite()
-	_ = h.fr.WriteSettings(
-		http2.Setting{ID: http2.SettingMaxFrameSize, Val: h2MaxReadFrame},
-		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: h2MaxStreams},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: h.maxHeaderList()},
-		http2.Setting{ID: http2.SettingHeaderTableSize, Val: 4096},
-		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
-	)
-	_ = h.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
+	if h.lockWrite() {
+		_ = h.fr.WriteSettings(
+			http2.Setting{ID: http2.SettingMaxFrameSize, Val: h2MaxReadFrame},
+			http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: h2MaxStreams},
+			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: h.maxHeaderList()},
+			http2.Setting{ID: http2.SettingHeaderTableSize, Val: 4096},
+			http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
+		)
+		_ = h.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
+	}
 	h.unlockWrite()
 	h.mu.Lock()
 	h.recvAvail = h2ConnWindow
@@ -254,8 +255,9 @@ func (h *h2conn) process(f http2.Frame) error {
 		if f.IsAck() {
 			return nil
 		}
-		h.lockWrite()
-		_ = h.fr.WritePing(true, f.Data)
+		if h.lockWrite() {
+			_ = h.fr.WritePing(true, f.Data)
+		}
 		h.unlockWrite()
 	case *http2.WindowUpdateFrame:
 		return h.processWindowUpdate(f)
@@ -316,8 +318,9 @@ func (h *h2conn) processSettings(f *http2.SettingsFrame) error {
 	}); err != nil {
 		return err
 	}
-	h.lockWrite()
-	_ = h.fr.WriteSettingsAck()
+	if h.lockWrite() {
+		_ = h.fr.WriteSettingsAck()
+	}
 	h.unlockWrite()
 	return nil
 }
@@ -440,12 +443,13 @@ func (h *h2conn) sendCredit(s *h2stream) {
 	if connInc == 0 && streamInc == 0 {
 		return
 	}
-	h.lockWrite()
-	if connInc > 0 {
-		_ = h.fr.WriteWindowUpdate(0, connInc)
-	}
-	if streamInc > 0 {
-		_ = h.fr.WriteWindowUpdate(s.id, streamInc)
+	if h.lockWrite() {
+		if connInc > 0 {
+			_ = h.fr.WriteWindowUpdate(0, connInc)
+		}
+		if streamInc > 0 {
+			_ = h.fr.WriteWindowUpdate(s.id, streamInc)
+		}
 	}
 	h.unlockWrite()
 }
@@ -457,8 +461,9 @@ func (h *h2conn) resetStream(id uint32, code http2.ErrCode) {
 		s.closeLocked(errH2StreamReset)
 	}
 	h.mu.Unlock()
-	h.lockWrite()
-	_ = h.fr.WriteRSTStream(id, code)
+	if h.lockWrite() {
+		_ = h.fr.WriteRSTStream(id, code)
+	}
 	h.unlockWrite()
 	h.sendCredit(nil)
 }
@@ -472,8 +477,9 @@ func (h *h2conn) goAway(code http2.ErrCode) {
 	h.goingAway = true
 	last := h.maxID
 	h.mu.Unlock()
-	h.lockWrite()
-	_ = h.fr.WriteGoAway(last, code, nil)
+	if h.lockWrite() {
+		_ = h.fr.WriteGoAway(last, code, nil)
+	}
 	h.unlockWrite()
 }
 
@@ -488,8 +494,9 @@ func (h *h2conn) shutdown() {
 	h.goingAway = true
 	last, idle := h.maxID, len(h.streams) == 0
 	h.mu.Unlock()
-	h.lockWrite()
-	_ = h.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
+	if h.lockWrite() {
+		_ = h.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
+	}
 	h.unlockWrite()
 	if idle {
 		h.closeSoon()
@@ -512,10 +519,13 @@ func (h *h2conn) onIdle() {
 	}
 }
 
-// lockWrite starts a write: the frame goes into bw under wmu.
-func (h *h2conn) lockWrite() {
+// lockWrite starts a write: the frame goes into bw under wmu. It reports
+// whether the connection can still be written to; unlockWrite ends the
+// write either way.
+func (h *h2conn) lockWrite() bool {
 	h.pending.Add(1)
 	h.wmu.Lock()
+	return h.werr == nil
 }
 
 // unlockWrite ends a write; the last writer in progress flushes.

@@ -322,9 +322,9 @@ func (s *h2stream) writeHeaders(hb *h2HeaderBlock, end bool) error {
 	if reset || closed {
 		return errH2StreamReset
 	}
-	h.lockWrite()
+	ok := h.lockWrite()
 	defer h.unlockWrite()
-	if h.werr != nil {
+	if !ok {
 		return h.werr
 	}
 	block := hb.buf.Bytes()
@@ -391,10 +391,11 @@ func (s *h2stream) writeData(p []byte, end bool) error {
 		s.sendWindow -= n
 		h.mu.Unlock()
 		last := end && n == int64(len(p))
-		h.lockWrite()
-		err := h.werr
-		if err == nil {
+		var err error
+		if h.lockWrite() {
 			err = h.fr.WriteData(s.id, last, p[:n])
+		} else {
+			err = h.werr
 		}
 		h.unlockWrite()
 		if err != nil {

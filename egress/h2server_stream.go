@@ -209,14 +209,8 @@ func (h *h2conn) newStream(f *http2.MetaHeadersFrame) (*h2stream, http.HandlerFu
 	delete(header, "Trailer")
 
 	ctx, cancel := context.WithCancel(h.ctx)
-	r, err := http.NewRequestWithContext(ctx, method, "", nil)
-	if err != nil { // a method http.NewRequest does not take
-		r = (&http.Request{Method: method}).WithContext(ctx)
-	}
-	r.URL, r.RequestURI, r.Header, r.Host, r.Trailer = u, requestURI, header, authority, s.trailer
-	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
-	r.RemoteAddr, r.TLS = h.remote, h.tls
-	r.Body = http.NoBody
+	r := (&http.Request{Method: method, URL: u, RequestURI: requestURI, Header: header, Host: authority, Trailer: s.trailer,
+		Proto: "HTTP/2.0", ProtoMajor: 2, RemoteAddr: h.remote, TLS: h.tls, Body: http.NoBody}).WithContext(ctx) // the literal stays on the stack
 	if !f.StreamEnded() {
 		r.ContentLength = -1
 		if vs := header["Content-Length"]; len(vs) > 0 {
@@ -366,8 +360,8 @@ func (s *h2stream) release() {
 	h.mu.Lock()
 	if !s.localDone {
 		h.forgetLocked(s)
-		s.closeBodyLocked(errH2ConnClosed)
 	}
+	s.closeBodyLocked(errH2ConnClosed) // a read after the handler (a transport's) fails, as with net/http
 	h.handlers--
 	h.mu.Unlock()
 	h.sendCredit(nil)
@@ -384,8 +378,9 @@ func (s *h2stream) resetStream(code http2.ErrCode) {
 	}
 	s.closeLocked(errH2StreamReset)
 	h.mu.Unlock()
-	h.lockWrite()
-	_ = h.fr.WriteRSTStream(s.id, code)
+	if h.lockWrite() {
+		_ = h.fr.WriteRSTStream(s.id, code)
+	}
 	h.unlockWrite()
 	h.sendCredit(nil)
 }
