@@ -166,6 +166,12 @@ func (s *h2stream) takeBuf() {
 // once the handler is done, END_STREAM and the trailers (as net/http's
 // server's writeChunk).
 func (s *h2stream) writeChunk(p []byte) (int, error) {
+	// The whole chunk counts as one write in progress: its HEADERS, DATA
+	// and trailers leave in one flush (unless writeData must wait for
+	// window, which lets the chunk's frames go first).
+	s.h.pending.Add(1)
+	s.holding = true
+	defer s.release1()
 	if !s.wroteHeader {
 		s.WriteHeader(http.StatusOK)
 	}
@@ -225,6 +231,14 @@ func (s *h2stream) writeChunk(p []byte) (int, error) {
 		return len(p), err
 	}
 	return len(p), nil
+}
+
+// release1 ends the write in progress writeChunk started, if it still holds it.
+func (s *h2stream) release1() {
+	if s.holding {
+		s.holding = false
+		s.h.unlockPending()
+	}
 }
 
 // declareTrailer notes k as a trailer key, as net/http's server does.
@@ -379,6 +393,12 @@ func (s *h2stream) writeData(p []byte, end bool) error {
 	for {
 		h.mu.Lock()
 		for len(p) > 0 && !s.reset && !h.closed && (h.sendWindow <= 0 || s.sendWindow <= 0) {
+			if s.holding { // what was written must leave before the client can grant more
+				h.mu.Unlock()
+				s.release1()
+				h.mu.Lock()
+				continue
+			}
 			h.cond.Wait()
 		}
 		if s.reset || h.closed {

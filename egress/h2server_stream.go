@@ -52,6 +52,7 @@ type h2stream struct {
 	handlerDone   bool
 	head          bool
 	needsContinue bool
+	holding       bool     // writeChunk counts as a write in progress (h.pending)
 	buf           []byte   // the body written and not sent yet, in *bufp
 	bufp          *[]byte  // from h2Chunks
 	trailers      []string // declared trailer keys, canonical
