@@ -321,6 +321,9 @@ func (r *rawH2) transcript(id uint32, ack bool, maxData int) []string {
 			if f.StreamID == id {
 				return append(out, fmt.Sprintf("body %d bytes, RST_STREAM %v", body, f.ErrCode))
 			}
+			if id == 0 {
+				out = append(out, fmt.Sprintf("RST_STREAM %v", f.ErrCode))
+			}
 		case *http2.GoAwayFrame:
 			out = append(out, fmt.Sprintf("GOAWAY %v", f.ErrCode))
 			if f.ErrCode != http2.ErrCodeNo {
