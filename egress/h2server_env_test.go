@@ -204,14 +204,14 @@ func streamErrorText(err error) string {
 // rawH2 is a client speaking frames to a server: for what Go's client
 // will not send (bad pseudo-headers, oversized header lists).
 type rawH2 struct {
-	t   *testing.T
+	t   testing.TB
 	c   net.Conn
 	fr  *http2.Framer
 	enc *hpack.Encoder
 	buf bytes.Buffer
 }
 
-func (s *h2Server) raw(t *testing.T, settings ...http2.Setting) *rawH2 {
+func (s *h2Server) raw(t testing.TB, settings ...http2.Setting) *rawH2 {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", s.addr, h1Wait)
 	if err != nil {

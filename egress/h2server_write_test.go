@@ -28,7 +28,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 }
 
 // ourH2 serves h on one loopback connection with our server, its writes counted.
-func ourH2(t *testing.T, h http.Handler) (*rawH2, *countingConn) {
+func ourH2(t testing.TB, h http.Handler) (*rawH2, *countingConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
