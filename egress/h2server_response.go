@@ -55,6 +55,9 @@ func (s *h2stream) WriteHeader(code int) {
 		return
 	}
 	s.wroteHeader, s.status = true, code
+	if s.cont.Load() == 1 {
+		s.cont.CompareAndSwap(1, 2) // the final status answers the expectation
+	}
 	hb := h2Encoders.Get().(*h2HeaderBlock)
 	hb.buf.Reset()
 	s.hb = hb
@@ -279,13 +282,11 @@ func (s *h2stream) nonemptyTrailers() bool {
 
 // writeContinue sends 100 Continue, the handler having started to read the body.
 func (s *h2stream) writeContinue() {
-	if !s.wroteHeader {
-		hb := h2Encoders.Get().(*h2HeaderBlock)
-		hb.buf.Reset()
-		hb.field(":status", "100")
-		_ = s.writeHeaders(hb, false)
-		h2Encoders.Put(hb)
-	}
+	hb := h2Encoders.Get().(*h2HeaderBlock)
+	hb.buf.Reset()
+	hb.field(":status", "100")
+	_ = s.writeHeaders(hb, false)
+	h2Encoders.Put(hb)
 }
 
 // h2HeaderBlock encodes one header block. Its encoder keeps no dynamic

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -38,26 +39,26 @@ type h2stream struct {
 	trailer    http.Header
 
 	// the response; the handler's goroutine only
-	header        http.Header
-	hb            *h2HeaderBlock // the header encoded at WriteHeader, until it is sent
-	respLen       int64          // the response's valid Content-Length, -1 without one
-	respLenText   string
-	hasType       bool // the header has Content-Type
-	hasEncoding   bool // and a non-empty Content-Encoding
-	hasDate       bool
-	closeConn     bool // Connection: close
-	status        int
-	wroteHeader   bool
-	sentHeader    bool
-	handlerDone   bool
-	head          bool
-	needsContinue bool
-	holding       bool     // writeChunk counts as a write in progress (h.pending)
-	buf           []byte   // the body written and not sent yet, in *bufp
-	bufp          *[]byte  // from h2Chunks
-	trailers      []string // declared trailer keys, canonical
-	sentLen       int64    // the Content-Length sent, 0 if none
-	wrote         int64
+	header      http.Header
+	hb          *h2HeaderBlock // the header encoded at WriteHeader, until it is sent
+	respLen     int64          // the response's valid Content-Length, -1 without one
+	respLenText string
+	hasType     bool // the header has Content-Type
+	hasEncoding bool // and a non-empty Content-Encoding
+	hasDate     bool
+	closeConn   bool // Connection: close
+	status      int
+	wroteHeader bool
+	sentHeader  bool
+	handlerDone bool
+	head        bool
+	cont        atomic.Int32 // 1: the client expects 100 Continue; 2: sent, or a final status was; read by the body's reader too
+	holding     bool         // writeChunk counts as a write in progress (h.pending)
+	buf         []byte       // the body written and not sent yet, in *bufp
+	bufp        *[]byte      // from h2Chunks
+	trailers    []string     // declared trailer keys, canonical
+	sentLen     int64        // the Content-Length sent, 0 if none
+	wrote       int64
 }
 
 // h2ConnHeaders are the connection-specific headers an HTTP/2 request must not carry (RFC 9113 8.2.2).
@@ -192,7 +193,7 @@ func (h *h2conn) newStream(f *http2.MetaHeadersFrame) (*h2stream, http.HandlerFu
 	}
 	s := &h2stream{h: h, id: f.StreamID, recvAvail: h2StreamWindow, declLen: -1, head: method == http.MethodHead}
 	if httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue") {
-		s.needsContinue = true
+		s.cont.Store(1)
 		delete(header, "Expect")
 	}
 	for _, v := range header["Trailer"] {
@@ -425,8 +426,7 @@ type h2body h2stream
 func (b *h2body) Read(p []byte) (int, error) {
 	s := (*h2stream)(b)
 	h := s.h
-	if s.needsContinue {
-		s.needsContinue = false
+	if s.cont.Load() == 1 && s.cont.CompareAndSwap(1, 2) {
 		s.writeContinue()
 	}
 	h.mu.Lock()

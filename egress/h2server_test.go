@@ -121,6 +121,8 @@ func TestH2ServerDifferential(t *testing.T) {
 		{"HEAD", req("HEAD", "/hello", "")},
 		{"request as seen", req("GET", "/request?a=b&c", "", "Cookie", "a=1", "Cookie", "b=2")},
 		{"POST with a length", req("POST", "/request", "twelve bytes")},
+		{"Expect 100-continue", req("POST", "/request", "continued", "Expect", "100-continue")},
+		{"Expect 100-continue, body unread", req("POST", "/hello", "not read", "Expect", "100-continue")},
 		{"POST 1 MiB echoed", req("POST", "/echo", big)},
 		{"POST streamed body", func(base string) *http.Request {
 			r, _ := http.NewRequest("POST", base+"/request", io.NopCloser(strings.NewReader(big)))
