@@ -40,9 +40,9 @@ const h2Preface = "PRI "
 func noDecision(rule string) policy.Decision { return policy.Decision{Entry: -1, Rule: rule} }
 
 // serveConn classifies a new connection: a TCP listener forwards it as is;
-// otherwise a TLS ClientHello goes to SNI passthrough, HTTP/2 with prior
-// knowledge to the listener's net/http server, and anything else is served
-// as HTTP/1 on this goroutine. Each connection keeps the state it started with.
+// otherwise a TLS ClientHello goes to SNI passthrough, and HTTP/2 with
+// prior knowledge (serveH2) and anything else (HTTP/1) are served on this
+// goroutine (with Config.StdlibPaths, by the listener's net/http server). Each connection keeps the state it started with.
 func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	e.metrics.ActiveConns.Inc()
 	end := func() {
@@ -94,6 +94,10 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 	}
 	if string(b) == h2Preface {
 		_ = c.SetReadDeadline(time.Time{})
+		if !e.cfg.StdlibPaths {
+			e.serveH2(l, &bufConn{TCPConn: c, pr: pr, done: func() {}}, nil)
+			return
+		}
 		e.conns.Add(1) // the HTTP server now owns it; released when it closes
 		l.queue.push(&bufConn{TCPConn: c, pr: pr, done: e.conns.Done})
 		return

@@ -9,20 +9,25 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/http2"
 
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/policy"
 	"github.com/egressgw/egressgw/route"
 )
 
-// serveHTTP handles a request that came through the net/http server
-// (clients speaking HTTP/2 with prior knowledge).
+// serveHTTP handles a request of an HTTP/2 client: from the engine's own
+// HTTP/2 server (h2stream) or net/http's (Config.StdlibPaths).
 func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
 	rec := getRecorder(w)
 	defer putRecorder(rec)
 	src, _ := netip.ParseAddrPort(r.RemoteAddr)
 	e.handle(l, nil, rec, r, src.Addr().Unmap())
 	if rec.reset {
+		if s, ok := w.(*h2stream); ok {
+			s.resetStream(http2.ErrCodeInternal)
+			return
+		}
 		panic(http.ErrAbortHandler) // the net/http server resets the stream
 	}
 }

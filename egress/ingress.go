@@ -70,7 +70,8 @@ func (e *Engine) ingressTLS(st *state, l *listener, rl *route.Listener, c *net.T
 
 // terminate does the TLS handshake of an ingress connection whose server
 // terminates TLS, then serves its requests: HTTP/1.x on the same path as
-// plaintext ones (h1conn), HTTP/2 by the listener's net/http server.
+// plaintext ones (h1conn), HTTP/2 by serveH2 (with Config.StdlibPaths,
+// both by the listener's net/http server).
 func (e *Engine) terminate(st *state, l *listener, c *net.TCPConn, pr *peekReader, sni string, srv *route.Server) {
 	bc := &bufConn{TCPConn: c, pr: pr, done: func() {}}
 	tc := tls.Server(bc, e.cfg.Certs.TLSConfig(route.Ingress, l.port))
@@ -86,6 +87,9 @@ func (e *Engine) terminate(st *state, l *listener, c *net.TCPConn, pr *peekReade
 	switch proto := tc.ConnectionState().NegotiatedProtocol; {
 	case proto == acmeTLS1: // a TLS-ALPN-01 validation: the handshake was all of it
 		_ = tc.Close()
+	case proto == "h2" && !e.cfg.StdlibPaths:
+		cs := tc.ConnectionState()
+		e.serveH2(l, tc, &cs)
 	case proto == "h2" || e.cfg.StdlibPaths:
 		e.conns.Add(1) // the HTTP server owns the connection now; released when it closes
 		bc.done = e.conns.Done

@@ -23,20 +23,21 @@ type listener struct {
 	port  uint32
 	label string // port as text, for logs and metrics
 	ln    *net.TCPListener
-	queue *connQueue   // HTTP/2 (prior knowledge) connections for srv
-	srv   *http.Server // serves those; HTTP/1 connections are served by h1conn
+	queue *connQueue   // connections for srv (HTTP/2 with Config.StdlibPaths, HTTP/1 too)
+	srv   *http.Server // serves those; otherwise h1conn and h2conn serve them
 
 	closing atomic.Bool // no new requests: connections close after the one in flight
 	mu      sync.Mutex
 	h1      map[*h1conn]struct{} // guarded by mu
-	drained chan struct{}        // closed once closing and the last HTTP/1 connection is gone; guarded by mu
+	h2      map[*h2conn]struct{} // guarded by mu
+	drained chan struct{}        // closed once closing and the last HTTP/1 and HTTP/2 connection is gone; guarded by mu
 }
 
 func (l *listener) key() listenerKey { return listenerKey{l.side, l.port} }
 
 func (e *Engine) startListener(k listenerKey, ln *net.TCPListener) *listener {
 	l := &listener{side: k.side, port: k.port, label: strconv.Itoa(int(k.port)), ln: ln, queue: newConnQueue(ln.Addr()),
-		h1: map[*h1conn]struct{}{}, drained: make(chan struct{})}
+		h1: map[*h1conn]struct{}{}, h2: map[*h2conn]struct{}{}, drained: make(chan struct{})}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // HTTP2/GRPC ports: h2c with prior knowledge
@@ -91,10 +92,28 @@ func (l *listener) untrack(h *h1conn) {
 	l.checkDrained()
 }
 
+// trackH2 registers an HTTP/2 connection, unless the listener is closing.
+func (l *listener) trackH2(h *h2conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing.Load() {
+		return false
+	}
+	l.h2[h] = struct{}{}
+	return true
+}
+
+func (l *listener) untrackH2(h *h2conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.h2, h)
+	l.checkDrained()
+}
+
 // checkDrained closes drained when the last connection of a closing
 // listener is gone. Called with mu held.
 func (l *listener) checkDrained() {
-	if l.closing.Load() && len(l.h1) == 0 {
+	if l.closing.Load() && len(l.h1) == 0 && len(l.h2) == 0 {
 		select {
 		case <-l.drained:
 		default:
@@ -106,16 +125,24 @@ func (l *listener) checkDrained() {
 // closeIdle starts the listener's drain: idle HTTP/1 connections close
 // now, busy ones after their response (which says Connection: close). A
 // connection going idle after this sees closing itself (waitRequest).
+// HTTP/2 connections get GOAWAY: their streams in flight finish, then they close.
 func (l *listener) closeIdle() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.closing.Store(true)
 	for h := range l.h1 {
 		if h.idle.Load() {
 			_ = h.c.SetReadDeadline(time.Now())
 		}
 	}
+	h2 := make([]*h2conn, 0, len(l.h2))
+	for h := range l.h2 {
+		h2 = append(h2, h)
+	}
 	l.checkDrained()
+	l.mu.Unlock()
+	for _, h := range h2 { // outside mu: GOAWAY is a write to the client
+		h.shutdown()
+	}
 }
 
 // closeAll ends every HTTP/1 connection at once.
@@ -124,6 +151,9 @@ func (l *listener) closeAll() {
 	defer l.mu.Unlock()
 	l.closing.Store(true)
 	for h := range l.h1 {
+		_ = h.c.Close()
+	}
+	for h := range l.h2 {
 		_ = h.c.Close()
 	}
 }

@@ -25,6 +25,7 @@ func TestStdlibPaths(t *testing.T) {
 		{"EnginePassthrough", TestEnginePassthrough},
 		{"EngineTCP", TestEngineTCP},
 		{"EngineH2CClient", TestEngineH2CClient},
+		{"H2ServerTaken", TestH2ServerTaken},
 		{"ShutdownClosesSilentConnections", TestShutdownClosesSilentConnections},
 		{"RelayHalfClose", TestRelayHalfClose},
 		{"RelayIdleTimeout", TestRelayIdleTimeout},

@@ -28,6 +28,7 @@ go test -run '^$' -fuzz '^FuzzParseHead$' -fuzztime 50000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzParseHeadFields$' -fuzztime 60000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzParseResponseHead$' -fuzztime 50000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzParseResponseHeadFields$' -fuzztime 50000x -timeout 5m ./egress/
+go test -run '^$' -fuzz '^FuzzH2ServerFrames$' -fuzztime 50000x -timeout 5m ./egress/
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20000x -timeout 5m ./egress/config/
 go test -run '^$' -fuzz '^FuzzRoutes$' -fuzztime 20000x -timeout 5m ./egress/config/
 go test -run '^$' -fuzz '^FuzzLookup$' -fuzztime 300000x -timeout 5m ./policy/
