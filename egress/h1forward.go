@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -33,7 +32,6 @@ func (e *Engine) forwardH1(u *upstream, rec *recorder, r *http.Request, host str
 	if u.target.host != "" {
 		host = u.target.host // as roundTrip: the connection goes to the target's name
 	}
-	forwardedH1.Add(1)
 	pool := u.h1
 	replayable := (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) && isIdempotent(r.Method)
 	ctx := r.Context()
@@ -82,9 +80,6 @@ func (e *Engine) forwardH1(u *upstream, rec *recorder, r *http.Request, host str
 		return
 	}
 }
-
-// forwardedH1 counts the requests forwardH1 took, for tests.
-var forwardedH1 atomic.Int64
 
 // pooledConn takes a pooled connection, or a new one. With check, a reused
 // connection is first checked for having been closed meanwhile.
