@@ -19,7 +19,13 @@ import (
 // HTTP/1.1 only, and nothing the ReverseProxy path does is asked for (a
 // protocol upgrade, a route timeout or per-try timeout).
 func pooledH1(u *upstream, r *http.Request, rt *route.HTTPRoute) bool {
-	return u.h1 != nil && u.h2 == nil && !isUpgrade(r) && (rt == nil || rt.Timeout == 0 && rt.Retries.PerTryTimeout == 0)
+	return u.h1 != nil && u.h2 == nil && !isUpgrade(r) && !timed(rt)
+}
+
+// timed reports whether rt sets a timeout or a per-try timeout, which only
+// the ReverseProxy path (retryTransport, a context deadline) applies.
+func timed(rt *route.HTTPRoute) bool {
+	return rt != nil && (rt.Timeout > 0 || rt.Retries.PerTryTimeout > 0)
 }
 
 // forwardH1 proxies r to u over a pooled HTTP/1.1 connection and writes

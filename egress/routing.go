@@ -275,7 +275,7 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	switch {
 	case u.proxy == nil:
 		refuse(rec, http.StatusBadGateway, "egressgw: "+routeRule(rt)+" sends HTTP to "+u.cluster+", whose port is not declared HTTP")
-	case h != nil && (u.h1 != nil || u.h2 != nil) && !isUpgrade(r) && rt.Timeout == 0 && rt.Retries.PerTryTimeout == 0: // timeouts: the ReverseProxy path applies them
+	case h != nil && (u.h1 != nil || u.h2 != nil) && !isUpgrade(r) && !timed(rt):
 		h.retries, h.forwarded = &rt.Retries, forwarded
 		h.roundTrip(u, rec, r, target)
 		h.retries, h.forwarded = nil, false
