@@ -106,7 +106,7 @@ func (s *h2stream) Write(p []byte) (int, error) {
 	if !s.wroteHeader {
 		s.WriteHeader(http.StatusOK)
 	}
-	if !bodyAllowed(s.status) {
+	if bodylessStatus(s.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	s.wrote += int64(len(p))
@@ -184,13 +184,13 @@ func (s *h2stream) writeChunk(p []byte) (int, error) {
 	if !s.sentHeader {
 		s.sentHeader = true
 		hb := s.hb
-		if !s.hasType && !s.hasEncoding && bodyAllowed(s.status) && len(p) > 0 {
+		if !s.hasType && !s.hasEncoding && !bodylessStatus(s.status) && len(p) > 0 {
 			hb.field("content-type", http.DetectContentType(p))
 		}
 		if s.respLenText != "" {
 			s.sentLen = s.respLen
 			hb.field("content-length", s.respLenText)
-		} else if s.handlerDone && bodyAllowed(s.status) && (len(p) > 0 || !s.head) {
+		} else if s.handlerDone && !bodylessStatus(s.status) && (len(p) > 0 || !s.head) {
 			hb.field("content-length", strconv.Itoa(len(p)))
 		}
 		if !s.hasDate {
@@ -429,12 +429,7 @@ func (s *h2stream) writeData(p []byte, end bool) error {
 	}
 }
 
-// bodyAllowed reports whether a response with status may have a body.
-func bodyAllowed(status int) bool {
-	return !(status >= 100 && status <= 199 || status == http.StatusNoContent || status == http.StatusNotModified)
-}
-
-// statusTexts holds the :status values, made once.
+// statusTexts holds the status codes as text (:status values, metric labels), made once.
 var statusTexts = func() (t [1000]string) {
 	for i := 100; i < len(t); i++ {
 		t[i] = strconv.Itoa(i)

@@ -280,18 +280,10 @@ func protocolName(p config.Protocol) string {
 	return "auto"
 }
 
+// statusLabel is code as a metric label, without allocating for a valid status.
 func statusLabel(code int) string {
-	switch code {
-	case 200:
-		return "200"
-	case 403:
-		return "403"
-	case 404:
-		return "404"
-	case 502:
-		return "502"
-	case 503:
-		return "503"
+	if code >= 100 && code < len(statusTexts) {
+		return statusTexts[code]
 	}
 	return strconv.Itoa(code)
 }
