@@ -487,15 +487,16 @@ spec:
 	}
 }
 
-// TestIngressOutlierEjection: a destination's endpoints are balanced per
-// request, and an endpoint that keeps failing is ejected by the
-// DestinationRule's outlierDetection: the requests go to the healthy one.
-func TestIngressOutlierEjection(t *testing.T) {
+// outlierConfig is a destination of two endpoints, good and bad (which
+// answers 503), round-robin balanced with outlierDetection (two 5xx in a
+// row eject for baseEjection), behind an ingress route to app.example.com
+// with no retries.
+func outlierConfig(t *testing.T, baseEjection string) (bad *backend, yml string) {
 	good := newBackend(t, "good", nil)
-	bad := newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) {
+	bad = newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad endpoint", http.StatusServiceUnavailable)
 	})
-	yml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+	yml = fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: app, namespace: default}
 spec:
@@ -514,7 +515,7 @@ spec:
   host: app
   trafficPolicy:
     loadBalancer: {simple: ROUND_ROBIN}
-    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: %s, maxEjectionPercent: 100}
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -530,7 +531,15 @@ spec:
   hosts: [app.example.com]
   gateways: [gw]
   http: [{route: [{destination: {host: app}}], retries: {attempts: 0}}]
-`, port2(good.URL), port2(bad.URL))
+`, port2(good.URL), port2(bad.URL), baseEjection)
+	return bad, yml
+}
+
+// TestIngressOutlierEjection: a destination's endpoints are balanced per
+// request, and an endpoint that keeps failing is ejected by the
+// DestinationRule's outlierDetection: the requests go to the healthy one.
+func TestIngressOutlierEjection(t *testing.T) {
+	bad, yml := outlierConfig(t, "60s")
 	env := startIngress(t, yml, nil)
 	statuses := map[int]int{}
 	for range 10 {

@@ -2,7 +2,6 @@ package egress
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,47 +43,8 @@ func ejectedOf(e *Engine, name string) []string {
 // reload that keeps it (an unrelated change), and comes back when its
 // baseEjectionTime ends.
 func TestOutlierSurvivesReload(t *testing.T) {
-	good := newBackend(t, "good", nil)
-	bad := newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "bad endpoint", http.StatusServiceUnavailable)
-	})
-	yml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: %s}}
-  - {address: 127.0.0.1, ports: {http: %s}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: app, namespace: default}
-spec:
-  host: app
-  trafficPolicy:
-    loadBalancer: {simple: ROUND_ROBIN}
-    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 5s, maxEjectionPercent: 100}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: {{PORT}}, name: http, protocol: HTTP}, hosts: [app.example.com]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app, namespace: default}
-spec:
-  hosts: [app.example.com]
-  gateways: [gw]
-  http: [{route: [{destination: {host: app}}], retries: {attempts: 0}HEADERS}]
-`, port2(good.URL), port2(bad.URL))
-	env := startIngress(t, strings.ReplaceAll(yml, "HEADERS", ""), nil)
+	bad, yml := outlierConfig(t, "5s")
+	env := startIngress(t, yml, nil)
 	const cluster = "outbound|80||app.default.svc.cluster.local"
 	badAddr := "127.0.0.1:" + port2(bad.URL)
 	for i := 0; i < 20 && len(ejectedOf(env.eng, cluster)) == 0; i++ {
@@ -96,7 +56,8 @@ spec:
 
 	// An unrelated change: a response header on the route.
 	dir := t.TempDir()
-	reloaded := strings.ReplaceAll(strings.ReplaceAll(yml, "HEADERS", ", headers: {response: {set: {x-reloaded: \"yes\"}}}"), "{{PORT}}", env.port)
+	reloaded := strings.Replace(yml, "retries: {attempts: 0}}]", "retries: {attempts: 0}, headers: {response: {set: {x-reloaded: \"yes\"}}}}]", 1)
+	reloaded = strings.ReplaceAll(reloaded, "{{PORT}}", env.port)
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(reloaded), 0o600); err != nil {
 		t.Fatal(err)
 	}
