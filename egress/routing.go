@@ -268,7 +268,13 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	}
 	if eps := u.endpoints; eps != nil {
 		var i int
-		u, i = eps.pick(rec, r, remoteAddr4(r))
+		var src netip.Addr
+		if h != nil {
+			src = h.src // parsed once per connection
+		} else {
+			src = remoteAddr4(r)
+		}
+		u, i = eps.pick(rec, r, src)
 		defer func() { eps.done(i, rec.status) }()
 	}
 	target := hostOr(u.target.host, host)
