@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,14 +75,22 @@ func port(u string) string {
 	return p
 }
 
+// freePort returns a port free on loopback now, for a listener the test
+// starts later. It is taken below Linux's ephemeral range (32768-60999), so
+// that the outgoing connections of tests running meanwhile (other packages
+// run in parallel) cannot be given it before the listener binds.
 func freePort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(20000+rand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		defer l.Close()
+		_, p, _ := net.SplitHostPort(l.Addr().String())
+		return p
 	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
+	t.Fatal("no free port in 20000-31999 after 100 tries")
+	return ""
 }
 
 // testYAML is the fixture's configuration. Its "external" servers listen
