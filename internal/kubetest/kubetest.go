@@ -51,6 +51,7 @@ type Cluster struct {
 
 	bin, dir string
 	etcdURL  string
+	netns    string // "" for the test's own network namespace
 	port     int
 	mu       sync.Mutex
 	etcd     *process
@@ -73,6 +74,14 @@ func BinDir() string {
 // Start starts etcd and kube-apiserver for t and stops them when t ends.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
+	return StartIn(t, "")
+}
+
+// StartIn is Start inside the network namespace netns (`ip netns add`),
+// listening on its loopback: the clients of the Cluster, and Kubectl, dial
+// into it.
+func StartIn(t testing.TB, netns string) *Cluster {
+	t.Helper()
 	bin := BinDir()
 	for _, p := range []string{filepath.Join(bin, "kube-apiserver"), filepath.Join(bin, "kubectl")} {
 		if _, err := os.Stat(p); err != nil {
@@ -89,7 +98,7 @@ func Start(t testing.TB) *Cluster {
 		}
 		t.Skipf("kubetest: etcd not found (apt-get install etcd-server): %v", err)
 	}
-	c := &Cluster{bin: bin, dir: t.TempDir()}
+	c := &Cluster{bin: bin, dir: t.TempDir(), netns: netns}
 	t.Cleanup(c.stop)
 	if err := c.writeFiles(); err != nil {
 		t.Fatal(err)
@@ -108,6 +117,9 @@ func Start(t testing.TB) *Cluster {
 	c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if netns != "" {
+		c.Config.Dial = netnsDialer(netns)
 	}
 	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
 		t.Fatal(err)
@@ -139,7 +151,7 @@ func (c *Cluster) startEtcd(etcdBin string) error {
 		return fmt.Errorf("kubetest: no free port for etcd")
 	}
 	cu, pu := fmt.Sprintf("http://127.0.0.1:%d", client), fmt.Sprintf("http://127.0.0.1:%d", peer)
-	p, err := startProcess(filepath.Join(c.dir, "etcd.log"), etcdBin,
+	p, err := c.startProcess(filepath.Join(c.dir, "etcd.log"), etcdBin,
 		"--data-dir", filepath.Join(c.dir, "etcd"), "--name", "kubetest",
 		"--listen-client-urls", cu, "--advertise-client-urls", cu,
 		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
@@ -148,7 +160,7 @@ func (c *Cluster) startEtcd(etcdBin string) error {
 		return err
 	}
 	c.etcd = p
-	if err := waitHTTP(cu+"/health", nil, 30*time.Second, p); err != nil {
+	if err := c.waitHTTP(cu+"/health", nil, 30*time.Second, p); err != nil {
 		return fmt.Errorf("kubetest: etcd did not become healthy: %w\n%s", err, tail(p.log, 20))
 	}
 	c.etcdURL = cu
@@ -163,7 +175,7 @@ func (c *Cluster) StartAPIServer() error {
 	if c.api != nil {
 		return fmt.Errorf("kubetest: the API server is already running")
 	}
-	p, err := startProcess(filepath.Join(c.dir, "kube-apiserver.log"), filepath.Join(c.bin, "kube-apiserver"),
+	p, err := c.startProcess(filepath.Join(c.dir, "kube-apiserver.log"), filepath.Join(c.bin, "kube-apiserver"),
 		"--etcd-servers", c.etcdURL,
 		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(c.port),
 		"--cert-dir", filepath.Join(c.dir, "certs"),
@@ -183,7 +195,7 @@ func (c *Cluster) StartAPIServer() error {
 	}
 	c.api = p
 	hdr := http.Header{"Authorization": {"Bearer " + AdminToken}}
-	if err := waitHTTP(fmt.Sprintf("https://127.0.0.1:%d/readyz", c.port), hdr, 90*time.Second, p); err != nil {
+	if err := c.waitHTTP(fmt.Sprintf("https://127.0.0.1:%d/readyz", c.port), hdr, 90*time.Second, p); err != nil {
 		return fmt.Errorf("kubetest: kube-apiserver did not become ready: %w\n%s", err, tail(p.log, 30))
 	}
 	return nil
@@ -262,7 +274,11 @@ func (c *Cluster) Apply(t testing.TB, yaml string) string {
 func (c *Cluster) KubectlErr(stdin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	argv := append([]string{filepath.Join(c.bin, "kubectl"), "--kubeconfig", c.Kubeconfig}, args...)
+	if c.netns != "" {
+		argv = append([]string{"ip", "netns", "exec", c.netns}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -281,6 +297,21 @@ func freePort(t testing.TB) int {
 		t.Fatal("kubetest: no free port")
 	}
 	return p
+}
+
+func (c *Cluster) startProcess(logPath, bin string, args ...string) (*process, error) {
+	if c.netns != "" {
+		return startProcess(logPath, "ip", append([]string{"netns", "exec", c.netns, bin}, args...)...)
+	}
+	return startProcess(logPath, bin, args...)
+}
+
+func (c *Cluster) waitHTTP(url string, hdr http.Header, timeout time.Duration, p *process) error {
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	if c.netns != "" {
+		dial = netnsDialer(c.netns)
+	}
+	return waitHTTP(url, hdr, timeout, p, dial)
 }
 
 // freePortErr picks a free loopback port in 10000-19999: below the

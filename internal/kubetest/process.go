@@ -2,9 +2,11 @@ package kubetest
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,9 +62,10 @@ func (p *process) stop() {
 }
 
 // waitHTTP polls url until it answers 200, the process exits, or timeout.
-func waitHTTP(url string, hdr http.Header, timeout time.Duration, p *process) error {
+func waitHTTP(url string, hdr http.Header, timeout time.Duration, p *process, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the server's own self-signed certificate, on loopback
+		DialContext:     dial,
 	}}
 	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(timeout)
