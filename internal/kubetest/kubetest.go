@@ -314,13 +314,13 @@ func (c *Cluster) waitHTTP(url string, hdr http.Header, timeout time.Duration, p
 	return waitHTTP(url, hdr, timeout, p, dial)
 }
 
-// freePortErr picks a free loopback port in 10000-19999: below the
+// freePortErr picks a free loopback port in 16000-19999: below the
 // ephemeral range, where other tests' outgoing connections cannot take it
-// between our close and the server's bind, and apart from the 20000-31999
-// the engine's tests draw from.
+// between our close and the server's bind, apart from the 20000-31999 the
+// engine's tests draw from and above the fixed ports of the e2e suite.
 func freePortErr() int {
 	for i := 0; i < 200; i++ {
-		p := 10000 + rand.IntN(10000)
+		p := 16000 + rand.IntN(4000)
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err == nil {
 			ln.Close()
