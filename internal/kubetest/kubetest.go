@@ -178,6 +178,10 @@ func (c *Cluster) StartAPIServer() error {
 	p, err := c.startProcess(filepath.Join(c.dir, "kube-apiserver.log"), filepath.Join(c.bin, "kube-apiserver"),
 		"--etcd-servers", c.etcdURL,
 		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(c.port),
+		// A network namespace of the tests has no default route to take an
+		// address from; no Endpoints for the "kubernetes" Service (a
+		// loopback address would not validate), none are needed.
+		"--advertise-address", "127.0.0.1", "--endpoint-reconciler-type", "none",
 		"--cert-dir", filepath.Join(c.dir, "certs"),
 		"--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-account-key-file", filepath.Join(c.dir, "sa.key"),
@@ -226,6 +230,15 @@ func (c *Cluster) writeKubeconfig() error {
 	c.Kubeconfig = filepath.Join(c.dir, "admin.kubeconfig")
 	return WriteKubeconfig(c.Kubeconfig, c.URL, ca, AdminToken)
 }
+
+// CA is the API server's self-signed serving certificate, the CA a
+// kubeconfig for it names (valid for 127.0.0.1 and localhost).
+func (c *Cluster) CA() ([]byte, error) {
+	return os.ReadFile(filepath.Join(c.dir, "certs", "apiserver.crt"))
+}
+
+// Port is the API server's port.
+func (c *Cluster) Port() int { return c.port }
 
 // WriteKubeconfig writes a kubeconfig for server with a bearer token.
 func WriteKubeconfig(path, server string, ca []byte, token string) error {
