@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -141,8 +142,9 @@ func (c *compiler) endpointsV1(o *object) {
 // when it has any (the API server mirrors a selectorless Service's
 // Endpoints into EndpointSlices, and the EndpointSlice controller writes
 // both kinds for a Service with a selector: one set is used, never both),
-// else those of its Endpoints. An address listed twice (in two slices, or
-// in two subsets) is one endpoint with the ports of both.
+// else those of its Endpoints. An endpoint listed twice (the same address
+// and ports, in two slices or two subsets) is used once; the same address
+// with other ports (host-network pods) is another endpoint.
 func (se *svcEndpoints) ready() []Endpoint {
 	if se == nil {
 		return nil
@@ -152,17 +154,20 @@ func (se *svcEndpoints) ready() []Endpoint {
 		src = se.fromEPs
 	}
 	var out []Endpoint
-	at := map[string]int{}
+	seen := map[string]bool{}
+	var key []byte
 	for _, ep := range src {
-		if i, ok := at[ep.Address]; ok {
-			for n, p := range ep.Ports {
-				if _, has := out[i].Ports[n]; !has {
-					out[i].Ports[n] = p
-				}
-			}
+		key = append(key[:0], ep.Address...)
+		for _, n := range slices.Sorted(maps.Keys(ep.Ports)) {
+			key = append(key, ' ')
+			key = append(key, n...)
+			key = append(key, '=')
+			key = strconv.AppendUint(key, uint64(ep.Ports[n]), 10)
+		}
+		if seen[string(key)] {
 			continue
 		}
-		at[ep.Address] = len(out)
+		seen[string(key)] = true
 		out = append(out, ep)
 	}
 	slices.SortStableFunc(out, func(a, b Endpoint) int {
