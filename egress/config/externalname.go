@@ -22,6 +22,7 @@ func (c *compiler) service(o *object) {
 		c.kubeSvcs = append(c.kubeSvcs, kubeSvc{obj: o, svc: &svc}) // built with its endpoints once all are read (services.go)
 		return
 	}
+	c.seeService(o) // its Endpoints, if any, are not "of no loaded Service"
 	before := len(c.r.problems)
 	target := strings.TrimSuffix(strings.ToLower(svc.Spec.ExternalName), ".")
 	if target == "" {

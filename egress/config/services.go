@@ -81,20 +81,20 @@ func (c *compiler) servicePorts(o *object, svc *corev1.Service, host string, tar
 // Runs after every object is dispatched, before the DestinationRules are
 // applied, which then apply to these entries as to ServiceEntry hosts.
 func (c *compiler) buildServices() {
-	if c.svcSeen == nil {
-		c.svcSeen = map[svcKey]bool{}
-	}
 	for _, ks := range c.kubeSvcs {
 		o, svc := ks.obj, ks.svc
 		f, res := o.File, o.Resource()
-		k := svcKey{o.Namespace, o.Name}
-		c.svcSeen[k] = true
+		k := c.seeService(o)
 		if len(svc.Spec.Ports) == 0 {
 			c.r.warn(f, res, "spec.ports", "not applied: a Service without ports is no destination egressgw can route to")
 			continue
 		}
-		before := len(c.r.problems)
 		host := c.serviceHost(o)
+		if i := slices.IndexFunc(c.entries, func(e Entry) bool { return e.Host == host }); i >= 0 {
+			c.r.warn(f, res, "", "not applied: %s registers its name %s, and takes precedence", c.entries[i].Source, host)
+			continue
+		}
+		before := len(c.r.problems)
 		ports, fields := c.servicePorts(o, svc, host, true)
 		if len(c.r.problems) > before || len(ports) == 0 {
 			continue
@@ -124,6 +124,16 @@ func (c *compiler) buildServices() {
 	}
 	c.entryOf = nil
 	c.unusedEndpoints()
+}
+
+// seeService records that Service o is loaded, and returns its key.
+func (c *compiler) seeService(o *object) svcKey {
+	if c.svcSeen == nil {
+		c.svcSeen = map[svcKey]bool{}
+	}
+	k := svcKey{o.Namespace, o.Name}
+	c.svcSeen[k] = true
+	return k
 }
 
 // dropInCluster removes the in-cluster Services' entries once the routes

@@ -243,6 +243,39 @@ func TestSelectorlessServiceIsEgress(t *testing.T) {
 	}
 }
 
+// TestServiceEntryTakesPrecedence: a ServiceEntry registering a Service's
+// name keeps it; the Service (with endpoints or not) is not applied, and a
+// warning names both.
+func TestServiceEntryTakesPrecedence(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "svc.yaml")
+	writeTestFile(t, f, strings.Join([]string{
+		"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se, namespace: default}\nspec:\n" +
+			"  hosts: [my-wikipedia.default.svc.cluster.local, httpbin.default.svc.cluster.local]\n  resolution: STATIC\n" +
+			"  endpoints: [{address: 192.0.2.1}]\n  ports: [{number: 443, name: tls, protocol: TLS}]\n",
+		k8sService("my-wikipedia", false, "[{port: 443, name: tls}]"),
+		k8sEndpoints("my-wikipedia", "[{addresses: [{ip: 198.51.100.1}], ports: [{port: 443, name: tls}]}]"),
+		k8sService("httpbin", true, "[{port: 443, name: tls}]"),
+		ingressTo("{host: httpbin}"),
+	}, "---\n"))
+	s := mustLoad(t, Options{}, f)
+	if got, want := hosts(s), []string{"my-wikipedia.default.svc.cluster.local", "httpbin.default.svc.cluster.local"}; !slices.Equal(got, want) {
+		t.Errorf("registered hosts = %v, want %v (the ServiceEntry's, once each)", got, want)
+	}
+	for _, w := range []string{
+		"Service default/my-wikipedia: not applied: ServiceEntry default/se registers its name my-wikipedia.default.svc.cluster.local, and takes precedence",
+		"Service default/httpbin: not applied: ServiceEntry default/se registers its name httpbin.default.svc.cluster.local",
+	} {
+		if !hasWarning(s, w) {
+			t.Errorf("missing warning %q in\n%s", w, strings.Join(s.Warnings, "\n"))
+		}
+	}
+	for _, cl := range s.Clusters {
+		if cl.Host == "httpbin.default.svc.cluster.local" && (cl.Missing != "" || cl.Entry.Source != "ServiceEntry default/se") {
+			t.Errorf("cluster %s: entry %q missing %q, want the ServiceEntry's", cl.Name, cl.Entry.Source, cl.Missing)
+		}
+	}
+}
+
 // TestIstioTaskKubernetesServices loads Istio's egress-kubernetes-services
 // task unchanged: my-httpbin (ExternalName) and my-wikipedia (selectorless,
 // Endpoints) are both registered.
