@@ -21,17 +21,22 @@ func (c *compiler) serviceHost(o *object) string {
 }
 
 // servicePorts validates a Service's TCP ports and returns them sorted by
-// number, with the field that declared each. With targetPorts, a numeric
-// targetPort is the port dialled where an endpoint does not name one; a
-// targetPort by name is resolved by the endpoints, as kube-proxy does.
-func (c *compiler) servicePorts(o *object, svc *corev1.Service, host string, targetPorts bool) ([]Port, map[uint32]string) {
+// number, with the field that declared each. Other than for ExternalName, a
+// numeric targetPort is the port dialled where an endpoint does not name
+// one; a targetPort by name is resolved by the endpoints, as kube-proxy
+// does. A UDP or SCTP port is warned about unless quiet (a Service in the
+// cluster, such as kube-dns, whose UDP ports are simply no destination).
+func (c *compiler) servicePorts(o *object, svc *corev1.Service, host string, quiet bool) ([]Port, map[uint32]string) {
+	targetPorts := svc.Spec.Type != corev1.ServiceTypeExternalName
 	f, res := o.File, o.Resource()
 	var ports []Port
 	fields := map[uint32]string{}
 	for i, sp := range svc.Spec.Ports {
 		field := fmt.Sprintf("spec.ports[%d]", i)
 		if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
-			c.r.warn(f, res, field+".protocol", "%s is not supported: port %d not registered", sp.Protocol, sp.Port)
+			if !quiet {
+				c.r.warn(f, res, field+".protocol", "%s is not supported: port %d not registered", sp.Protocol, sp.Port)
+			}
 			continue
 		}
 		if sp.Port < 1 || sp.Port > 65535 {
@@ -86,7 +91,9 @@ func (c *compiler) buildServices() {
 		f, res := o.File, o.Resource()
 		k := c.seeService(o)
 		if len(svc.Spec.Ports) == 0 {
-			c.r.warn(f, res, "spec.ports", "not applied: a Service without ports is no destination egressgw can route to")
+			if len(svc.Spec.Selector) == 0 { // in the cluster (a headless Service of a StatefulSet) it is common, and no mistake
+				c.r.warn(f, res, "spec.ports", "not applied: a Service without ports is no destination egressgw can route to")
+			}
 			continue
 		}
 		host := c.serviceHost(o)
@@ -95,7 +102,10 @@ func (c *compiler) buildServices() {
 			continue
 		}
 		before := len(c.r.problems)
-		ports, fields := c.servicePorts(o, svc, host, true)
+		ports, fields := c.servicePorts(o, svc, host, len(svc.Spec.Selector) > 0)
+		if len(ports) == 0 && len(svc.Spec.Selector) > 0 {
+			continue // UDP or SCTP only (kube-dns has TCP too): nothing to route to
+		}
 		if len(c.r.problems) > before || len(ports) == 0 {
 			continue
 		}

@@ -276,6 +276,30 @@ func TestServiceEntryTakesPrecedence(t *testing.T) {
 	}
 }
 
+// TestClusterServicesQuiet: what every cluster has (kube-dns with UDP and
+// TCP ports, a headless Service without ports) loads without a warning,
+// as it will from the API server; the TCP port is a destination.
+func TestClusterServicesQuiet(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "svc.yaml")
+	writeTestFile(t, f, strings.Join([]string{
+		"apiVersion: v1\nkind: Service\nmetadata: {name: kube-dns, namespace: kube-system}\nspec:\n  clusterIP: 10.96.0.10\n" +
+			"  selector: {k8s-app: kube-dns}\n  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}, {name: metrics, port: 9153}]\n",
+		"apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: default}\nspec:\n  clusterIP: None\n  selector: {app: db}\n",
+		"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: kube-dns-1, namespace: kube-system, labels: {kubernetes.io/service-name: kube-dns}}\n" +
+			"addressType: IPv4\nports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53}, {name: metrics, port: 9153}]\nendpoints: [{addresses: [10.244.0.5]}]\n",
+		ingressTo("{host: kube-dns.kube-system.svc.cluster.local, port: {number: 53}}"),
+	}, "---\n"))
+	s := mustLoad(t, Options{}, f)
+	if len(s.Warnings) != 0 {
+		t.Errorf("warnings:\n%s", strings.Join(s.Warnings, "\n"))
+	}
+	for _, cl := range s.Clusters {
+		if got := dialled(&cl); cl.Missing != "" || !slices.Equal(got, []string{"10.244.0.5:53"}) {
+			t.Errorf("cluster %s: endpoints %v (missing %q), want [10.244.0.5:53]", cl.Name, got, cl.Missing)
+		}
+	}
+}
+
 // TestIstioTaskKubernetesServices loads Istio's egress-kubernetes-services
 // task unchanged: my-httpbin (ExternalName) and my-wikipedia (selectorless,
 // Endpoints) are both registered.
