@@ -30,7 +30,23 @@ type svcEndpoints struct {
 	eps      []Endpoint
 	fromEPs  []Endpoint // from Endpoints (v1); used only without any EndpointSlice
 	endpoint *object    // the Endpoints object, if any
+	// An endpoint of the slices, or of the Endpoints, has a targetRef to a
+	// Pod: it is in the cluster.
+	slicePods, epPods bool
 }
+
+// pods reports whether the endpoints ready uses include a Pod's.
+func (se *svcEndpoints) pods() bool {
+	if se == nil {
+		return false
+	}
+	if len(se.slices) > 0 {
+		return se.slicePods
+	}
+	return se.epPods
+}
+
+func isPod(ref *corev1.ObjectReference) bool { return ref != nil && ref.Kind == "Pod" }
 
 func (c *compiler) endpointsOf(k svcKey) *svcEndpoints {
 	if c.svcEPs == nil {
@@ -101,6 +117,7 @@ func (c *compiler) endpointSlice(o *object) {
 			continue
 		}
 		se.eps = append(se.eps, Endpoint{Address: a.String(), Ports: maps.Clone(ports)})
+		se.slicePods = se.slicePods || isPod(ep.TargetRef)
 	}
 }
 
@@ -134,6 +151,7 @@ func (c *compiler) endpointsV1(o *object) {
 				continue
 			}
 			se.fromEPs = append(se.fromEPs, Endpoint{Address: ip.String(), Ports: maps.Clone(ports)})
+			se.epPods = se.epPods || isPod(a.TargetRef)
 		}
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
+// apiServerService is the API server's own Service, selectorless with the
+// API server's addresses: in the cluster, never egress.
+var apiServerService = svcKey{"default", "kubernetes"}
+
 // kubeSvc is a Service other than ExternalName, kept until every
 // EndpointSlice and Endpoints object is read.
 type kubeSvc struct {
@@ -73,8 +77,10 @@ func (c *compiler) servicePorts(o *object, svc *corev1.Service, host string, qui
 
 // buildServices makes an entry of every Service other than ExternalName,
 // with its ready endpoints (EndpointSlices, else Endpoints):
-//   - a Service without selector that has ready endpoints is egress, as
-//     Istio's "Kubernetes Services for Egress Traffic" task treats it: its
+//   - a Service without selector that has ready endpoints, none of them a
+//     Pod (targetRef) and not default/kubernetes (the API server's), is
+//     egress, as Istio's "Kubernetes Services for Egress Traffic" task
+//     treats it (egressgw cannot know the pod CIDR to tell more): its
 //     name is registered (DNS answers it, policies apply) with STATIC
 //     resolution to those endpoints on the Service's ports;
 //   - every other Service (ClusterIP, NodePort, LoadBalancer, headless) is
@@ -121,6 +127,8 @@ func (c *compiler) buildServices() {
 		}
 		m := entryMeta{obj: o, portField: fields}
 		switch {
+		case k == apiServerService || se.pods():
+			m.inCluster = true // the API server's own Service; endpoints that are pods (a controller's, without selector)
 		case len(svc.Spec.Selector) == 0 && len(eps) > 0:
 			e.Source += " (selectorless, endpoints)"
 		case len(svc.Spec.Selector) == 0 && se != nil:

@@ -208,6 +208,12 @@ func TestSelectorlessServiceIsEgress(t *testing.T) {
 		k8sService("pods", true, "[{port: 443, name: tls}]"),
 		k8sSlice("pods-1", "pods", "[{name: tls, port: 8443}]", "[{addresses: [10.1.0.1]}]", ""),
 		k8sEndpoints("orphan", "[{addresses: [{ip: 198.51.100.8}], ports: [{port: 443}]}]"),
+		// A controller's endpoints for pods, without selector: in the cluster.
+		k8sService("pod-managed", false, "[{port: 443, name: tls}]"),
+		k8sSlice("pod-managed-1", "pod-managed", "[{name: tls, port: 8443}]", "[{addresses: [10.1.0.9], targetRef: {kind: Pod, name: p-1, namespace: default}}]", ""),
+		// The API server's Service: in the cluster.
+		"apiVersion: v1\nkind: Service\nmetadata: {name: kubernetes, namespace: default}\nspec:\n  clusterIP: 10.96.0.1\n  ports: [{name: https, port: 443, targetPort: 6443}]\n",
+		k8sSlice("kubernetes", "kubernetes", "[{name: https, port: 6443}]", "[{addresses: [192.168.1.10]}]", ""),
 		"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: my-wikipedia, namespace: default}\nspec:\n" +
 			"  host: my-wikipedia.default.svc.cluster.local\n  trafficPolicy: {tls: {mode: DISABLE}}\n",
 	}, "---\n"))
