@@ -92,6 +92,14 @@ func (c *compiler) servicePorts(o *object, svc *corev1.Service, host string, qui
 // Runs after every object is dispatched, before the DestinationRules are
 // applied, which then apply to these entries as to ServiceEntry hosts.
 func (c *compiler) buildServices() {
+	if len(c.kubeSvcs) == 0 {
+		c.unusedEndpoints()
+		return
+	}
+	registered := make(map[string]int, len(c.entries)) // host -> entry: ServiceEntries and ExternalName Services
+	for i := len(c.entries) - 1; i >= 0; i-- {
+		registered[c.entries[i].Host] = i
+	}
 	for _, ks := range c.kubeSvcs {
 		o, svc := ks.obj, ks.svc
 		f, res := o.File, o.Resource()
@@ -103,16 +111,13 @@ func (c *compiler) buildServices() {
 			continue
 		}
 		host := c.serviceHost(o)
-		if i := slices.IndexFunc(c.entries, func(e Entry) bool { return e.Host == host }); i >= 0 {
+		if i, ok := registered[host]; ok {
 			c.r.warn(f, res, "", "not applied: %s registers its name %s, and takes precedence", c.entries[i].Source, host)
 			continue
 		}
 		before := len(c.r.problems)
 		ports, fields := c.servicePorts(o, svc, host, len(svc.Spec.Selector) > 0)
-		if len(ports) == 0 && len(svc.Spec.Selector) > 0 {
-			continue // UDP or SCTP only (kube-dns has TCP too): nothing to route to
-		}
-		if len(c.r.problems) > before || len(ports) == 0 {
+		if len(c.r.problems) > before || len(ports) == 0 { // no TCP port: nothing to route to
 			continue
 		}
 		se := c.svcEPs[k]
