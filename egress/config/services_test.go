@@ -319,3 +319,24 @@ func TestIstioTaskKubernetesServices(t *testing.T) {
 		t.Errorf("warnings: %q", s.Warnings)
 	}
 }
+
+// TestMeshVirtualServiceForClusterService: a VirtualService bound to mesh
+// for a Service in the cluster opens no egress listener (pods reach the
+// Service through kube-proxy) and says so.
+func TestMeshVirtualServiceForClusterService(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "svc.yaml")
+	writeTestFile(t, f, strings.Join([]string{
+		k8sService("reviews", true, "[{name: http, port: 9080}]"),
+		k8sSlice("reviews-1", "reviews", "[{name: http, port: 9080}]", "[{addresses: [10.1.0.1]}]", ""),
+		"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, namespace: default}\nspec:\n" +
+			"  hosts: [reviews]\n  http: [{route: [{destination: {host: reviews}}]}]\n",
+	}, "---\n"))
+	s := mustLoad(t, Options{}, f)
+	want := "VirtualService default/reviews: spec.hosts: not applied to mesh traffic for reviews.default.svc.cluster.local: Service default/reviews is in the cluster, where pods reach it through kube-proxy, not egressgw"
+	if !hasWarning(s, want) {
+		t.Errorf("missing warning %q in\n%s", want, strings.Join(s.Warnings, "\n"))
+	}
+	if len(s.Listeners) != 0 {
+		t.Errorf("listeners = %v, want none", s.Listeners)
+	}
+}
