@@ -43,6 +43,11 @@ type compiler struct {
 	clusters      []Cluster
 	clusterIdx    map[clusterKey]int
 	entryOf       map[string]int
+
+	// Services other than ExternalName and their endpoints (services.go).
+	kubeSvcs []kubeSvc
+	svcEPs   map[svcKey]*svcEndpoints
+	svcSeen  map[svcKey]bool
 }
 
 // entryMeta is what compile needs to know about an Entry beyond the Entry.
@@ -51,6 +56,7 @@ type entryMeta struct {
 	authzHost string            // ExternalName target; "" for ServiceEntry hosts
 	portField map[uint32]string // port number -> field that declared it
 	dr        *destRule         // the DestinationRule applied to the entry, if any
+	inCluster bool              // a Service with endpoints in the cluster: a route destination only, not registered
 }
 
 func newCompiler(opts Options, r *report, files []string) *compiler {
@@ -81,12 +87,14 @@ func (c *compiler) compile(objs []*object) *Snapshot {
 	for _, o := range objs {
 		c.dispatch(o)
 	}
+	c.buildServices()
 	c.applyDestinationRules()
 	c.followServiceEntries()
 	istioOrder(c.gateways, func(g *gatewayObj) *object { return g.obj })
 	istioOrder(c.vss, func(v *vsObj) *object { return v.obj })
 	c.mergeServers()
 	c.bindVirtualServices()
+	c.dropInCluster()
 	snap := &Snapshot{
 		Entries:   c.entries,
 		Files:     c.files,
@@ -164,12 +172,20 @@ func (c *compiler) dispatch(o *object) {
 		default:
 			c.r.warn(o.File, o.Resource(), "", "not applied: %s is not supported by egressgw", o.Kind)
 		}
+	case "discovery.k8s.io":
+		if o.Kind != "EndpointSlice" {
+			c.r.warn(o.File, o.Resource(), "", "not applied: %s is not used by egressgw", o.Kind)
+		} else if c.version(o, "v1") {
+			c.endpointSlice(o)
+		}
 	case "gateway.networking.k8s.io":
 		c.r.warn(o.File, o.Resource(), "", "not applied: egressgw routes egress by DNS interception, no Gateway/Route is needed (ingress is not supported yet)")
 	case "":
 		switch {
 		case o.Version == "v1" && o.Kind == "Service":
 			c.service(o)
+		case o.Version == "v1" && o.Kind == "Endpoints":
+			c.endpointsV1(o)
 		case o.Version == "v1" && o.Kind == "Secret":
 			// read in the first pass; used by DestinationRule credentialName
 		default:

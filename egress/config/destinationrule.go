@@ -286,7 +286,7 @@ func (c *compiler) applyDestinationRules() {
 			if c.coversAnyEntry(d.host) {
 				c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied: for every entry %s covers, another DestinationRule takes precedence (exact host over wildcard, then the entry's namespace, then the gateway's, then the first loaded)", d.host)
 			} else {
-				c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied: %s matches no ServiceEntry host or ExternalName Service", d.host)
+				c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied: %s matches no ServiceEntry host or Service", d.host)
 			}
 			continue
 		}

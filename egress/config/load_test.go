@@ -226,7 +226,7 @@ func TestDestinationRules(t *testing.T) {
 	}
 	for _, w := range []string{
 		"DestinationRule apps/mesh: spec.trafficPolicy.tls.mode: ISTIO_MUTUAL not applied",
-		"DestinationRule apps/nothing: spec.host: not applied: nothing.example.net matches no ServiceEntry host or ExternalName Service",
+		"DestinationRule apps/nothing: spec.host: not applied: nothing.example.net matches no ServiceEntry host or Service",
 		"DestinationRule elsewhere/api-elsewhere: spec.host: not applied: for every entry api.example.test covers, another DestinationRule takes precedence",
 	} {
 		if !hasWarning(s, w) {
@@ -498,6 +498,8 @@ func writeCase(t *testing.T, dir, yaml string) string {
 	return f.Name()
 }
 
+// TestServicesNotRegistered: an ExternalName Service without ports and a
+// Service in the cluster (without endpoints) register no host.
 func TestServicesNotRegistered(t *testing.T) {
 	yaml := `
 apiVersion: networking.istio.io/v1
@@ -529,7 +531,6 @@ spec:
 	}
 	for _, w := range []string{
 		f + ": Service apps/no-ports: spec.ports: not registered",
-		f + ": Service default/cluster-ip: not applied: only type ExternalName Services are registered",
 	} {
 		if !hasWarning(s, w) {
 			t.Errorf("missing warning %q in %q", w, s.Warnings)
