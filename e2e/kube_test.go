@@ -264,21 +264,22 @@ func (p *cutProxy) restore() {
 	p.mu.Unlock()
 }
 
-// TestKubeSecretRotation is Istio's secure-ingress task with its Gateway,
-// VirtualService and credential Secret applied with kubectl (the Services
-// stay in files: the two sources combine): the Secret rotated in the API
-// server changes the certificate served without a restart, and a
-// connection opened before the rotation is kept.
+// TestKubeSecretRotation is Istio's secure-ingress task with its Gateway in
+// a file and the rest applied with kubectl: the credential Secret, the
+// VirtualService, and httpbin as a Service with its EndpointSlice (the two
+// sources combine: the file's Gateway serves the API server's Secret). The
+// Secret rotated in the API server changes the certificate served without
+// a restart, and a connection opened before the rotation is kept.
 func TestKubeSecretRotation(t *testing.T) {
 	tp := ingressEnv(t)
 	p := tp.ingress.pki
 	kw := startKube(t, tp)
 	kw.c.Kubectl(t, "create", "namespace", "istio-system")
 	gw := tp.startIngress(t, "kube-secure-ingress", tp.configSet(t, map[string][]string{
-		"services.yaml": {"ingress/services/httpbin.yaml"},
+		"gateway.yaml": {taskDir + "secure-ingress/01-gateway-mygateway.yaml"},
 	}), "--kubeconfig", kw.kubeconfig)
-	kw.apply(t, tp.renderDocs(t, "ingress/secrets/httpbin-credential.yaml",
-		taskDir+"secure-ingress/01-gateway-mygateway.yaml", taskDir+"secure-ingress/02-virtualservice-httpbin.yaml"))
+	kw.apply(t, tp.renderDocs(t, "ingress/secrets/httpbin-credential.yaml", "ingress/services/httpbin-k8s.yaml",
+		taskDir+"secure-ingress/02-virtualservice-httpbin.yaml"))
 	teapot := func(ca string) curlResult {
 		return tp.ingressCurl("https://httpbin.example.com:443/status/418?id=kube-teapot", "-HHost:httpbin.example.com", "--cacert", ca)
 	}
