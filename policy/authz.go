@@ -10,11 +10,28 @@ import (
 // Authz holds compiled AuthorizationPolicies. Built by NewAuthz; immutable
 // and safe for concurrent use. A nil *Authz has no policies.
 type Authz struct {
-	deny     []rule // every rule of every DENY policy, in order
-	allow    []rule // every rule of every ALLOW policy, in order
-	hasAllow bool   // an ALLOW policy exists, even one with no rules
+	deny     []rule // every rule of every gateway-wide DENY policy, in order
+	allow    []rule // every rule of every gateway-wide ALLOW policy, in order
+	hasAllow bool   // a gateway-wide ALLOW policy exists, even one with no rules
 	hasFrom  bool   // some rule has a From, so the source address is needed
+
+	// The policies scoped to workloads (AuthzPolicy.Scope), by namespace;
+	// anyNS holds those of Scope "*". Only a known source pod looks them up.
+	scoped      map[string][]scopedPolicy
+	anyNS       []scopedPolicy
+	trustDomain string // of principals; default "cluster.local"
 }
+
+// scopedPolicy is a compiled policy that applies to the pods its selector
+// matches.
+type scopedPolicy struct {
+	selector map[string]string
+	allow    bool
+	rules    []rule
+}
+
+// DefaultTrustDomain is the trust domain of principals unless one is given.
+const DefaultTrustDomain = "cluster.local"
 
 // rule is a compiled Rule.
 type rule struct {
@@ -28,7 +45,10 @@ type rule struct {
 }
 
 type source struct {
-	ipBlocks, notIPBlocks []prefix
+	ipBlocks, notIPBlocks     []prefix
+	namespaces, notNamespaces []pattern
+	principals, notPrincipals []pattern
+	identity                  bool // some of the four above is set: needs a known pod
 }
 
 type operation struct {
@@ -41,9 +61,18 @@ type operation struct {
 
 // NewAuthz validates and compiles policies. DENY and ALLOW rules keep their
 // input order. All problems are reported, one per line, each naming the
-// policy, rule and field.
+// policy, rule and field. Principals are in DefaultTrustDomain.
 func NewAuthz(ps []AuthzPolicy) (*Authz, error) {
-	a := &Authz{}
+	return NewAuthzIn(DefaultTrustDomain, ps)
+}
+
+// NewAuthzIn is NewAuthz with principals in trustDomain ("" for the
+// default).
+func NewAuthzIn(trustDomain string, ps []AuthzPolicy) (*Authz, error) {
+	if trustDomain == "" {
+		trustDomain = DefaultTrustDomain
+	}
+	a := &Authz{trustDomain: trustDomain}
 	var errs []error
 	for i, p := range ps {
 		name := p.Name
@@ -52,14 +81,23 @@ func NewAuthz(ps []AuthzPolicy) (*Authz, error) {
 		}
 		name = "AuthorizationPolicy " + name
 		var list *[]rule
-		switch p.Action {
-		case ActionAllow:
-			a.hasAllow, list = true, &a.allow
-		case ActionDeny:
-			list = &a.deny
-		default:
+		var sp *scopedPolicy
+		if p.Scope != "" {
+			if a.scoped == nil {
+				a.scoped = map[string][]scopedPolicy{}
+			}
+			sp = &scopedPolicy{selector: p.Selector, allow: p.Action == ActionAllow}
+			list = &sp.rules
+		}
+		switch {
+		case p.Action != ActionAllow && p.Action != ActionDeny:
 			errs = append(errs, fmt.Errorf("%s: unknown action %d", name, p.Action))
 			continue
+		case sp != nil:
+		case p.Action == ActionAllow:
+			a.hasAllow, list = true, &a.allow
+		default:
+			list = &a.deny
 		}
 		for j, r := range p.Rules {
 			c := &compiler{at: fmt.Sprintf("%s rules[%d]", name, j)}
@@ -67,6 +105,13 @@ func NewAuthz(ps []AuthzPolicy) (*Authz, error) {
 			errs = append(errs, c.errs...)
 			*list = append(*list, cr)
 			a.hasFrom = a.hasFrom || len(cr.ips)+len(cr.from) > 0
+		}
+		switch {
+		case sp == nil:
+		case p.Scope == "*":
+			a.anyNS = append(a.anyNS, *sp)
+		default:
+			a.scoped[p.Scope] = append(a.scoped[p.Scope], *sp)
 		}
 	}
 	if len(errs) > 0 {
@@ -90,7 +135,7 @@ func (c *compiler) rule(r Rule) rule {
 	for i, s := range r.From {
 		cr.from = append(cr.from, c.source(i, s))
 	}
-	if !slices.ContainsFunc(cr.from, func(s source) bool { return len(s.notIPBlocks) > 0 }) {
+	if !slices.ContainsFunc(cr.from, func(s source) bool { return len(s.notIPBlocks) > 0 || s.identity }) {
 		for _, s := range cr.from {
 			cr.ips = append(cr.ips, s.ipBlocks...)
 		}
@@ -105,12 +150,18 @@ func (c *compiler) rule(r Rule) rule {
 
 func (c *compiler) source(i int, s Source) source {
 	f := fmt.Sprintf("from[%d].source", i)
-	if len(s.IPBlocks) == 0 && len(s.NotIPBlocks) == 0 {
+	ids := len(s.Namespaces) + len(s.NotNamespaces) + len(s.Principals) + len(s.NotPrincipals)
+	if len(s.IPBlocks) == 0 && len(s.NotIPBlocks) == 0 && ids == 0 {
 		c.errs = append(c.errs, fmt.Errorf("%s.%s: must not be empty", c.at, f))
 	}
 	return source{
-		ipBlocks:    c.prefixes(f+".ipBlocks", s.IPBlocks),
-		notIPBlocks: c.prefixes(f+".notIpBlocks", s.NotIPBlocks),
+		ipBlocks:      c.prefixes(f+".ipBlocks", s.IPBlocks),
+		notIPBlocks:   c.prefixes(f+".notIpBlocks", s.NotIPBlocks),
+		namespaces:    compileAll(c, f+".namespaces", s.Namespaces, compilePattern),
+		notNamespaces: compileAll(c, f+".notNamespaces", s.NotNamespaces, compilePattern),
+		principals:    compileAll(c, f+".principals", s.Principals, compilePattern),
+		notPrincipals: compileAll(c, f+".notPrincipals", s.NotPrincipals, compilePattern),
+		identity:      ids > 0,
 	}
 }
 

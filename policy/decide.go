@@ -22,8 +22,16 @@ func (p *Policy) Decide(q Query) Decision {
 	var reg *Registry
 	var az *Authz
 	mode := RegistryOnly
+	var sc *sidecar // the source pod's Sidecar, when it sets the mode
+	var vw viewer
 	if p != nil {
 		reg, az, mode = p.Registry, p.Authz, p.Mode
+		if q.Identities {
+			vw, mode = p.view(&q)
+			if vw.sc != nil && vw.sc.hasMode {
+				sc = vw.sc
+			}
+		}
 	}
 
 	// The host is trimmed once, for both the registry and the authorization
@@ -31,11 +39,15 @@ func (p *Policy) Decide(q Query) Decision {
 	host, valid := cleanName(q.Host)
 	i, ok, registered := -1, false, false
 	if valid && reg != nil {
-		i, ok, registered = reg.hosts.find(host, q.Port)
+		vw.name = host
+		i, ok, registered = reg.hosts.find(host, q.Port, vw.orNil())
 	}
 	entry, rule, reason := -1, ruleAllowAny, reasonAllowAny
-	if p != nil && p.DefaultRule != "" {
+	switch {
+	case p != nil && p.DefaultRule != "":
 		rule, reason = p.DefaultRule, p.DefaultReason
+	case sc != nil:
+		rule = sc.ruleAllowAny
 	}
 	switch {
 	case ok && q.Port != 0:
@@ -49,7 +61,11 @@ func (p *Policy) Decide(q Query) Decision {
 		if registered {
 			reason = reasonWrongPort
 		}
-		return Decision{Entry: -1, Rule: ruleRegistryOnly, Reason: reason}
+		rule = ruleRegistryOnly
+		if sc != nil {
+			rule = sc.ruleRegistryOnly
+		}
+		return Decision{Entry: -1, Rule: rule, Reason: reason}
 	}
 	// Decision is returned from values rather than built in a variable whose
 	// address is taken: copying such a variable out costs a store-forwarding
@@ -65,25 +81,72 @@ func (p *Policy) Decide(q Query) Decision {
 }
 
 // decide applies DENY, then ALLOW policies to a request the registry let
-// through. host is the authorization host without its trailing dot. An
-// empty rule means that no policy decided and the request is allowed.
+// through: the gateway-wide ones, and those scoped to the source pod's
+// namespace that select it. host is the authorization host without its
+// trailing dot. An empty rule means that no policy decided and the request
+// is allowed.
 func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) {
 	// The request is filled in field by field: a request returned by a
 	// function would be copied, and the CPU would stall for the copy.
-	req := request{q: q, host: host}
+	req := request{q: q, host: host, td: a.trustDomain}
 	req.words[0], req.words[1] = hostWords(host)
 	req.f = requestFilter(host, byte(req.words[0]>>56), q.Port)
 	if a.hasFrom {
 		req.src = newAddr(q.Source.Unmap())
 	}
+	if q.Identities {
+		req.pod = q.Pod
+	}
 	if r := firstMatch(a.deny, &req, true); r != nil {
 		return false, r.name, reasonDenyRule
 	}
-	if !a.hasAllow {
+	hasAllow := a.hasAllow
+	var own []scopedPolicy // the policies of the pod's namespace
+	scoped := req.pod != nil && (a.scoped != nil || a.anyNS != nil)
+	if scoped {
+		own = a.scoped[req.pod.Namespace]
+		for _, ps := range [2][]scopedPolicy{own, a.anyNS} {
+			for i := range ps {
+				sp := &ps[i]
+				if !labelsMatch(sp.selector, req.pod.Labels) {
+					continue
+				}
+				if sp.allow {
+					hasAllow = true
+				} else if r := firstMatch(sp.rules, &req, true); r != nil {
+					return false, r.name, reasonDenyRule
+				}
+			}
+		}
+	}
+	if !hasAllow {
 		return true, "", ""
 	}
 	if r := firstMatch(a.allow, &req, false); r != nil {
 		return true, r.name, reasonAllowRule
 	}
+	if scoped {
+		for _, ps := range [2][]scopedPolicy{own, a.anyNS} {
+			for i := range ps {
+				sp := &ps[i]
+				if sp.allow && labelsMatch(sp.selector, req.pod.Labels) {
+					if r := firstMatch(sp.rules, &req, false); r != nil {
+						return true, r.name, reasonAllowRule
+					}
+				}
+			}
+		}
+	}
 	return false, ruleAuthz, reasonNoAllowRule
+}
+
+// labelsMatch reports whether labels include every label of sel (an empty
+// sel matches every pod).
+func labelsMatch(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if lv, ok := labels[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
 }
