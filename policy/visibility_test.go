@@ -11,12 +11,12 @@ import (
 // A host it does not see gets the answer of an unregistered one.
 func TestExportToAndSidecars(t *testing.T) {
 	entries := []Entry{
-		{Host: "api.example.com", Ports: []uint32{443}, Source: "ServiceEntry team-a/api", Namespace: "team-a", ExportTo: []string{"."}},        // 0
+		{Host: "api.example.com", Ports: []uint32{443}, Source: "ServiceEntry team-a/api", Namespace: "team-a", ExportTo: []string{"."}},          // 0
 		{Host: "*.example.com", Ports: []uint32{443}, Source: "ServiceEntry istio-system/wild", Namespace: "istio-system"},                        // 1
 		{Host: "db.example.net", Ports: []uint32{5432}, Source: "ServiceEntry team-b/db", Namespace: "team-b", ExportTo: []string{"team-a", "."}}, // 2
 		{Host: "hidden.example.org", Ports: []uint32{443}, Source: "ServiceEntry team-a/hidden", Namespace: "team-a", ExportTo: []string{"~"}},    // 3
-		{Host: "shared.example.org", Ports: []uint32{443}, Source: "ServiceEntry team-a/shared-a", Namespace: "team-a", ExportTo: []string{"."}}, // 4
-		{Host: "shared.example.org", Ports: []uint32{443}, Source: "ServiceEntry team-b/shared-b", Namespace: "team-b", ExportTo: []string{"."}}, // 5
+		{Host: "shared.example.org", Ports: []uint32{443}, Source: "ServiceEntry team-a/shared-a", Namespace: "team-a", ExportTo: []string{"."}},  // 4
+		{Host: "shared.example.org", Ports: []uint32{443}, Source: "ServiceEntry team-b/shared-b", Namespace: "team-b", ExportTo: []string{"."}},  // 5
 		{Host: "open.example.org", Ports: []uint32{443}, Source: "ServiceEntry team-b/open", Namespace: "team-b"},                                 // 6
 	}
 	reg := mustRegistry(t, entries)
@@ -27,7 +27,7 @@ func TestExportToAndSidecars(t *testing.T) {
 		{Name: "team-c/locked", Namespace: "team-c", Selector: map[string]string{"lock": "yes"}, HasMode: true, Mode: RegistryOnly, Hosts: []string{"~/*"}},
 		{Name: "team-c/default", Namespace: "team-c", HasMode: true, Mode: AllowAny, Hosts: []string{"team-b/*", "istio-system/www.example.com"}},
 		{Name: "team-c/second", Namespace: "team-c", Hosts: []string{"*/*"}}, // a second one without selector: the first wins
-		{Name: "team-a/default", Namespace: "team-a"},                         // no egress: every host
+		{Name: "team-a/default", Namespace: "team-a"},                        // no egress: every host
 		{Name: "istio-system/default", Namespace: "istio-system", Hosts: []string{"./*", "istio-system/*.example.com"}},
 	}, "istio-system")
 	if err != nil {
