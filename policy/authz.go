@@ -20,6 +20,13 @@ type Authz struct {
 	scoped      map[string][]scopedPolicy
 	anyNS       []scopedPolicy
 	trustDomain string // of principals; default "cluster.local"
+
+	// Without identities (no pod table: files only) a namespace's policy
+	// without selector applies gateway-wide, as before pods were known:
+	// these are deny, allow and hasAllow with those policies in their
+	// places. They share the arrays of the above when there are none.
+	offDeny, offAllow []rule
+	offHasAllow       bool
 }
 
 // scopedPolicy is a compiled policy that applies to the pods its selector
@@ -74,45 +81,58 @@ func NewAuthzIn(trustDomain string, ps []AuthzPolicy) (*Authz, error) {
 	}
 	a := &Authz{trustDomain: trustDomain}
 	var errs []error
+	var offDeny, offAllow []rule
 	for i, p := range ps {
 		name := p.Name
 		if name == "" {
 			name = fmt.Sprintf("policies[%d]", i)
 		}
 		name = "AuthorizationPolicy " + name
-		var list *[]rule
-		var sp *scopedPolicy
-		if p.Scope != "" {
-			if a.scoped == nil {
-				a.scoped = map[string][]scopedPolicy{}
-			}
-			sp = &scopedPolicy{selector: p.Selector, allow: p.Action == ActionAllow}
-			list = &sp.rules
-		}
-		switch {
-		case p.Action != ActionAllow && p.Action != ActionDeny:
+		if p.Action != ActionAllow && p.Action != ActionDeny {
 			errs = append(errs, fmt.Errorf("%s: unknown action %d", name, p.Action))
 			continue
-		case sp != nil:
-		case p.Action == ActionAllow:
-			a.hasAllow, list = true, &a.allow
-		default:
-			list = &a.deny
 		}
+		var rules []rule
 		for j, r := range p.Rules {
 			c := &compiler{at: fmt.Sprintf("%s rules[%d]", name, j)}
 			cr := c.rule(r)
 			errs = append(errs, c.errs...)
-			*list = append(*list, cr)
+			rules = append(rules, cr)
 			a.hasFrom = a.hasFrom || len(cr.ips)+len(cr.from) > 0
 		}
-		switch {
-		case sp == nil:
-		case p.Scope == "*":
-			a.anyNS = append(a.anyNS, *sp)
-		default:
-			a.scoped[p.Scope] = append(a.scoped[p.Scope], *sp)
+		allow := p.Action == ActionAllow
+		wide := p.Scope == ""                                 // gateway-wide
+		off := wide || p.Scope != "*" && len(p.Selector) == 0 // gateway-wide without identities
+		if !wide {
+			sp := scopedPolicy{selector: p.Selector, allow: allow, rules: rules}
+			if p.Scope == "*" {
+				a.anyNS = append(a.anyNS, sp)
+			} else {
+				if a.scoped == nil {
+					a.scoped = map[string][]scopedPolicy{}
+				}
+				a.scoped[p.Scope] = append(a.scoped[p.Scope], sp)
+			}
 		}
+		switch {
+		case wide && allow:
+			a.hasAllow, a.allow = true, append(a.allow, rules...)
+		case wide:
+			a.deny = append(a.deny, rules...)
+		}
+		switch {
+		case off && allow:
+			a.offHasAllow, offAllow = true, append(offAllow, rules...)
+		case off:
+			offDeny = append(offDeny, rules...)
+		}
+	}
+	a.offDeny, a.offAllow = a.deny, a.allow
+	if len(offDeny) != len(a.deny) {
+		a.offDeny = offDeny
+	}
+	if len(offAllow) != len(a.allow) {
+		a.offAllow = offAllow
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -94,13 +94,14 @@ func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) 
 	if a.hasFrom {
 		req.src = newAddr(q.Source.Unmap())
 	}
+	deny, allowRules, hasAllow := a.offDeny, a.offAllow, a.offHasAllow
 	if q.Identities {
 		req.pod = q.Pod
+		deny, allowRules, hasAllow = a.deny, a.allow, a.hasAllow
 	}
-	if r := firstMatch(a.deny, &req, true); r != nil {
+	if r := firstMatch(deny, &req, true); r != nil {
 		return false, r.name, reasonDenyRule
 	}
-	hasAllow := a.hasAllow
 	var own []scopedPolicy // the policies of the pod's namespace
 	scoped := req.pod != nil && (a.scoped != nil || a.anyNS != nil)
 	if scoped {
@@ -122,7 +123,7 @@ func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) 
 	if !hasAllow {
 		return true, "", ""
 	}
-	if r := firstMatch(a.allow, &req, false); r != nil {
+	if r := firstMatch(allowRules, &req, false); r != nil {
 		return true, r.name, reasonAllowRule
 	}
 	if scoped {
