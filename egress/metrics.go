@@ -17,6 +17,11 @@ type Metrics struct {
 	RouteRequests    *prometheus.CounterVec // direction, gateway, virtual_service, route, status: requests a VirtualService route took
 	Mirrors          *prometheus.CounterVec // result: mirrored copies sent, failed, dropped, skipped_body_too_large
 	Unserved         *prometheus.GaugeVec   // kind: Gateway servers and routes of the configuration being served that are not served (each named in a warning)
+	// By source pod, only with Config.Identities: direction,
+	// source_namespace, source_workload, decision. Both are bounded (the
+	// cluster's namespaces and workloads, not its pods: no pod name).
+	SourceRequests    *prometheus.CounterVec
+	SourceConnections *prometheus.CounterVec
 }
 
 // NewMetrics registers the engine's series on reg.
@@ -55,8 +60,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Unserved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "egressgw_config_unserved", Help: "Gateway servers and VirtualService routes of the configuration being served that are not served (a conflict, a missing Gateway or destination): each is named in a warning of /config_dump and the log.",
 		}, []string{"kind"}),
+		SourceRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_source_requests_total", Help: "HTTP requests by direction, source pod's namespace and workload (\"unknown\" for an address no pod holds) and decision; only when pods are known (Kubernetes).",
+		}, []string{"direction", "source_namespace", "source_workload", "decision"}),
+		SourceConnections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_source_connections_total", Help: "TLS passthrough and TCP connections by direction, source pod's namespace and workload (\"unknown\" for an address no pod holds) and decision; only when pods are known (Kubernetes).",
+		}, []string{"direction", "source_namespace", "source_workload", "decision"}),
 	}
-	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics,
+	reg.MustRegister(m.SourceRequests, m.SourceConnections, m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics,
 		m.RouteRequests, m.Mirrors, m.Unserved)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")

@@ -125,7 +125,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	g.logApplied(snap)
 
 	h := dnsproxy.NewHandler(dnsproxy.Config{
-		Names:               func() dnsproxy.Names { return g.engine.Snapshot().Policy.Registry },
+		Names:               func() dnsproxy.Names { return g.engine.Snapshot().Policy }, // a dnsproxy.PodNames
 		EgressAddr:          o.egressAddr,
 		ClusterDomain:       o.clusterDomain,
 		Upstream:            o.dnsUpstream,
