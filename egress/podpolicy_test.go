@@ -285,3 +285,25 @@ func TestPodPolicyEngineWithoutTable(t *testing.T) {
 		}
 	}
 }
+
+// TestPodPerRequestAllocs: what a request with a known pod adds (its
+// Query, the access log's two fields, the source counter of its
+// connection) allocates nothing once the connection counted its first.
+func TestPodPerRequestAllocs(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	var cs sourceCounters
+	for _, cl := range []client{{pod: podTable.Lookup(podAddrA), known: true, counters: &cs}, {known: true, counters: &sourceCounters{}}, {}} {
+		cl.count(m.SourceRequests, cl.counters, 0, false) // the connection's first request makes the counter
+		n := testing.AllocsPerRun(100, func() {
+			q := cl.query("api.example.test", 80, podAddrA)
+			ns, pod := cl.logFields()
+			cl.count(m.SourceRequests, cl.counters, 0, false)
+			if q.Identities != cl.known || ns.Key == "x" || pod.Key == "x" {
+				t.Fatal("unreachable")
+			}
+		})
+		if n != 0 {
+			t.Errorf("client %+v: %v allocations per request, want 0", cl, n)
+		}
+	}
+}
