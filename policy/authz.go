@@ -17,9 +17,8 @@ type Authz struct {
 
 	// The policies scoped to workloads (AuthzPolicy.Scope), by namespace;
 	// anyNS holds those of Scope "*". Only a known source pod looks them up.
-	scoped      map[string][]scopedPolicy
-	anyNS       []scopedPolicy
-	trustDomain string // of principals; default "cluster.local"
+	scoped map[string][]scopedPolicy
+	anyNS  []scopedPolicy
 
 	// Without identities (no pod table: files only) a namespace's policy
 	// without selector applies gateway-wide, as before pods were known:
@@ -55,7 +54,8 @@ type source struct {
 	ipBlocks, notIPBlocks     []prefix
 	namespaces, notNamespaces []pattern
 	principals, notPrincipals []pattern
-	identity                  bool // some of the four above is set: needs a known pod
+	identity                  bool   // some of the four above is set: needs a known pod
+	trustDomain               string // of principals
 }
 
 type operation struct {
@@ -79,7 +79,7 @@ func NewAuthzIn(trustDomain string, ps []AuthzPolicy) (*Authz, error) {
 	if trustDomain == "" {
 		trustDomain = DefaultTrustDomain
 	}
-	a := &Authz{trustDomain: trustDomain}
+	a := &Authz{}
 	var errs []error
 	var offDeny, offAllow []rule
 	for i, p := range ps {
@@ -94,7 +94,7 @@ func NewAuthzIn(trustDomain string, ps []AuthzPolicy) (*Authz, error) {
 		}
 		var rules []rule
 		for j, r := range p.Rules {
-			c := &compiler{at: fmt.Sprintf("%s rules[%d]", name, j)}
+			c := &compiler{at: fmt.Sprintf("%s rules[%d]", name, j), trustDomain: trustDomain}
 			cr := c.rule(r)
 			errs = append(errs, c.errs...)
 			rules = append(rules, cr)
@@ -142,8 +142,9 @@ func NewAuthzIn(trustDomain string, ps []AuthzPolicy) (*Authz, error) {
 
 // compiler compiles one rule, collecting errors that name the field.
 type compiler struct {
-	at   string // "AuthorizationPolicy ns/name rules[i]"
-	errs []error
+	at          string // "AuthorizationPolicy ns/name rules[i]"
+	trustDomain string
+	errs        []error
 }
 
 func (c *compiler) fail(field string, i int, v any, err error) {
@@ -182,6 +183,7 @@ func (c *compiler) source(i int, s Source) source {
 		principals:    compileAll(c, f+".principals", s.Principals, compilePattern),
 		notPrincipals: compileAll(c, f+".notPrincipals", s.NotPrincipals, compilePattern),
 		identity:      ids > 0,
+		trustDomain:   c.trustDomain,
 	}
 }
 

@@ -39,8 +39,11 @@ func (p *Policy) Decide(q Query) Decision {
 	host, valid := cleanName(q.Host)
 	i, ok, registered := -1, false, false
 	if valid && reg != nil {
-		vw.name = host
-		i, ok, registered = reg.hosts.find(host, q.Port, vw.orNil())
+		var v *viewer
+		if vw.on {
+			vw.name, v = host, &vw
+		}
+		i, ok, registered = reg.hosts.find(host, q.Port, v)
 	}
 	entry, rule, reason := -1, ruleAllowAny, reasonAllowAny
 	switch {
@@ -88,20 +91,36 @@ func (p *Policy) Decide(q Query) Decision {
 func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) {
 	// The request is filled in field by field: a request returned by a
 	// function would be copied, and the CPU would stall for the copy.
-	req := request{q: q, host: host, td: a.trustDomain}
+	req := request{q: q, host: host}
 	req.words[0], req.words[1] = hostWords(host)
 	req.f = requestFilter(host, byte(req.words[0]>>56), q.Port)
 	if a.hasFrom {
 		req.src = newAddr(q.Source.Unmap())
 	}
-	deny, allowRules, hasAllow := a.offDeny, a.offAllow, a.offHasAllow
 	if q.Identities {
-		req.pod = q.Pod
-		deny, allowRules, hasAllow = a.deny, a.allow, a.hasAllow
+		return a.decideFor(&req)
 	}
-	if r := firstMatch(deny, &req, true); r != nil {
+	if r := firstMatch(a.offDeny, &req, true); r != nil {
 		return false, r.name, reasonDenyRule
 	}
+	if !a.offHasAllow {
+		return true, "", ""
+	}
+	if r := firstMatch(a.offAllow, &req, false); r != nil {
+		return true, r.name, reasonAllowRule
+	}
+	return false, ruleAuthz, reasonNoAllowRule
+}
+
+// decideFor is decide for a query with Identities: the source pod (nil:
+// unknown) is matched by namespaces and principals, and the policies
+// scoped to its namespace that select it apply too.
+func (a *Authz) decideFor(req *request) (allow bool, rule, reason string) {
+	req.pod = req.q.Pod
+	if r := firstMatch(a.deny, req, true); r != nil {
+		return false, r.name, reasonDenyRule
+	}
+	hasAllow := a.hasAllow
 	var own []scopedPolicy // the policies of the pod's namespace
 	scoped := req.pod != nil && (a.scoped != nil || a.anyNS != nil)
 	if scoped {
@@ -114,7 +133,7 @@ func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) 
 				}
 				if sp.allow {
 					hasAllow = true
-				} else if r := firstMatch(sp.rules, &req, true); r != nil {
+				} else if r := firstMatch(sp.rules, req, true); r != nil {
 					return false, r.name, reasonDenyRule
 				}
 			}
@@ -123,7 +142,7 @@ func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) 
 	if !hasAllow {
 		return true, "", ""
 	}
-	if r := firstMatch(allowRules, &req, false); r != nil {
+	if r := firstMatch(a.allow, req, false); r != nil {
 		return true, r.name, reasonAllowRule
 	}
 	if scoped {
@@ -131,7 +150,7 @@ func (a *Authz) decide(q *Query, host string) (allow bool, rule, reason string) 
 			for i := range ps {
 				sp := &ps[i]
 				if sp.allow && labelsMatch(sp.selector, req.pod.Labels) {
-					if r := firstMatch(sp.rules, &req, false); r != nil {
+					if r := firstMatch(sp.rules, req, false); r != nil {
 						return true, r.name, reasonAllowRule
 					}
 				}

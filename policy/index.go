@@ -109,10 +109,12 @@ func (x *hostIndex) find(name string, port uint32, v *viewer) (entry int, ok, re
 	n := len(name)
 	if x.exactLens.has(n) {
 		if k := x.lookup(x.hash(name, 0), name); k != nil {
-			if i, ok := onPort(k.ports, port, v); ok {
+			if i, ok := onPort(k.ports, port); ok && v == nil {
+				return i, true, true
+			} else if i, ok := onPortFor(k.ports, port, v); ok && v != nil {
 				return i, true, true
 			}
-			registered = registered || v.seesAny(k.ports)
+			registered = registered || v == nil || v.seesAny(k.ports)
 		}
 	}
 	// Each dot starts a suffix, longest first; find them 8 bytes at a time.
@@ -132,10 +134,12 @@ func (x *hostIndex) find(name string, port uint32, v *viewer) (entry int, ok, re
 				continue
 			}
 			if k := x.lookup(x.hash(name, j), name[j:]); k != nil {
-				if e, ok := onPort(k.ports, port, v); ok {
+				if e, ok := onPort(k.ports, port); ok && v == nil {
+					return e, true, true
+				} else if e, ok := onPortFor(k.ports, port, v); ok && v != nil {
 					return e, true, true
 				}
-				registered = registered || v.seesAny(k.ports)
+				registered = registered || v == nil || v.seesAny(k.ports)
 			}
 		}
 	}
@@ -157,11 +161,24 @@ func (x *hostIndex) lookup(h uint64, s string) *hostKey {
 	}
 }
 
-// onPort returns the first entry of pes on port (0: any) that v sees
+// onPortFor returns the first entry of pes on port (0: any) that v sees
 // (nil: every one).
-func onPort(pes []portEntry, port uint32, v *viewer) (int, bool) {
+func onPortFor(pes []portEntry, port uint32, v *viewer) (int, bool) {
+	if v == nil {
+		return -1, false
+	}
 	for _, pe := range pes {
-		if (pe.port == port || port == 0) && (v == nil || v.sees(int(pe.entry))) {
+		if (pe.port == port || port == 0) && v.sees(int(pe.entry)) {
+			return int(pe.entry), true
+		}
+	}
+	return -1, false
+}
+
+// onPort returns the first entry of pes on port (0: any).
+func onPort(pes []portEntry, port uint32) (int, bool) {
+	for _, pe := range pes {
+		if pe.port == port || port == 0 {
 			return int(pe.entry), true
 		}
 	}

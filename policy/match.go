@@ -14,7 +14,6 @@ type request struct {
 	src   addr          // q.Source, unmapped; only set when a rule has a From
 	f     filter        // host and port, as in rule.filter
 	pod   *identity.Pod // q.Pod when q.Identities, else nil (an unknown source)
-	td    string        // trust domain of principals
 }
 
 // firstMatch returns the first of rules that matches, or nil: a rule
@@ -73,7 +72,7 @@ func matchFrom(ss []source, req *request) bool {
 	for i := range ss {
 		s := &ss[i]
 		if (len(s.ipBlocks) == 0 || containsAddr(s.ipBlocks, a)) && !containsAddr(s.notIPBlocks, a) &&
-			s.matchIdentity(req.pod, req.td) {
+			s.matchIdentity(req.pod) {
 			return true
 		}
 	}

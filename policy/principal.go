@@ -10,7 +10,7 @@ import (
 // namespaces and principals of s: any of the values when set, none of the
 // Not values. A source that sets any of them never matches an unknown
 // source, Not values included: Istio requires the attribute to be present.
-func (s *source) matchIdentity(pod *identity.Pod, trustDomain string) bool {
+func (s *source) matchIdentity(pod *identity.Pod) bool {
 	if !s.identity {
 		return true
 	}
@@ -25,7 +25,7 @@ func (s *source) matchIdentity(pod *identity.Pod, trustDomain string) bool {
 		return true
 	}
 	// The principal is matched in its parts, so that no string is built.
-	p := principal{trustDomain, "/ns/", pod.Namespace, "/sa/", pod.ServiceAccount}
+	p := principal{s.trustDomain, "/ns/", pod.Namespace, "/sa/", pod.ServiceAccount}
 	if len(s.principals) > 0 && !p.matchAny(s.principals) {
 		return false
 	}
