@@ -31,7 +31,7 @@ type Authz struct {
 // scopedPolicy is a compiled policy that applies to the pods its selector
 // matches.
 type scopedPolicy struct {
-	selector map[string]string
+	selector selector
 	allow    bool
 	rules    []rule
 }
@@ -104,7 +104,7 @@ func NewAuthzIn(trustDomain string, ps []AuthzPolicy) (*Authz, error) {
 		wide := p.Scope == ""                                 // gateway-wide
 		off := wide || p.Scope != "*" && len(p.Selector) == 0 // gateway-wide without identities
 		if !wide {
-			sp := scopedPolicy{selector: p.Selector, allow: allow, rules: rules}
+			sp := scopedPolicy{selector: newSelector(p.Selector), allow: allow, rules: rules}
 			if p.Scope == "*" {
 				a.anyNS = append(a.anyNS, sp)
 			} else {

@@ -128,7 +128,7 @@ func (a *Authz) decideFor(req *request) (allow bool, rule, reason string) {
 		for _, ps := range [2][]scopedPolicy{own, a.anyNS} {
 			for i := range ps {
 				sp := &ps[i]
-				if !labelsMatch(sp.selector, req.pod.Labels) {
+				if !sp.selector.matches(req.pod.Labels) {
 					continue
 				}
 				if sp.allow {
@@ -149,7 +149,7 @@ func (a *Authz) decideFor(req *request) (allow bool, rule, reason string) {
 		for _, ps := range [2][]scopedPolicy{own, a.anyNS} {
 			for i := range ps {
 				sp := &ps[i]
-				if sp.allow && labelsMatch(sp.selector, req.pod.Labels) {
+				if sp.allow && sp.selector.matches(req.pod.Labels) {
 					if r := firstMatch(sp.rules, req, false); r != nil {
 						return true, r.name, reasonAllowRule
 					}
@@ -158,15 +158,4 @@ func (a *Authz) decideFor(req *request) (allow bool, rule, reason string) {
 		}
 	}
 	return false, ruleAuthz, reasonNoAllowRule
-}
-
-// labelsMatch reports whether labels include every label of sel (an empty
-// sel matches every pod).
-func labelsMatch(sel, labels map[string]string) bool {
-	for k, v := range sel {
-		if lv, ok := labels[k]; !ok || lv != v {
-			return false
-		}
-	}
-	return true
 }

@@ -37,7 +37,7 @@ type Sidecars struct {
 }
 
 type sidecar struct {
-	selector         map[string]string
+	selector         selector
 	hasMode          bool
 	mode             Mode
 	all              bool // no egress hosts given: every host
@@ -61,7 +61,7 @@ func NewSidecars(ss []Sidecar, rootNamespace string) (*Sidecars, error) {
 	out := &Sidecars{selected: map[string][]*sidecar{}, byNS: map[string]*sidecar{}}
 	var errs []error
 	for _, s := range ss {
-		c := &sidecar{selector: s.Selector, hasMode: s.HasMode, mode: s.Mode, all: s.Hosts == nil,
+		c := &sidecar{selector: newSelector(s.Selector), hasMode: s.HasMode, mode: s.Mode, all: s.Hosts == nil,
 			ruleRegistryOnly: "Sidecar " + s.Name + " " + ruleRegistryOnly,
 			ruleAllowAny:     "Sidecar " + s.Name + " " + ruleAllowAny}
 		bad := false
@@ -113,7 +113,7 @@ func (s *Sidecars) forPod(pod *identity.Pod) *sidecar {
 		return nil
 	}
 	for _, c := range s.selected[pod.Namespace] {
-		if labelsMatch(c.selector, pod.Labels) {
+		if c.selector.matches(pod.Labels) {
 			return c
 		}
 	}
