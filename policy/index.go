@@ -109,9 +109,11 @@ func (x *hostIndex) find(name string, port uint32, v *viewer) (entry int, ok, re
 	n := len(name)
 	if x.exactLens.has(n) {
 		if k := x.lookup(x.hash(name, 0), name); k != nil {
-			if i, ok := onPort(k.ports, port); ok && v == nil {
-				return i, true, true
-			} else if i, ok := onPortFor(k.ports, port, v); ok && v != nil {
+			i, ok := onPort(k.ports, port) // inlined: the path without a viewer
+			if v != nil {
+				i, ok = onPortSeen(k.ports, port, v)
+			}
+			if ok {
 				return i, true, true
 			}
 			registered = registered || v == nil || v.seesAny(k.ports)
@@ -134,9 +136,11 @@ func (x *hostIndex) find(name string, port uint32, v *viewer) (entry int, ok, re
 				continue
 			}
 			if k := x.lookup(x.hash(name, j), name[j:]); k != nil {
-				if e, ok := onPort(k.ports, port); ok && v == nil {
-					return e, true, true
-				} else if e, ok := onPortFor(k.ports, port, v); ok && v != nil {
+				e, ok := onPort(k.ports, port)
+				if v != nil {
+					e, ok = onPortSeen(k.ports, port, v)
+				}
+				if ok {
 					return e, true, true
 				}
 				registered = registered || v == nil || v.seesAny(k.ports)
@@ -161,12 +165,8 @@ func (x *hostIndex) lookup(h uint64, s string) *hostKey {
 	}
 }
 
-// onPortFor returns the first entry of pes on port (0: any) that v sees
-// (nil: every one).
-func onPortFor(pes []portEntry, port uint32, v *viewer) (int, bool) {
-	if v == nil {
-		return -1, false
-	}
+// onPortSeen returns the first entry of pes on port (0: any) that v sees.
+func onPortSeen(pes []portEntry, port uint32, v *viewer) (int, bool) {
 	for _, pe := range pes {
 		if (pe.port == port || port == 0) && v.sees(int(pe.entry)) {
 			return int(pe.entry), true
