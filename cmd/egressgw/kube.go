@@ -112,3 +112,14 @@ func (g *gateway) notReady() string {
 	}
 	return ""
 }
+
+// identitiesFunc is how the engine and the DNS interceptor read the pods:
+// nil without Kubernetes, so that a gateway serving files only decides and
+// logs as it always has; with it, nil until the first list (every source
+// is then an unknown pod).
+func (g *gateway) identitiesFunc() func() *identity.Table {
+	if !g.opts.kube {
+		return nil
+	}
+	return g.identities.Load
+}

@@ -113,6 +113,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		IngressAddr:    o.ingressAddr,
 		TrustedProxies: o.trustedProxies,
 		Certs:          g.certs,
+		Identities:     g.identitiesFunc(),
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
 	if err != nil {
@@ -136,7 +137,8 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	g.logApplied(snap, 0)
 
 	h := dnsproxy.NewHandler(dnsproxy.Config{
-		Names:               func() dnsproxy.Names { return g.engine.Snapshot().Policy.Registry },
+		Names:               func() dnsproxy.Names { return g.engine.Snapshot().Policy }, // a dnsproxy.PodNames
+		Identities:          g.identitiesFunc(),
 		EgressAddr:          o.egressAddr,
 		ClusterDomain:       o.clusterDomain,
 		Upstream:            o.dnsUpstream,
@@ -187,7 +189,8 @@ func (g *gateway) requestReload() {
 
 func (g *gateway) configOptions() config.Options {
 	return config.Options{ClusterDomain: g.opts.clusterDomain, Namespace: g.opts.namespace, Labels: g.opts.labels, Mode: g.opts.mode,
-		IngressLabels: g.opts.ingressLabels, EgressGatewayHosts: g.opts.egressGateways}
+		IngressLabels: g.opts.ingressLabels, EgressGatewayHosts: g.opts.egressGateways,
+		TrustDomain: g.opts.trustDomain, RootNamespace: g.opts.rootNamespace}
 }
 
 // watched lists the configuration paths and every file the served configuration read.

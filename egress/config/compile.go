@@ -25,7 +25,8 @@ type compiler struct {
 	entries    []Entry
 	emeta      []entryMeta // index-aligned with entries
 	drs        []*destRule
-	authz      []policy.AuthzPolicy // egress: selector matching Labels, or none
+	authz      []policy.AuthzPolicy // egress: gateway-wide (selector matching Labels, or none) and scoped to workloads
+	sidecars   []*sidecarObj
 	ingAuthz   []policy.AuthzPolicy // ingress: selector matching IngressLabels, or none
 	resources  []Resource
 
@@ -57,6 +58,7 @@ type entryMeta struct {
 	portField map[uint32]string // port number -> field that declared it
 	dr        *destRule         // the DestinationRule applied to the entry, if any
 	inCluster bool              // a Service with endpoints in the cluster: a route destination only, not registered
+	exportTo  []string          // the ServiceEntry's exportTo; nil: every namespace
 }
 
 func newCompiler(opts Options, r *report, files []string) *compiler {
@@ -157,7 +159,9 @@ func (c *compiler) dispatch(o *object) {
 				c.virtualService(o)
 			}
 		case "Sidecar":
-			c.r.warn(o.File, o.Resource(), "", "not applied: egressgw runs without sidecars")
+			if c.version(o, "v1", "v1beta1", "v1alpha3") {
+				c.sidecar(o)
+			}
 		default:
 			c.r.warn(o.File, o.Resource(), "", "not applied: %s is not supported by egressgw", o.Kind)
 		}
@@ -219,7 +223,7 @@ const (
 func (c *compiler) ingressPolicy() *policy.Policy {
 	p := &policy.Policy{Mode: policy.AllowAny, DefaultRule: ruleIngress, DefaultReason: reasonIngress}
 	var err error
-	if p.Authz, err = policy.NewAuthz(c.ingAuthz); err != nil {
+	if p.Authz, err = policy.NewAuthzIn(c.opts.TrustDomain, c.ingAuthz); err != nil {
 		c.r.problem("", "", "", "%v", err)
 	}
 	return p
@@ -233,14 +237,18 @@ func (c *compiler) policy() *policy.Policy {
 		for j, p := range e.Ports {
 			ports[j] = p.Number
 		}
-		pe[i] = policy.Entry{Host: e.Host, Ports: ports, AuthzHost: c.emeta[i].authzHost, Source: e.Source}
+		pe[i] = policy.Entry{Host: e.Host, Ports: ports, AuthzHost: c.emeta[i].authzHost, Source: e.Source,
+			Namespace: e.Namespace, ExportTo: c.emeta[i].exportTo}
 	}
 	p := &policy.Policy{Mode: c.opts.Mode}
 	var err error
 	if p.Registry, err = policy.NewRegistry(pe); err != nil {
 		c.r.problem("", "", "", "%v", err)
 	}
-	if p.Authz, err = policy.NewAuthz(c.authz); err != nil {
+	if p.Authz, err = policy.NewAuthzIn(c.opts.TrustDomain, c.authz); err != nil {
+		c.r.problem("", "", "", "%v", err)
+	}
+	if p.Sidecars, err = policy.NewSidecars(c.sidecarList(), c.opts.RootNamespace); err != nil {
 		c.r.problem("", "", "", "%v", err)
 	}
 	return p

@@ -106,8 +106,8 @@ func (c *compiler) destinationRule(o *object) {
 			return
 		}
 	}
-	if len(dr.ExportTo) > 0 {
-		c.r.warn(f, res, "spec.exportTo", "not applied: egressgw serves every namespace")
+	if len(dr.ExportTo) > 0 && !slices.Contains(dr.ExportTo, "*") {
+		c.r.warn(f, res, "spec.exportTo", "not enforced yet: egressgw applies the DestinationRule to every source namespace (ServiceEntry exportTo is enforced)")
 	}
 	if dr.WorkloadSelector != nil {
 		c.r.warn(f, res, "spec.workloadSelector", "not applied: the rule applies to all matching traffic through egressgw")
