@@ -115,8 +115,8 @@ func (g *gateway) notReady() string {
 
 // identitiesFunc is how the engine and the DNS interceptor read the pods:
 // nil without Kubernetes, so that a gateway serving files only decides and
-// logs as it always has; with it, nil until the first list (every source
-// is then an unknown pod).
+// logs as it always has. With it, the table is nil until the first list of
+// pods, which the engine takes as no table (and /readyz is not ready yet).
 func (g *gateway) identitiesFunc() func() *identity.Table {
 	if !g.opts.kube {
 		return nil
