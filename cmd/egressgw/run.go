@@ -21,6 +21,7 @@ import (
 	"github.com/egressgw/egressgw/dnsproxy"
 	"github.com/egressgw/egressgw/egress"
 	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/internal/linklocal"
 	"github.com/egressgw/egressgw/policy"
 )
 
@@ -76,6 +77,14 @@ type gateway struct {
 // start loads the configuration and starts every server. A configuration
 // that does not load is fatal here: there is no last good one yet.
 func start(o *options, log, access *zap.Logger) (*gateway, error) {
+	if o.egressIface != "" { // before any listener binds --egress-addr
+		r, err := linklocal.Ensure(o.egressIface, o.egressAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--egress-interface: %w", err)
+		}
+		log.Info("egress interface ready", zap.String("interface", o.egressIface), zap.String("addr", o.egressAddr.String()),
+			zap.Bool("created", r.Created), zap.String("kind", r.Kind))
+	}
 	roots, err := rootPool(o.caFile)
 	if err != nil {
 		return nil, err
