@@ -42,6 +42,8 @@ go test -run '^$' -fuzz '^FuzzDecodeHead$' -fuzztime 100000x -timeout 5m ./origi
 go test -run '^$' -fuzz '^FuzzH2Frames$' -fuzztime 50000x -timeout 5m ./origination/
 go test -run '^$' -fuzz '^FuzzSet$' -fuzztime 100000x -timeout 5m ./balance/
 go test -run '^$' -fuzz '^FuzzServerFor$' -fuzztime 100000x -timeout 5m ./servercert/
+echo "== deploy manifests (helm lint, kustomize, helm template, kubeconform, renderings compared)"
+bash scripts/test-deploy.sh
 echo "== end-to-end (network namespaces, nginx, dnsmasq, curl)"
 go test -tags e2e -count=1 -v -timeout 15m ./e2e/
 echo "== end-to-end again on the standard library's paths (--fast-paths=false: net/http server, http.Transport, io.Copy)"
