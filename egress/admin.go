@@ -20,8 +20,11 @@ type Admin struct {
 	Engine   *Engine
 	Gatherer prometheus.Gatherer
 	Ready    *atomic.Bool // set once the first configuration is served and every listener is bound
-	Mode     string       // outbound traffic policy, for the dump
-	Pprof    bool         // serve /debug/pprof/ (--admin-pprof); off, it answers 404 naming the flag
+	// NotReady, when set, replaces Ready: it says why the gateway is not
+	// ready, "" when it is.
+	NotReady func() string
+	Mode     string // outbound traffic policy, for the dump
+	Pprof    bool   // serve /debug/pprof/ (--admin-pprof); off, it answers 404 naming the flag
 	// Certificates lists the server certificates in use (never keys); nil: none.
 	Certificates func() any
 }
@@ -34,7 +37,12 @@ func (a *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.Ready.Load() {
+		if a.NotReady != nil {
+			if why := a.NotReady(); why != "" {
+				http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+				return
+			}
+		} else if !a.Ready.Load() {
 			http.Error(w, "not ready: configuration not loaded or listeners not bound", http.StatusServiceUnavailable)
 			return
 		}

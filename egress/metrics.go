@@ -17,6 +17,7 @@ type Metrics struct {
 	RouteRequests    *prometheus.CounterVec // direction, gateway, virtual_service, route, status: requests a VirtualService route took
 	Mirrors          *prometheus.CounterVec // result: mirrored copies sent, failed, dropped, skipped_body_too_large
 	Unserved         *prometheus.GaugeVec   // kind: Gateway servers and routes of the configuration being served that are not served (each named in a warning)
+	SkippedResources prometheus.Gauge       // resources from the API server left out of the last compile as invalid (each has an Event)
 }
 
 // NewMetrics registers the engine's series on reg.
@@ -55,9 +56,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Unserved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "egressgw_config_unserved", Help: "Gateway servers and VirtualService routes of the configuration being served that are not served (a conflict, a missing Gateway or destination): each is named in a warning of /config_dump and the log.",
 		}, []string{"kind"}),
+		SkippedResources: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "egressgw_kube_skipped_resources", Help: "Resources read from the Kubernetes API server that the last compile left out as invalid: each has a Warning Event naming the field.",
+		}),
 	}
 	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics,
-		m.RouteRequests, m.Mirrors, m.Unserved)
+		m.RouteRequests, m.Mirrors, m.Unserved, m.SkippedResources)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")
 	return m

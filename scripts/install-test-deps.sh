@@ -2,7 +2,9 @@
 # install-test-deps.sh installs what the e2e suite (go test -tags e2e ./e2e/)
 # needs on Debian: nginx, dnsmasq, curl, iproute2, openssl, dig, nc, and the
 # HTTP/2 servers and load tool of e2e/h2servers_test.go (h2o, h2load), and
-# the ingress world's backends and ACME CA (httpbin under gunicorn, pebble).
+# the ingress world's backends and ACME CA (httpbin under gunicorn, pebble),
+# and etcd for the tests against a real API server (scripts/build-kube.sh
+# builds the API server itself).
 #
 # Idempotent and non-interactive. It runs `apt-get update` once and only if
 # something is missing, and it leaves no system nginx or dnsmasq service
@@ -29,6 +31,7 @@ declare -A want=(
 	[h2load]=nghttp2-client
 	[gunicorn]=gunicorn
 	[pebble]=pebble
+	[etcd]=etcd-server
 )
 
 missing=()
@@ -51,7 +54,7 @@ fi
 
 # Whatever started them (an earlier install, a package's postinst without
 # policy-rc.d), the system services must not hold ports the suite uses.
-for svc in nginx dnsmasq h2o; do
+for svc in nginx dnsmasq h2o etcd; do
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	elif [ -x "/etc/init.d/$svc" ]; then

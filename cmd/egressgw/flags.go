@@ -13,6 +13,7 @@ import (
 
 	"github.com/egressgw/egressgw/dnsproxy"
 	"github.com/egressgw/egressgw/egress"
+	"github.com/egressgw/egressgw/kube"
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/policy"
 )
@@ -49,6 +50,12 @@ type options struct {
 	acmeCARoot     string
 	acmeEmail      string
 	acmeStorage    string
+
+	// Kubernetes: read the configuration from the API server too.
+	kube          bool   // --kube and (in a pod, or --kubeconfig given)
+	kubeconfig    string // "": in-cluster
+	kubeStaleness time.Duration
+	nodeName      string
 }
 
 type listFlag []string
@@ -88,17 +95,29 @@ func parseRun(args []string) (*options, error) {
 	acmeRoot := fs.String("acme-ca-root", "", "PEM file of the roots to trust for the ACME CA's own API (default: the system roots)")
 	acmeEmail := fs.String("acme-email", "", "contact e-mail of the ACME account")
 	acmeStorage := fs.String("acme-storage", "/var/lib/egressgw/acme", "directory where ACME accounts and certificates are kept")
+	kubeOn := fs.Bool("kube", true, "read the configuration from the Kubernetes API server too (through --kubeconfig, or the pod's in-cluster configuration when running in a pod); false: files only")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file of the API server to read from (default: the in-cluster configuration when running in a pod)")
+	kubeStale := fs.Duration("kube-max-staleness", 5*time.Minute, "/readyz fails once the API server has not been heard from (or a watch has been failing) for this long; the last configuration keeps serving")
+	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "this node's name, in the Events egressgw posts (default $NODE_NAME)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (configuration goes in --config)", fs.Arg(0))
 	}
-	if len(configs) == 0 {
-		return nil, errors.New("--config is required: a YAML file or directory of Istio resources")
+	useKube := *kubeOn && (*kubeconfig != "" || kube.InCluster())
+	if *kubeconfig != "" && !*kubeOn {
+		return nil, errors.New("--kubeconfig is given with --kube=false")
+	}
+	if len(configs) == 0 && !useKube {
+		return nil, errors.New("--config is required outside Kubernetes: a YAML file or directory of Istio resources (or --kubeconfig, to read them from an API server)")
+	}
+	if *kubeStale <= 0 {
+		return nil, fmt.Errorf("--kube-max-staleness %v: want a positive duration", *kubeStale)
 	}
 	o := &options{configs: configs, adminListen: *admin, adminPprof: *pprof, clusterDomain: strings.Trim(*domain, "."), caFile: *ca,
 		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast}
+	o.kube, o.kubeconfig, o.kubeStaleness, o.nodeName = useKube, *kubeconfig, *kubeStale, *nodeName
 	var err error
 	if o.egressAddr, err = netip.ParseAddr(*egressAddr); err != nil {
 		return nil, fmt.Errorf("--egress-addr %q: not an IP address", *egressAddr)

@@ -21,8 +21,10 @@ import (
 	"github.com/egressgw/egressgw/dnsproxy"
 	"github.com/egressgw/egressgw/egress"
 	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/identity"
 	"github.com/egressgw/egressgw/internal/caps"
 	"github.com/egressgw/egressgw/internal/linklocal"
+	"github.com/egressgw/egressgw/kube"
 	"github.com/egressgw/egressgw/policy"
 )
 
@@ -73,6 +75,13 @@ type gateway struct {
 	reload  chan struct{}
 	cancel  context.CancelFunc
 	certs   serverCerts
+
+	// Kubernetes (--kube): the source once synced, why it is not yet, and
+	// whether a compile with its objects has been applied.
+	kube        atomic.Pointer[kube.Source]
+	kubeErr     atomic.Value // string
+	kubeApplied atomic.Bool
+	identities  atomic.Pointer[identity.Table]
 }
 
 // start loads the configuration and starts every server. A configuration
@@ -123,12 +132,12 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %s: %w", o.adminListen, err)
 	}
-	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, Ready: &g.ready, Mode: o.modeName, Pprof: o.adminPprof,
+	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, NotReady: g.notReady, Mode: o.modeName, Pprof: o.adminPprof,
 		Certificates: func() any { return g.certs.Certificates() }}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = g.admin.Serve(adminLn) }()
 
-	snap, err := config.Load(o.configs, g.configOptions())
+	snap, err := g.compile()
 	if err != nil {
 		g.metrics.Reloads.WithLabelValues("failure").Inc()
 		logProblems(log, "configuration rejected", err)
@@ -169,6 +178,9 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	go g.reloads(ctx)
+	if o.kube {
+		go g.connectKube(ctx)
+	}
 	go func() {
 		err := config.Watch(ctx, g.watched, g.requestReload)
 		if err != nil && ctx.Err() == nil {
@@ -211,7 +223,17 @@ func (g *gateway) reloads(ctx context.Context) {
 			return
 		case <-g.reload:
 		}
-		snap, err := config.Load(g.opts.configs, g.configOptions())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(compileDelay):
+		}
+		select { // what arrived during the delay is in this compile
+		case <-g.reload:
+		default:
+		}
+		withKube := g.kube.Load() != nil
+		snap, err := g.compile()
 		if err == nil {
 			err = g.engine.Update(snap)
 		}
@@ -222,6 +244,9 @@ func (g *gateway) reloads(ctx context.Context) {
 		}
 		g.metrics.Reloads.WithLabelValues("success").Inc()
 		g.logApplied(snap)
+		if withKube {
+			g.kubeApplied.Store(true)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,17 +14,20 @@ import (
 
 // compiler turns decoded objects into a Snapshot. One is used per Load.
 type compiler struct {
-	opts      Options
-	r         *report
-	files     []string
-	fileSeen  map[string]bool
-	secrets   map[string]*corev1.Secret // "namespace/name"
-	entries   []Entry
-	emeta     []entryMeta // index-aligned with entries
-	drs       []*destRule
-	authz     []policy.AuthzPolicy // egress: selector matching Labels, or none
-	ingAuthz  []policy.AuthzPolicy // ingress: selector matching IngressLabels, or none
-	resources []Resource
+	opts     Options
+	r        *report
+	files    []string
+	fileSeen map[string]bool
+	secrets  map[string]*corev1.Secret // "namespace/name"
+	// secretRefs is every Secret a credentialName looked for, found or
+	// not: "namespace/name", and "namespace/name-cacert".
+	secretRefs map[string]bool
+	entries    []Entry
+	emeta      []entryMeta // index-aligned with entries
+	drs        []*destRule
+	authz      []policy.AuthzPolicy // egress: selector matching Labels, or none
+	ingAuthz   []policy.AuthzPolicy // ingress: selector matching IngressLabels, or none
+	resources  []Resource
 
 	// Gateways and VirtualServices, and what binding them builds.
 	gateways      []*gatewayObj
@@ -50,7 +54,7 @@ type entryMeta struct {
 }
 
 func newCompiler(opts Options, r *report, files []string) *compiler {
-	c := &compiler{opts: opts, r: r, fileSeen: map[string]bool{}, secrets: map[string]*corev1.Secret{},
+	c := &compiler{opts: opts, r: r, fileSeen: map[string]bool{}, secrets: map[string]*corev1.Secret{}, secretRefs: map[string]bool{},
 		gatewayByName: map[string]*gatewayObj{}, routeLs: map[sidePort]*route.Listener{},
 		claims: map[*route.Listener]map[string]*gwServer{}, serverOf: map[*route.Server]*gwServer{},
 		vhosts: map[vhKey]*route.VirtualHost{}, bound: map[boundKey]*route.HTTPRoute{}, l4Added: map[l4Key]bool{}}
@@ -88,6 +92,8 @@ func (c *compiler) compile(objs []*object) *Snapshot {
 		Files:     c.files,
 		Resources: c.resources,
 		Clusters:  c.clusters,
+
+		SecretRefs: slices.Sorted(maps.Keys(c.secretRefs)),
 	}
 	if len(c.routeOrder) > 0 {
 		t, err := route.New(c.routeOrder)

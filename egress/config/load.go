@@ -53,35 +53,8 @@ func (o Options) withDefaults() Options {
 // and compiles them into a Snapshot. If anything is wrong it returns an
 // *Error listing every problem, and no Snapshot.
 func Load(paths []string, opts Options) (*Snapshot, error) {
-	opts = opts.withDefaults()
-	r := &report{}
-	var objs []*object
-	index := map[string]int{}
-	add := func(o *object) {
-		if i, ok := index[o.key()]; ok {
-			objs[i] = o // kubectl apply: the later document replaces the earlier one, which keeps its place
-			return
-		}
-		index[o.key()] = len(objs)
-		objs = append(objs, o)
-	}
-	files := expandPaths(paths, r)
-	var read []string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			r.problem(f, "", "", "%v", err)
-			continue
-		}
-		read = append(read, f)
-		decodeFile(f, data, r, add)
-	}
-	c := newCompiler(opts, r, read)
-	snap := c.compile(objs)
-	if err := r.err(); err != nil {
-		return nil, err
-	}
-	return snap, nil
+	snap, _, err := Compile(paths, nil, opts)
+	return snap, err
 }
 
 // expandPaths lists the files to read: each path that is a file, and the

@@ -51,6 +51,10 @@ func (c *compiler) findCredential(o *object, name string) (cr credential, missin
 	if c.opts.Namespace != o.Namespace {
 		nss = append(nss, c.opts.Namespace)
 	}
+	for _, n := range nss {
+		c.secretRefs[n+"/"+name] = true
+		c.secretRefs[n+"/"+name+"-cacert"] = true
+	}
 	var s *corev1.Secret
 	var ns string
 	for _, n := range nss {

@@ -29,6 +29,9 @@ type Snapshot struct {
 	Warnings  []string   // things accepted but not applied, each naming file and resource
 	Unserved  Unserved   // how many of Warnings say that something is not served
 	Resources []Resource // every resource loaded, for /config_dump
+	// SecretRefs names every Secret ("namespace/name") a credentialName
+	// looked for, found or not: the Secrets to read from the API server.
+	SecretRefs []string
 }
 
 // Unserved counts what a configuration declares but does not serve, for

@@ -1,0 +1,265 @@
+//go:build e2e && linux
+
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/egressgw/egressgw/internal/kubetest"
+)
+
+// kubeWorld is a real API server in the node namespace, and a cuttable
+// TCP proxy in front of it through which egressgw reads it.
+type kubeWorld struct {
+	c          *kubetest.Cluster
+	proxy      *cutProxy
+	kubeconfig string // egressgw's: through the proxy
+}
+
+func startKube(t *testing.T, tp *topology) *kubeWorld {
+	t.Helper()
+	c := kubetest.StartIn(t, tp.node)
+	c.ApplyIstioCRDs(t)
+	ca, err := c.CA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startCutProxy(t, tp.node, fmt.Sprintf("127.0.0.1:%d", c.Port()))
+	kw := &kubeWorld{c: c, proxy: p, kubeconfig: filepath.Join(tp.dir, "egressgw.kubeconfig")}
+	if err := kubetest.WriteKubeconfig(kw.kubeconfig, "https://"+p.addr, ca, kubetest.AdminToken); err != nil {
+		t.Fatal(err)
+	}
+	return kw
+}
+
+// apply applies YAML with kubectl and fails t if kubectl does.
+func (kw *kubeWorld) apply(t *testing.T, yaml string) {
+	t.Helper()
+	kw.c.Apply(t, yaml)
+}
+
+// within polls f every 100 ms until it returns nil or d passes, and
+// returns how long it took.
+func within(t *testing.T, d time.Duration, what string, f func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := poll(d, 100*time.Millisecond, f); err != nil {
+		t.Fatalf("%s: not within %v: %v", what, d, err)
+	}
+	return time.Since(start)
+}
+
+func resolves(tp *topology, name string) error {
+	r := tp.dig(tp.pod, "+short", "@"+egressAddr, name, "A")
+	if got := strings.TrimSpace(r.stdout); got != egressAddr {
+		return fmt.Errorf("dig %s: %q, want %s", name, got, egressAddr)
+	}
+	return nil
+}
+
+func blocked(tp *topology, name string) error {
+	r := tp.dig(tp.pod, "@"+egressAddr, name, "A")
+	if !strings.Contains(r.stdout, "status: NXDOMAIN") || !strings.Contains(r.stdout, "EDE: 15 (Blocked)") {
+		return fmt.Errorf("dig %s: want NXDOMAIN with EDE 15 (Blocked)\n%s", name, r)
+	}
+	return nil
+}
+
+const kubeNewHost = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: new-host, namespace: default}
+spec:
+  hosts: [new.example.test]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: DNS
+  location: MESH_EXTERNAL
+`
+
+// TestKubeSource runs egressgw with a real API server as its only source
+// of configuration: DNS and forwarding follow kubectl's creates, updates
+// and deletes within seconds; an invalid resource gets an Event and
+// disturbs nothing; with the API server stopped, traffic flows on; with
+// egressgw cut off from a running API server, the changes made meanwhile
+// arrive once it is back.
+func TestKubeSource(t *testing.T) {
+	tp := env(t)
+	kw := startKube(t, tp)
+	gw := tp.startGatewaySpec(t, gatewayBinary(t, tp), gatewaySpec{name: "kube", mode: "REGISTRY_ONLY",
+		configs: map[string]string{"README.yaml": "# this gateway's configuration comes from the API server\n"},
+		args:    []string{"--kubeconfig", kw.kubeconfig, "--node-name", "node-1"}})
+
+	t.Run("create", func(t *testing.T) {
+		if err := blocked(tp, "new.example.test"); err != nil {
+			t.Fatal(err)
+		}
+		kw.apply(t, kubeNewHost)
+		took := within(t, 10*time.Second, "kubectl apply to DNS answering", func() error { return resolves(tp, "new.example.test") })
+		t.Logf("ServiceEntry applied to DNS answering: %v", took.Round(time.Millisecond))
+		wantResponse(t, tp.podCurl("--cacert", tp.pki.caFile, "https://new.example.test/kube"), 200, "new.example.test sni=new.example.test")
+	})
+	t.Run("update_and_policy", func(t *testing.T) {
+		kw.apply(t, tp.renderTestdata(t, "config/api-example.yaml"))
+		within(t, 10*time.Second, "TLS origination applied", func() error {
+			if r := tp.podCurl("http://api.example.test/kube"); r.status != 200 || !strings.Contains(r.body, "api.example.test") {
+				return fmt.Errorf("%s", r)
+			}
+			return nil
+		})
+		r := tp.podCurl("http://api.example.test/admin")
+		wantResponse(t, r, 403, "AuthorizationPolicy default/deny-admin")
+	})
+	t.Run("invalid_resource_gets_an_event", func(t *testing.T) {
+		kw.apply(t, strings.NewReplacer("new-host", "bad-protocol", "new.example.test", "other.example.test", "protocol: HTTPS", "protocol: FOO").Replace(kubeNewHost))
+		within(t, 10*time.Second, "a Warning Event on the invalid ServiceEntry", func() error {
+			out, err := kw.c.KubectlErr("", "get", "events", "-n", "default", "--field-selector", "involvedObject.name=bad-protocol,reason=EgressgwInvalid",
+				"-o", "jsonpath={.items[*].message}")
+			if err != nil || !strings.Contains(out, "spec.ports[0].protocol") {
+				return fmt.Errorf("events: %q %v", out, err)
+			}
+			return nil
+		})
+		if err := blocked(tp, "other.example.test"); err != nil {
+			t.Error(err)
+		}
+		wantResponse(t, tp.podCurl("--cacert", tp.pki.caFile, "https://new.example.test/still"), 200, "new.example.test")
+		if m := gw.admin("/metrics"); !strings.Contains(m.body, "egressgw_kube_skipped_resources 1") {
+			t.Errorf("metrics: want egressgw_kube_skipped_resources 1")
+		}
+		kw.c.Kubectl(t, "delete", "serviceentry", "bad-protocol")
+	})
+	t.Run("delete_blocks_again", func(t *testing.T) {
+		kw.c.Kubectl(t, "delete", "serviceentry", "new-host")
+		within(t, 10*time.Second, "the deleted ServiceEntry blocked", func() error { return blocked(tp, "new.example.test") })
+		if r := tp.podCurl("--cacert", tp.pki.caFile, "--resolve", "new.example.test:443:"+egressAddr, "https://new.example.test/"); r.status == 200 {
+			t.Errorf("a deleted ServiceEntry's host still forwarded: %s", r)
+		}
+	})
+	t.Run("api_server_stopped", func(t *testing.T) {
+		kw.c.StopAPIServer()
+		defer func() {
+			if err := kw.c.StartAPIServer(); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		for i := 0; i < 3; i++ {
+			wantResponse(t, tp.podCurl("http://api.example.test/while-down"), 200, "api.example.test")
+			time.Sleep(time.Second)
+		}
+		if r := gw.admin("/readyz"); r.status != 200 {
+			t.Errorf("/readyz with the API server down for seconds (under --kube-max-staleness): %d %s", r.status, r.body)
+		}
+	})
+	t.Run("changes_while_cut_off_arrive", func(t *testing.T) {
+		kw.proxy.cut()
+		kw.apply(t, kubeNewHost) // through kubectl's own way in, not egressgw's
+		time.Sleep(2 * time.Second)
+		if err := blocked(tp, "new.example.test"); err != nil {
+			t.Fatalf("cut off, egressgw saw the change anyway (is the proxy cutting?): %v", err)
+		}
+		wantResponse(t, tp.podCurl("http://api.example.test/while-cut"), 200, "api.example.test")
+		kw.proxy.restore()
+		// client-go's reflector backs off up to 30 s before it lists again.
+		took := within(t, 60*time.Second, "the change made while cut off", func() error { return resolves(tp, "new.example.test") })
+		t.Logf("arrived %v after the connection came back", took.Round(time.Millisecond))
+	})
+}
+
+// cutProxy forwards TCP connections to target and can cut them all,
+// refusing new ones until restored: an API server that is up, but
+// unreachable from egressgw.
+type cutProxy struct {
+	addr   string
+	target string
+	netns  string
+
+	mu    sync.Mutex
+	isCut bool
+	conns map[net.Conn]bool
+}
+
+func startCutProxy(t *testing.T, netns, target string) *cutProxy {
+	t.Helper()
+	p := &cutProxy{target: target, netns: netns, conns: map[net.Conn]bool{}}
+	var ln net.Listener
+	if err := inNetns(netns, func() error {
+		var err error
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) serve(c net.Conn) {
+	p.mu.Lock()
+	if p.isCut {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.mu.Unlock()
+	var up net.Conn
+	err := inNetns(p.netns, func() error {
+		var err error
+		up, err = net.DialTimeout("tcp", p.target, 3*time.Second)
+		return err
+	})
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.isCut {
+		p.mu.Unlock()
+		c.Close()
+		up.Close()
+		return
+	}
+	p.conns[c], p.conns[up] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) { _, _ = io.Copy(dst, src); done <- struct{}{} }
+	go cp(up, c)
+	go cp(c, up)
+	<-done
+	c.Close()
+	up.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, up)
+	p.mu.Unlock()
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.isCut = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	p.isCut = false
+	p.mu.Unlock()
+}
