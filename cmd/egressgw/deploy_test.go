@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -234,6 +233,9 @@ func TestDeployDaemonSet(t *testing.T) {
 		}, adminHost: "", netAdmin: false},
 	}
 	const hostIP = "10.0.0.7"
+	// In a pod: the kubelet sets the API server's address, and --kube reads it.
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "443")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			objs := tt.objs(t)
@@ -255,11 +257,17 @@ func TestDeployDaemonSet(t *testing.T) {
 					}
 					env["HOST_IP"] = hostIP
 				}
+				if e.Name == "NODE_NAME" && (e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName") {
+					t.Errorf("NODE_NAME from %+v, want spec.nodeName (--node-name's default, in the Events)", e.ValueFrom)
+				}
 			}
 			args := expandEnv(c.Args, env)
-			o, err := parseRun(untilKubeFlags(args))
+			o, err := parseRun(args)
 			if err != nil {
 				t.Fatalf("the DaemonSet's arguments %q are refused: %v", args, err)
+			}
+			if !o.kube || o.kubeconfig != "" {
+				t.Errorf("--kube %v, --kubeconfig %q: want the API server through the in-cluster configuration", o.kube, o.kubeconfig)
 			}
 			if o.namespace != "istio-system" {
 				t.Errorf("--namespace %q, want the pod's own, istio-system", o.namespace)
@@ -345,38 +353,6 @@ func TestDeployDaemonSet(t *testing.T) {
 	}
 }
 
-// untilKubeFlags sets aside the API server flags (--kube, --kube-max-staleness)
-// while this branch's parseRun does not know them yet (they come with
-// package kube/, on branch lead), and then gives the --config that
-// parseRun still requires. It returns args unchanged once parseRun knows --kube.
-func untilKubeFlags(args []string) []string {
-	kubeFlagsOnce.Do(func() {
-		_, err := parseRun([]string{"--kube=false", "--config=" + deployDir + "/config"})
-		kubeFlagsKnown = err == nil || !strings.Contains(err.Error(), "-kube")
-	})
-	if kubeFlagsKnown {
-		return args
-	}
-	var out []string
-	config := false
-	for _, a := range args {
-		if strings.HasPrefix(a, "--kube") {
-			continue
-		}
-		config = config || strings.HasPrefix(a, "--config")
-		out = append(out, a)
-	}
-	if !config {
-		out = append(out, "--config="+deployDir+"/config")
-	}
-	return out
-}
-
-var (
-	kubeFlagsOnce  sync.Once
-	kubeFlagsKnown bool
-)
-
 // TestDeployRBAC: the ClusterRole grants exactly the reads the gateway's
 // informers need and Events, nothing more; rbac.secretNames narrows Secrets.
 func TestDeployRBAC(t *testing.T) {
@@ -388,11 +364,10 @@ func TestDeployRBAC(t *testing.T) {
 		"networking.istio.io/sidecars":            {"list", "watch"},
 		"security.istio.io/authorizationpolicies": {"list", "watch"},
 		"/services":                       {"list", "watch"},
-		"/endpoints":                      {"list", "watch"},
 		"/pods":                           {"list", "watch"},
 		"/namespaces":                     {"list", "watch"},
 		"discovery.k8s.io/endpointslices": {"list", "watch"},
-		"/secrets":                        {"get", "list", "watch"},
+		"/secrets":                        {"list", "watch"},
 		"/events":                         {"create", "patch"},
 	}
 	tests := []struct {
