@@ -3,11 +3,17 @@
 # helm lint, the Kustomize and Helm renderings checked by kubeconform
 # against schemas made from the Kubernetes OpenAPI spec (k8s.io/kubernetes
 # v1.37.2, from the Go module proxy) and Istio's CRDs (istio.io/api), and
-# the Go tests that compare the renderings (cmd/egressgw TestDeploy*).
+# the Go tests that compare the renderings and apply them to a real API
+# server (cmd/egressgw TestDeploy*; --no-go-tests leaves them out, for
+# scripts/test.sh, whose unit tests run them).
 # Tools and schemas are cached outside the repository (EGRESSGW_TOOLS,
 # default /var/cache/egressgw-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+go_tests=1
+if [ "${1:-}" = "--no-go-tests" ]; then
+	go_tests=0
+fi
 
 export EGRESSGW_TOOLS="${EGRESSGW_TOOLS:-/var/cache/egressgw-tools}"
 bin="$(bash scripts/install-kube-tools.sh | tail -1)"
@@ -42,5 +48,7 @@ trap 'rm -rf "$out"' EXIT
 "$bin/kubeconform" -strict -summary \
 	-schema-location "$schemas/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" \
 	"$out"/*.yaml deploy/examples/*.yaml deploy/config/*.yaml
-go test -count=1 -run '^TestDeploy' ./cmd/egressgw/
-go test -count=1 ./internal/tools/...
+if [ "$go_tests" = 1 ]; then
+	go test -count=1 -run '^TestDeploy' ./cmd/egressgw/
+	go test -count=1 ./internal/tools/... ./internal/linklocal/ ./internal/caps/
+fi
