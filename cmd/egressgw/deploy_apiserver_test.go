@@ -1,14 +1,21 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/egressgw/egressgw/internal/kubetest"
+	"github.com/egressgw/egressgw/kube"
 )
 
 // egressgwSA is the gateway's identity on the API server.
@@ -139,4 +146,106 @@ func TestDeployOnAPIServer(t *testing.T) {
 			t.Errorf("list of every Secret, as the gateway: %q, %v; want forbidden", out, err)
 		}
 	})
+}
+
+// TestDeployGatewayAsServiceAccount runs egressgw with the DaemonSet's own
+// arguments and the token of its ServiceAccount, against a real API
+// server with the base applied: the RBAC must let the informers make
+// their first full list (else /readyz never turns ready), a ServiceEntry
+// applied with kubectl must be served, a credentialName's Secret must be
+// read through its field-selected watch, and an invalid resource must get
+// its Warning Event (create on events).
+func TestDeployGatewayAsServiceAccount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the DaemonSet's gateway binds DNS on port 53")
+	}
+	c := kubetest.Start(t)
+	c.ApplyIstioCRDs(t)
+	c.Kubectl(t, "create", "namespace", "istio-system")
+	c.Kubectl(t, "create", "namespace", "team-a")
+	c.Kubectl(t, "apply", "-f", writeObjects(t, "kustomize-base", kustomize(t, "base")))
+	c.Kubectl(t, "-n", "istio-system", "create", "secret", "generic", "client-credential",
+		"--from-literal=ca.crt=not-a-certificate")
+
+	token := strings.TrimSpace(c.Kubectl(t, "-n", "istio-system", "create", "token", "egressgw"))
+	ca, err := c.CA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "egressgw.kubeconfig")
+	if err := kubetest.WriteKubeconfig(kubeconfig, c.URL, ca, token); err != nil {
+		t.Fatal(err)
+	}
+
+	ds := decode[appsv1.DaemonSet](t, find(kustomize(t, "base"), "DaemonSet")[0])
+	addr := fmt.Sprintf("127.%d.%d.%d", 60+os.Getpid()%100, os.Getpid()/100%250, 30)
+	args := expandEnv(ds.Spec.Template.Spec.Containers[0].Args, map[string]string{"HOST_IP": addr, "POD_NAMESPACE": "istio-system"})
+	var kept []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "--egress-interface") { // the node-local interface is TestEgressInterface's (e2e)
+			kept = append(kept, a)
+		}
+	}
+	// The node's addresses become loopback ones; the API server is the test's.
+	kept = append(kept, "--egress-addr="+addr, "--admin-listen="+addr+":15000", "--dns-upstream=127.0.0.1:1",
+		"--kubeconfig="+kubeconfig, "--node-name=node-1")
+	o, err := parseRun(kept)
+	if err != nil {
+		t.Fatalf("arguments %q: %v", kept, err)
+	}
+	g, err := start(o, zap.NewNop(), zap.NewNop())
+	if err != nil {
+		t.Fatalf("start with the DaemonSet's arguments: %v", err)
+	}
+	t.Cleanup(func() { _ = g.shutdown() })
+
+	c.Apply(t, `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: github, namespace: team-a}
+spec:
+  hosts: [api.github.com]
+  resolution: DNS
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: broken, namespace: team-a}
+spec:
+  hosts: [other.example.test]
+  resolution: DNS
+  ports: [{number: 443, name: https, protocol: FOO}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: github, namespace: team-a}
+spec:
+  host: api.github.com
+  trafficPolicy:
+    tls: {mode: SIMPLE, credentialName: client-credential}
+`)
+	client := &http.Client{Timeout: 2 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get("http://" + addr + ":15000" + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var status int
+	var body, events string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		status, body = get("/readyz")
+		_, dump := get("/config_dump")
+		events, _ = c.KubectlErr("", "-n", "team-a", "get", "events", "--field-selector", "involvedObject.name=broken,reason="+kube.ReasonInvalid, "-o", "name")
+		if status == http.StatusOK && strings.Contains(dump, "api.github.com") && strings.TrimSpace(events) != "" &&
+			strings.Contains(dump, "client-credential") {
+			return
+		}
+	}
+	t.Errorf("as the DaemonSet's ServiceAccount after 60 s: /readyz %d %q; Warning Event on the broken ServiceEntry: %q; "+
+		"want ready, api.github.com and the client-credential Secret in /config_dump, and the Event", status, body, events)
+	_, dump := get("/config_dump")
+	t.Logf("/config_dump:\n%s", dump)
 }
