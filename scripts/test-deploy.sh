@@ -40,6 +40,20 @@ trap 'rm -rf "$out"' EXIT
 "$bin/helm" lint --strict deploy/helm/egressgw
 "$bin/kustomize" build deploy/base >"$out/kustomize-base.yaml"
 "$bin/kustomize" build deploy >"$out/kustomize-files.yaml"
+# kubectl's own kustomize (kubectl apply -k) builds what kustomize does.
+kubectl="${EGRESSGW_KUBE_BIN:-${EGRESSGW_KUBE_CACHE:-/var/cache/egressgw-k8s}/$k8s_version/bin}/kubectl"
+if [ -x "$kubectl" ]; then
+	for k in deploy/base deploy; do
+		if ! diff -u <("$bin/kustomize" build "$k") <("$kubectl" kustomize "$k") >"$out/kubectl-kustomize.diff"; then
+			echo "test-deploy.sh: kubectl kustomize $k differs from kustomize build $k:" >&2
+			cat "$out/kubectl-kustomize.diff" >&2
+			exit 1
+		fi
+	done
+elif [ "${EGRESSGW_REQUIRE_KUBE:-}" = 1 ]; then
+	echo "test-deploy.sh: no kubectl at $kubectl (scripts/build-kube.sh builds it)" >&2
+	exit 1
+fi
 "$bin/helm" template egressgw deploy/helm/egressgw -n istio-system >"$out/helm-defaults.yaml"
 "$bin/helm" template egressgw deploy/helm/egressgw -n istio-system \
 	--set-file 'config.files.egress\.yaml=deploy/config/egress.yaml' \
