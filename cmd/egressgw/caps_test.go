@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -68,10 +67,10 @@ func TestNonRootFileCapabilities(t *testing.T) {
 				t.Fatalf("remove file capability: %v", err)
 			}
 			addr := fmt.Sprintf("127.%d.%d.%d", 90+os.Getpid()%100, os.Getpid()/100%250, 10+i)
-			var logs bytes.Buffer
+			logs := newLogFile(t)
 			cmd := exec.Command(bin, "run", "--config", filepath.Join(dir, "egress.yaml"), "--egress-addr", addr,
 				"--admin-listen", addr+":15000", "--dns-upstream", "127.0.0.1:1", "--namespace", "istio-system")
-			cmd.Stdout, cmd.Stderr = &logs, &logs
+			cmd.Stdout, cmd.Stderr = logs.f, logs.f
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -104,7 +103,7 @@ func TestNonRootFileCapabilities(t *testing.T) {
 				}
 			}
 			if up != tt.wantUp {
-				t.Fatalf("serving as uid 65532: %v, want %v; its log:\n%s", up, tt.wantUp, logs.String())
+				t.Fatalf("serving as uid 65532: %v, want %v; its log:\n%s", up, tt.wantUp, logs.String(t))
 			}
 			if !tt.wantUp {
 				select {
@@ -112,10 +111,31 @@ func TestNonRootFileCapabilities(t *testing.T) {
 				case <-time.After(10 * time.Second):
 					t.Fatal("not ready and not exited after 30 s")
 				}
-				if !strings.Contains(logs.String(), "permission denied") {
-					t.Errorf("refused run's log does not say 'permission denied':\n%s", logs.String())
+				if !strings.Contains(logs.String(t), "permission denied") {
+					t.Errorf("refused run's log does not say 'permission denied':\n%s", logs.String(t))
 				}
 			}
 		})
 	}
+}
+
+// logFile is a process's output, in a file: read while it still writes.
+type logFile struct{ f *os.File }
+
+func newLogFile(t *testing.T) logFile {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "log-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return logFile{f}
+}
+
+func (l logFile) String(t *testing.T) string {
+	b, err := os.ReadFile(l.f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -93,10 +92,10 @@ func TestImageRuns(t *testing.T) {
 	}
 	uid, gid := userOf(t, cf.Config.User)
 	addr := fmt.Sprintf("127.%d.%d.%d", 80+os.Getpid()%100, os.Getpid()/100%250, 20)
-	var logs bytes.Buffer
+	logs := newLogFile(t)
 	args := append(append([]string(nil), cf.Config.Entrypoint...), "--config", "/etc/egressgw/test.yaml",
 		"--egress-addr", addr, "--admin-listen", addr+":15000", "--dns-upstream", "127.0.0.1:1")
-	cmd := &exec.Cmd{Path: cf.Config.Entrypoint[0], Args: args, Dir: "/", Env: []string{}, Stdout: &logs, Stderr: &logs,
+	cmd := &exec.Cmd{Path: cf.Config.Entrypoint[0], Args: args, Dir: "/", Env: []string{}, Stdout: logs.f, Stderr: logs.f,
 		SysProcAttr: &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: uid, Gid: gid}}}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the entrypoint %q in the image's root: %v", cf.Config.Entrypoint, err)
@@ -115,7 +114,7 @@ func TestImageRuns(t *testing.T) {
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		select {
 		case <-exited:
-			t.Fatalf("the image's egressgw exited; its log:\n%s", logs.String())
+			t.Fatalf("the image's egressgw exited; its log:\n%s", logs.String(t))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if resp, err := client.Get("http://" + addr + ":15000/readyz"); err == nil {
@@ -125,11 +124,11 @@ func TestImageRuns(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the image's egressgw not ready after 20 s; its log:\n%s", logs.String())
+			t.Fatalf("the image's egressgw not ready after 20 s; its log:\n%s", logs.String(t))
 		}
 	}
-	if !strings.Contains(logs.String(), `"dns":"`+addr+`:53"`) {
-		t.Errorf("the log does not say DNS serves on %s:53:\n%s", addr, logs.String())
+	if !strings.Contains(logs.String(t), `"dns":"`+addr+`:53"`) {
+		t.Errorf("the log does not say DNS serves on %s:53:\n%s", addr, logs.String(t))
 	}
 }
 
@@ -197,4 +196,25 @@ func modeBits(m int64) os.FileMode {
 		out |= os.ModeSticky
 	}
 	return out
+}
+
+// logFile is a process's output, in a file: read while it still writes.
+type logFile struct{ f *os.File }
+
+func newLogFile(t *testing.T) logFile {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "log-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return logFile{f}
+}
+
+func (l logFile) String(t *testing.T) string {
+	b, err := os.ReadFile(l.f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
