@@ -82,6 +82,27 @@ func TestDeployOnAPIServer(t *testing.T) {
 		}
 	})
 
+	// The DaemonSet's pod as the DaemonSet controller would create it
+	// (there is no controller manager here): admitted by the API server,
+	// priority class and all; Pod Security's baseline level refuses it
+	// (host network, NET_ADMIN), which the README says.
+	t.Run("pod admission", func(t *testing.T) {
+		ds := decode[appsv1.DaemonSet](t, find(kustomize(t, "base"), "DaemonSet")[0])
+		pod := map[string]any{"apiVersion": "v1", "kind": "Pod",
+			"metadata": map[string]any{"name": "egressgw-node-1", "labels": ds.Spec.Template.Labels, "annotations": ds.Spec.Template.Annotations},
+			"spec":     ds.Spec.Template.Spec}
+		p := writeObjects(t, "pod", []object{pod})
+		if out, err := c.KubectlErr("", "apply", "--dry-run=server", "-n", "istio-system", "-f", p); err != nil {
+			t.Errorf("the DaemonSet's pod in istio-system: %v\n%s", err, out)
+		}
+		c.Kubectl(t, "create", "namespace", "baseline")
+		c.Kubectl(t, "label", "namespace", "baseline", "pod-security.kubernetes.io/enforce=baseline")
+		out, err := c.KubectlErr("", "apply", "--dry-run=server", "-n", "baseline", "-f", p)
+		if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+			t.Errorf("the DaemonSet's pod in a namespace enforcing baseline: %q, %v; want refused by PodSecurity", out, err)
+		}
+	})
+
 	c.Kubectl(t, "apply", "-f", renderings["kustomize-base"])
 	if got := c.Kubectl(t, "-n", "istio-system", "get", "daemonset", "egressgw", "-o", "jsonpath={.spec.template.spec.serviceAccountName}"); got != "egressgw" {
 		t.Fatalf("applied DaemonSet's serviceAccountName %q, want egressgw", got)

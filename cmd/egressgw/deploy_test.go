@@ -353,6 +353,16 @@ func TestDeployDaemonSet(t *testing.T) {
 	}
 }
 
+// TestDeployHelmRefuses: values that would give a gateway that cannot
+// start fail helm template with a message naming them.
+func TestDeployHelmRefuses(t *testing.T) {
+	cmd := exec.Command(kubeTool(t, "helm"), "template", "egressgw", filepath.Join(deployDir, "helm/egressgw"), "--set", "kube.enabled=false")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "kube.enabled=false leaves the gateway no configuration") {
+		t.Errorf("helm template --set kube.enabled=false: %v\n%s\nwant a refusal naming kube.enabled and config.files", err, out)
+	}
+}
+
 // TestDeployRBAC: the ClusterRole grants exactly the reads the gateway's
 // informers need and Events, nothing more; rbac.secretNames narrows Secrets.
 func TestDeployRBAC(t *testing.T) {
