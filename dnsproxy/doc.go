@@ -8,7 +8,11 @@
 // record (AAAA, HTTPS, SVCB) that carries them. Every other name is
 // forwarded to the upstream resolver, except that under REGISTRY_ONLY an
 // unregistered external name is answered NXDOMAIN with the Extended DNS
-// Error "Blocked" (RFC 8914), and nothing is sent upstream.
+// Error "Blocked" (RFC 8914), and nothing is sent upstream. When pods are
+// known (Config.Identities) and the names answer per pod (PodNames), each
+// query is answered for the client's pod: a name its namespace is not
+// exported, or its Sidecar does not select, is answered as unregistered,
+// under the outbound traffic policy that applies to that pod.
 //
 // Server runs a Handler on UDP and TCP. Resolver resolves upstream host
 // names for the gateway itself, through the same upstream, with a cache.

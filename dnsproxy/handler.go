@@ -9,12 +9,24 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
+
+	"github.com/egressgw/egressgw/identity"
 )
 
 // Names is the current set of intercepted names. Safe for concurrent use,
 // never blocks. (policy.Registry implements it: Intercepts takes a DNS name
 // in any case, trailing dot allowed.)
 type Names interface{ Intercepts(name string) bool }
+
+// PodNames is Names that answers per client pod (policy.Policy implements
+// it: exportTo and Sidecars). InterceptsFor reports whether name is
+// intercepted for a client in pod (nil: an address no pod holds), and
+// whether a name it does not intercept is forwarded (ALLOW_ANY) rather
+// than blocked. Safe for concurrent use, never blocks.
+type PodNames interface {
+	Names
+	InterceptsFor(name string, pod *identity.Pod) (intercept, allowAny bool)
+}
 
 // Config configures a Handler. Zero values get the defaults noted.
 type Config struct {
@@ -27,6 +39,13 @@ type Config struct {
 	Timeout           time.Duration // upstream exchange; default 2s
 	Log               *zap.Logger   // component logger; nil = nop
 	Metrics           *Metrics      // nil = none
+	// Identities is the current table of pods by address, called once per
+	// query. With a table, and Names that are PodNames, a query is
+	// answered for the client's pod: what it does not see is answered as
+	// unregistered, forwarded or blocked by the outbound traffic policy
+	// that applies to it (which replaces BlockUnregistered). Nil, or a nil
+	// table: every client is answered alike.
+	Identities func() *identity.Table
 
 	// Forwarded queries in flight, in all and from one client address;
 	// past either bound a query is answered SERVFAIL with an Extended DNS
@@ -46,27 +65,29 @@ const (
 // Handler is the gateway's DNS handler (a dns.Handler). It is immutable
 // after NewHandler and safe for concurrent use.
 type Handler struct {
-	names    func() Names
-	a        net.IP // 4 bytes, nil when the egress address is not IPv4
-	aaaa     net.IP // 16 bytes, nil when the egress address is not IPv6
-	ttl      uint32
-	block    bool
-	suffixes []string // lower-case FQDNs whose subtrees are always forwarded
-	fwd      *forwarder
-	limit    *forwardLimit
-	limited  [3]string // the EDE text of a query refused by each bound (overGlobal, overSource)
-	log      *zap.Logger
-	metrics  *Metrics
+	names      func() Names
+	identities func() *identity.Table // nil: none
+	a          net.IP                 // 4 bytes, nil when the egress address is not IPv4
+	aaaa       net.IP                 // 16 bytes, nil when the egress address is not IPv6
+	ttl        uint32
+	block      bool
+	suffixes   []string // lower-case FQDNs whose subtrees are always forwarded
+	fwd        *forwarder
+	limit      *forwardLimit
+	limited    [3]string // the EDE text of a query refused by each bound (overGlobal, overSource)
+	log        *zap.Logger
+	metrics    *Metrics
 }
 
 // NewHandler returns a Handler for cfg, filling in defaults.
 func NewHandler(cfg Config) *Handler {
 	h := &Handler{
-		names:   cfg.Names,
-		ttl:     cfg.TTL,
-		block:   cfg.BlockUnregistered,
-		log:     cfg.Log,
-		metrics: cfg.Metrics,
+		names:      cfg.Names,
+		identities: cfg.Identities,
+		ttl:        cfg.TTL,
+		block:      cfg.BlockUnregistered,
+		log:        cfg.Log,
+		metrics:    cfg.Metrics,
 	}
 	if h.names == nil {
 		h.names = func() Names { return noNames{} }
@@ -132,10 +153,10 @@ func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 		return nil
 	}
 	q := &r.Question[0]
-	switch names := h.names(); {
-	case names != nil && names.Intercepts(q.Name):
+	switch intercept, block := h.lookup(w, q.Name); {
+	case intercept:
 		h.intercept(w, r, q)
-	case !h.block || h.alwaysForwarded(q.Name):
+	case !block || h.alwaysForwarded(q.Name):
 		// The bound is checked here, before the forward costs a goroutine
 		// or a buffer; locally answered names never wait on it.
 		t, over := h.limit.acquire(source(w))
@@ -151,6 +172,23 @@ func (h *Handler) serveSplit(w dns.ResponseWriter, r *dns.Msg) func() {
 		h.blocked(w, r, q)
 	}
 	return nil
+}
+
+// lookup reports whether name is intercepted for w's client and, if not,
+// whether it is blocked: for the client's pod when pods are known and the
+// names answer per pod, else alike for every client.
+func (h *Handler) lookup(w dns.ResponseWriter, name string) (intercept, block bool) {
+	names := h.names()
+	if names == nil {
+		return false, h.block
+	}
+	if pn, ok := names.(PodNames); ok && h.identities != nil {
+		if t := h.identities(); t != nil {
+			intercept, allowAny := pn.InterceptsFor(name, t.Lookup(source(w)))
+			return intercept, !allowAny
+		}
+	}
+	return names.Intercepts(name), h.block
 }
 
 // edns0 returns r's OPT record, if any, and how many r carries: more than

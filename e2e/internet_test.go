@@ -36,6 +36,8 @@ var tlsSites = []site{
 	{name: "new.example.test"},   // registered only by the live-reload case
 	{name: "other.example.test"}, // never registered: REGISTRY_ONLY must keep it from nginx
 	{name: "edition.cnn.com"},    // Istio's egress-gateway tasks, their YAML unchanged (ingress_egress_test.go)
+	// Istio's egress-kubernetes-services task (kubernetes_services_test.go): the endpoints of the selectorless my-wikipedia Service.
+	{name: "my-wikipedia.default.svc.cluster.local", aliases: []string{"en.wikipedia.org"}},
 }
 
 // plainSite is the plain-HTTP default server on port 80.

@@ -263,3 +263,52 @@ func (p *cutProxy) restore() {
 	p.isCut = false
 	p.mu.Unlock()
 }
+
+// TestKubeSecretRotation is Istio's secure-ingress task with its Gateway in
+// a file and the rest applied with kubectl: the credential Secret, the
+// VirtualService, and httpbin as a Service with its EndpointSlice (the two
+// sources combine: the file's Gateway serves the API server's Secret). The
+// Secret rotated in the API server changes the certificate served without
+// a restart, and a connection opened before the rotation is kept.
+func TestKubeSecretRotation(t *testing.T) {
+	tp := ingressEnv(t)
+	p := tp.ingress.pki
+	kw := startKube(t, tp)
+	kw.c.Kubectl(t, "create", "namespace", "istio-system")
+	gw := tp.startIngress(t, "kube-secure-ingress", tp.configSet(t, map[string][]string{
+		"gateway.yaml": {taskDir + "secure-ingress/01-gateway-mygateway.yaml"},
+	}), "--kubeconfig", kw.kubeconfig)
+	kw.apply(t, tp.renderDocs(t, "ingress/secrets/httpbin-credential.yaml", "ingress/services/httpbin-k8s.yaml",
+		taskDir+"secure-ingress/02-virtualservice-httpbin.yaml"))
+	teapot := func(ca string) curlResult {
+		return tp.ingressCurl("https://httpbin.example.com:443/status/418?id=kube-teapot", "-HHost:httpbin.example.com", "--cacert", ca)
+	}
+	within(t, 10*time.Second, "the Gateway, VirtualService and Secret from the API server served", func() error {
+		if r := teapot(p.caFile[1]); r.status != 418 {
+			return fmt.Errorf("%s", r)
+		}
+		return nil
+	})
+	wantServedCertificate(t, tp, 443, "httpbin.example.com", p.caFile[1], p.certFile("httpbin1"))
+	kept, err := tp.keptConn(443, "httpbin.example.com", p.caFile[1])
+	if err != nil {
+		t.Fatalf("open a connection before the rotation: %v", err)
+	}
+	defer kept.Close()
+
+	kw.apply(t, tp.renderDocs(t, "ingress/secrets/httpbin-credential-rotated.yaml"))
+	took := within(t, 10*time.Second, "the rotated Secret served", func() error {
+		if r := teapot(p.caFile[2]); r.status != 418 {
+			return fmt.Errorf("%s", r)
+		}
+		return nil
+	})
+	t.Logf("Secret applied to the new certificate served: %v", took.Round(time.Millisecond))
+	wantServedCertificate(t, tp, 443, "httpbin.example.com", p.caFile[2], p.certFile("httpbin2"))
+	if status, err := kept.get("/status/200"); err != nil || status != 200 {
+		t.Errorf("GET on the connection opened before the rotation: status %d, %v; want 200", status, err)
+	}
+	if r := gw.admin("/readyz"); r.status != 200 {
+		t.Errorf("/readyz: %d %s", r.status, r.body)
+	}
+}

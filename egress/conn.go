@@ -199,11 +199,14 @@ func (e *Engine) survive(c *net.TCPConn) {
 // and the calling goroutine is free to go (its stack is most of what an
 // idle connection would otherwise cost).
 func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, end func()) bool {
-	d := st.snap.Policy.Decide(policy.Query{Host: host, Port: l.port, Source: remoteAddr(c)})
+	src := remoteAddr(c)
+	cl := e.clientOf(src) // once per connection
+	d := st.snap.Policy.Decide(cl.query(host, l.port, src))
 	var u *upstream
 	if d.Allow {
 		if proto == "tls" {
 			if ru, lg, ok := e.routeTLS(st, l.port, host); ok {
+				lg.client = cl
 				if ru == nil {
 					lg.proto, lg.host, lg.decision, lg.close = proto, host, "deny", "no_upstream"
 					sniff.WriteAlert(c, sniff.AlertInternalError)
@@ -217,14 +220,14 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 		}
 		u = st.lookup(d.Entry, l.port)
 	}
-	return e.relayTo(st, l, c, pr, host, proto, u, d, end)
+	return e.relayTo(st, l, c, pr, host, proto, u, d, cl, end)
 }
 
 // relayTo carries out decision d on a TLS (by SNI) or TCP connection for
 // host: refused, or spliced to u by the relay. It reports whether the
 // relay took the connection (as forward).
-func (e *Engine) relayTo(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, u *upstream, d policy.Decision, end func()) bool {
-	return e.relayRouted(st, l, c, pr, host, proto, u, d, connLog{}, end)
+func (e *Engine) relayTo(st *state, l *listener, c *net.TCPConn, pr *peekReader, host, proto string, u *upstream, d policy.Decision, cl client, end func()) bool {
+	return e.relayRouted(st, l, c, pr, host, proto, u, d, connLog{client: cl}, end)
 }
 
 // relayRouted is relayTo for a connection a tls or tcp route took: lg
@@ -311,6 +314,7 @@ type connLog struct {
 	proto, host, decision, rule, reason, close, addr string
 	gateway, virtualService, route                   string // the Gateway server and tls/tcp route that took it, if any
 	upstream                                         *upstream
+	client                                           client // the source pod, when it was looked up
 	sent, received                                   int64
 	start                                            time.Time
 }
@@ -321,12 +325,17 @@ func (e *Engine) logConn(st *state, l *listener, c net.Conn, lg connLog) {
 		hostLabel, cluster = lg.upstream.host, lg.upstream.cluster
 	}
 	e.metrics.Connections.WithLabelValues(l.side.String(), l.label, hostLabel, lg.decision, closeLabel(lg.close)).Inc()
+	if !lg.client.known && e.cfg.Identities != nil { // refused before its pod was looked up
+		lg.client = e.clientOf(remoteAddr(c))
+	}
+	lg.client.count(e.metrics.SourceConnections, nil, l.side, lg.decision == "deny")
 	if ce := e.access.Check(zap.InfoLevel, "connection"); ce != nil {
 		var dur time.Duration
 		if !lg.start.IsZero() {
 			dur = time.Since(lg.start)
 		}
-		ce.Write(zap.String("src", c.RemoteAddr().String()), zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", lg.proto),
+		ns, pod := lg.client.logFields()
+		ce.Write(zap.String("src", c.RemoteAddr().String()), ns, pod, zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", lg.proto),
 			zap.String("sni", lg.host), zap.String("decision", lg.decision), zap.String("rule", lg.rule),
 			zap.String("gateway", lg.gateway), zap.String("virtual_service", lg.virtualService), zap.String("route", lg.route),
 			zap.String("reason", lg.reason), zap.String("close", lg.close), zap.String("cluster", cluster),

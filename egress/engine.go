@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/egressgw/egressgw/egress/config"
+	"github.com/egressgw/egressgw/identity"
 	"github.com/egressgw/egressgw/netguard"
 	"github.com/egressgw/egressgw/origination"
 	"github.com/egressgw/egressgw/route"
@@ -56,6 +57,12 @@ type Config struct {
 	StdlibPaths bool
 	// PathNormalization is Istio's meshConfig.pathNormalization; default MERGE_SLASHES.
 	PathNormalization PathNormalization
+	// Identities is the current table of pods by address (Kubernetes),
+	// called once per client connection (an atomic load behind it). Nil,
+	// or a nil table: no pods known, and no per-namespace rule applies
+	// (exportTo, Sidecars, namespace-scoped AuthorizationPolicies); the
+	// access log then says nothing of pods.
+	Identities func() *identity.Table
 	// BodyIdleTimeout fails a request (408) whose body makes no progress
 	// for this long (HTTP/1 clients); default DefaultBodyIdleTimeout,
 	// negative for none.

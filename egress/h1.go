@@ -56,6 +56,8 @@ type h1conn struct {
 	pr     *peekReader          // br reads the connection through a header-size limit
 	bw     *bufio.Writer
 	src    netip.Addr
+	client client // src's pod, looked up once per connection
+	counts sourceCounters
 	xff    []string // []string{src}: X-Forwarded-For when the client starts it, made once per connection
 	remote string
 	idle   atomic.Bool // waiting for the next request: shutdown may close it now
@@ -141,6 +143,8 @@ func (e *Engine) serveH1Conn(h *h1conn) {
 	if ap, err := netip.ParseAddrPort(h.remote); err == nil {
 		h.src = ap.Addr().Unmap()
 	}
+	h.client = h.e.clientOf(h.src)
+	h.client.counters = &h.counts
 	h.bw = writers.Get().(*bufio.Writer)
 	h.bw.Reset(c)
 	heldReaders.Add(1)
@@ -281,6 +285,7 @@ func (h *h1conn) serveOne() bool {
 	h.reset(r)
 	rec := getRecorder(h)
 	defer putRecorder(rec)
+	rec.client = h.client
 	if msg := invalidRequest(r); msg != "" {
 		h.closing = true
 		refuse(rec, http.StatusBadRequest, "egressgw: "+msg)

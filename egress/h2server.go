@@ -52,6 +52,8 @@ type h2conn struct {
 	c      net.Conn             // the TLS connection or the plaintext one (its peeked bytes first)
 	tls    *tls.ConnectionState // r.TLS; nil for h2c
 	remote string               // r.RemoteAddr
+	client client               // the client's pod, looked up once per connection
+	counts sourceCounters       // client.counters
 	fr     *http2.Framer
 	br     *bufio.Reader
 	ctx    context.Context // streams' contexts derive from it; cancelled when the connection ends
@@ -97,8 +99,9 @@ func (e *Engine) serveH2(l *listener, c net.Conn, cs *tls.ConnectionState) {
 
 // serveH2With is serveH2 with handler serving the requests instead of the engine (tests).
 func (e *Engine) serveH2With(l *listener, c net.Conn, cs *tls.ConnectionState, handler http.Handler) {
-	h := &h2conn{e: e, l: l, serve1: handler, c: c, tls: cs, remote: c.RemoteAddr().String(), streams: map[uint32]*h2stream{},
+	h := &h2conn{e: e, l: l, serve1: handler, c: c, tls: cs, remote: c.RemoteAddr().String(), client: e.clientOf(remoteAddr(c)), streams: map[uint32]*h2stream{},
 		sendWindow: 65535, initWindow: 65535, peerFrame: h2InitialPeerSize, recvAvail: 65535, canon: map[string]string{}}
+	h.client.counters = &h.counts
 	h.cond.L = &h.mu
 	// As net/http's server: ReverseProxy aborts a response whose copy
 	// failed (panic(http.ErrAbortHandler)) only under a server.

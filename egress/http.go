@@ -22,6 +22,11 @@ func (e *Engine) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	rec := getRecorder(w)
 	defer putRecorder(rec)
 	src, _ := netip.ParseAddrPort(r.RemoteAddr)
+	if s, ok := w.(*h2stream); ok {
+		rec.client = s.h.client // looked up once per connection
+	} else {
+		rec.client = e.clientOf(src.Addr().Unmap()) // net/http's server (--fast-paths=false)
+	}
 	e.handle(l, nil, rec, r, src.Addr().Unmap())
 	if rec.reset {
 		if s, ok := w.(*h2stream); ok {
@@ -68,7 +73,8 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 		e.handleIngress(st, l, h, rec, r, host, p, src, start)
 		return
 	}
-	q := policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: p}
+	q := rec.client.query(host, l.port, src)
+	q.HTTP, q.Method, q.Path = true, r.Method, p
 	d := st.snap.Policy.Decide(q)
 	if d.Allow && e.cfg.PathNormalization < PathDecodeAndMergeSlashes && hasEscapedSlash(p) {
 		d = stricterOnDecodedSlashes(st, q, d)
@@ -200,6 +206,7 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 	if rec.route != nil {
 		st.routeServed(e.metrics, l.side, rec.server, rec.route, rec.status).Inc()
 	}
+	rec.client.count(e.metrics.SourceRequests, rec.client.counters, l.side, decision == "deny")
 	if ce := e.access.Check(zap.InfoLevel, "request"); ce != nil {
 		if u != nil {
 			upstreamAddr = u.logAddr
@@ -215,8 +222,9 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 		if rec.route != nil {
 			vs, rt = rec.route.VirtualService, rec.route.Name
 		}
+		ns, pod := rec.client.logFields()
 		fields := append((*fp)[:0],
-			zap.String("src", r.RemoteAddr), zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", r.Proto),
+			zap.String("src", r.RemoteAddr), ns, pod, zap.String("direction", l.side.String()), zap.String("listener", l.label), zap.String("proto", r.Proto),
 			zap.String("host", host), zap.String("method", r.Method), zap.String("path", logPath(r)),
 			zap.Int("status", rec.status), zap.String("decision", decision), zap.String("rule", rule),
 			zap.String("gateway", gw), zap.String("virtual_service", vs), zap.String("route", rt),
@@ -235,7 +243,7 @@ func (e *Engine) logRequest(st *state, l *listener, r *http.Request, host string
 }
 
 // logFields lends logRequest its field list (zap encodes the fields before Write returns).
-var logFields = sync.Pool{New: func() any { f := make([]zap.Field, 0, 20); return &f }}
+var logFields = sync.Pool{New: func() any { f := make([]zap.Field, 0, 24); return &f }}
 
 // upstreamAddr is how the access log names the upstream of a request for host.
 func (u *upstream) upstreamAddr(host string) string {

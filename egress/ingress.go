@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/egressgw/egressgw/egress/sniff"
-	"github.com/egressgw/egressgw/policy"
 	"github.com/egressgw/egressgw/route"
 )
 
@@ -59,8 +58,10 @@ func (e *Engine) ingressTLS(st *state, l *listener, rl *route.Listener, c *net.T
 		if u == nil {
 			return refuse(sniff.AlertInternalError, "tls route "+tr.Field+" of VirtualService "+tr.VirtualService+": "+st.missing(d), "no_upstream")
 		}
-		dec := st.ingressDecide(policy.Query{Host: sni, Port: l.port, Source: remoteAddr(c)}, "VirtualService "+tr.VirtualService+" "+tr.Field)
-		return e.relayRouted(st, l, c, pr, sni, "tls", u, dec, connLog{gateway: srv.Gateway, virtualService: tr.VirtualService, route: tr.Field}, end)
+		src := remoteAddr(c)
+		cl := e.clientOf(src)
+		dec := st.ingressDecide(cl.query(sni, l.port, src), "VirtualService "+tr.VirtualService+" "+tr.Field)
+		return e.relayRouted(st, l, c, pr, sni, "tls", u, dec, connLog{gateway: srv.Gateway, virtualService: tr.VirtualService, route: tr.Field, client: cl}, end)
 	case e.cfg.Certs == nil:
 		return refuse(sniff.AlertInternalError, srv.Name()+" terminates TLS, but the gateway was started without certificates", "no_certificate")
 	}
@@ -123,12 +124,14 @@ func (e *Engine) ingressTCP(st *state, l *listener, rl *route.Listener, c *net.T
 		_ = c.Close()
 		return false
 	}
-	dec := st.ingressDecide(policy.Query{Port: l.port, Source: remoteAddr(c)}, "VirtualService "+tr.VirtualService+" "+tr.Field)
+	src := remoteAddr(c)
+	cl := e.clientOf(src)
+	dec := st.ingressDecide(cl.query("", l.port, src), "VirtualService "+tr.VirtualService+" "+tr.Field)
 	gw := ""
 	if tr.Server != nil {
 		gw = tr.Server.Gateway
 	}
-	return e.relayRouted(st, l, c, nil, u.entry.Host, "tcp", u, dec, connLog{gateway: gw, virtualService: tr.VirtualService, route: tr.Field}, end)
+	return e.relayRouted(st, l, c, nil, u.entry.Host, "tcp", u, dec, connLog{gateway: gw, virtualService: tr.VirtualService, route: tr.Field, client: cl}, end)
 }
 
 // tcpOnly reports whether every server of rl is TCP without TLS: its

@@ -18,6 +18,11 @@ type Metrics struct {
 	Mirrors          *prometheus.CounterVec // result: mirrored copies sent, failed, dropped, skipped_body_too_large
 	Unserved         *prometheus.GaugeVec   // kind: Gateway servers and routes of the configuration being served that are not served (each named in a warning)
 	SkippedResources prometheus.Gauge       // resources from the API server left out of the last compile as invalid (each has an Event)
+	// By source pod, only with Config.Identities: direction,
+	// source_namespace, source_workload, decision. Both are bounded (the
+	// cluster's namespaces and workloads, not its pods: no pod name).
+	SourceRequests    *prometheus.CounterVec
+	SourceConnections *prometheus.CounterVec
 }
 
 // NewMetrics registers the engine's series on reg.
@@ -59,8 +64,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SkippedResources: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "egressgw_kube_skipped_resources", Help: "Resources read from the Kubernetes API server that the last compile left out as invalid: each has a Warning Event naming the field.",
 		}),
+		SourceRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_source_requests_total", Help: "HTTP requests by direction, source pod's namespace and workload (\"unknown\" for an address no pod holds) and decision; only when pods are known (Kubernetes).",
+		}, []string{"direction", "source_namespace", "source_workload", "decision"}),
+		SourceConnections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egressgw_source_connections_total", Help: "TLS passthrough and TCP connections by direction, source pod's namespace and workload (\"unknown\" for an address no pod holds) and decision; only when pods are known (Kubernetes).",
+		}, []string{"direction", "source_namespace", "source_workload", "decision"}),
 	}
-	reg.MustRegister(m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics,
+	reg.MustRegister(m.SourceRequests, m.SourceConnections, m.Requests, m.Connections, m.UpstreamFailures, m.Guarded, m.ActiveConns, m.Reloads, m.ConfigGeneration, m.Panics,
 		m.RouteRequests, m.Mirrors, m.Unserved, m.SkippedResources)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")

@@ -16,6 +16,7 @@ type recorder struct {
 	rule   string // the rule that refused the request after the policy allowed it (netguard); "" if none
 	reset  bool   // the client's HTTP/2 stream is to be reset, once the request is logged (passReset)
 	grpc   bool   // a gRPC call: the gateway's own refusals are gRPC status
+	client client // the connection's source pod
 
 	// the route the request followed, for the access log; nil without one
 	server    *route.Server

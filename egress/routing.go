@@ -124,7 +124,9 @@ func (e *Engine) handleIngress(st *state, l *listener, h *h1conn, rec *recorder,
 		r.Header["X-Forwarded-Proto"] = xfpHTTP
 	}
 	rt := res.Route
-	d := st.ingressDecideRouted(policy.Query{Host: host, Port: l.port, Source: src, HTTP: true, Method: r.Method, Path: path}, routeRule(rt), routedBy(rt))
+	q := rec.client.query(host, l.port, src)
+	q.HTTP, q.Method, q.Path = true, r.Method, path
+	d := st.ingressDecideRouted(q, routeRule(rt), routedBy(rt))
 	if !d.Allow {
 		deny(rec, d, host)
 		e.logRequest(st, l, r, host, d, nil, rec, start)

@@ -39,6 +39,7 @@ func TestStdlibPaths(t *testing.T) {
 		{"IngressTLSProtocols", TestIngressTLSProtocols},
 		{"ForwardH1", TestForwardH1},
 		{"PerTryTimeout", TestPerTryTimeout},
+		{"PodPolicyEngine", TestPodPolicyEngine},
 		{"StdlibPathsTaken", testStdlibPathsTaken},
 	} {
 		t.Run(tt.name, tt.test)

@@ -58,8 +58,10 @@ func newHostIndex(n, nports int) hostIndex {
 	}
 }
 
-// add registers host (valid, lowercase) on ports for entry i, except on the
-// ports where an earlier entry has that host (oldest wins).
+// add registers host (valid, lowercase) on ports for entry i. An entry
+// added earlier for the same host and port comes first (the oldest wins);
+// later ones are kept behind it for the sources that do not see it
+// (exportTo, Sidecar).
 func (x *hostIndex) add(host string, ports []uint32, i int) {
 	key := host
 	if s, ok := strings.CutPrefix(host, "*"); ok {
@@ -86,7 +88,7 @@ func (x *hostIndex) add(host string, ports []uint32, i int) {
 next:
 	for _, p := range ports {
 		for _, pe := range k.ports {
-			if pe.port == p {
+			if pe.port == p && pe.entry == int32(i) {
 				continue next
 			}
 		}
@@ -98,18 +100,23 @@ next:
 // the longest wildcard suffix. Port 0 means any port. name is clean (see
 // cleanName), in any case. registered reports whether name is registered on
 // any port. A name with an empty label matches nothing: no key has one, and
-// the wildcard walk stops at it. find does not allocate.
-func (x *hostIndex) find(name string, port uint32) (entry int, ok, registered bool) {
+// the wildcard walk stops at it. With v, only the entries v sees count:
+// for the others, name is not registered. find does not allocate.
+func (x *hostIndex) find(name string, port uint32, v *viewer) (entry int, ok, registered bool) {
 	if len(x.keys) == 0 {
 		return -1, false, false
 	}
 	n := len(name)
 	if x.exactLens.has(n) {
 		if k := x.lookup(x.hash(name, 0), name); k != nil {
-			if i, ok := onPort(k.ports, port); ok {
+			i, ok := onPort(k.ports, port) // inlined: the path without a viewer
+			if v != nil {
+				i, ok = onPortSeen(k.ports, port, v)
+			}
+			if ok {
 				return i, true, true
 			}
-			registered = true
+			registered = registered || v == nil || v.seesAny(k.ports)
 		}
 	}
 	// Each dot starts a suffix, longest first; find them 8 bytes at a time.
@@ -129,10 +136,14 @@ func (x *hostIndex) find(name string, port uint32) (entry int, ok, registered bo
 				continue
 			}
 			if k := x.lookup(x.hash(name, j), name[j:]); k != nil {
-				if e, ok := onPort(k.ports, port); ok {
+				e, ok := onPort(k.ports, port)
+				if v != nil {
+					e, ok = onPortSeen(k.ports, port, v)
+				}
+				if ok {
 					return e, true, true
 				}
-				registered = true
+				registered = registered || v == nil || v.seesAny(k.ports)
 			}
 		}
 	}
@@ -154,6 +165,17 @@ func (x *hostIndex) lookup(h uint64, s string) *hostKey {
 	}
 }
 
+// onPortSeen returns the first entry of pes on port (0: any) that v sees.
+func onPortSeen(pes []portEntry, port uint32, v *viewer) (int, bool) {
+	for _, pe := range pes {
+		if (pe.port == port || port == 0) && v.sees(int(pe.entry)) {
+			return int(pe.entry), true
+		}
+	}
+	return -1, false
+}
+
+// onPort returns the first entry of pes on port (0: any).
 func onPort(pes []portEntry, port uint32) (int, bool) {
 	for _, pe := range pes {
 		if pe.port == port || port == 0 {

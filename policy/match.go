@@ -1,14 +1,19 @@
 package policy
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/egressgw/egressgw/identity"
+)
 
 // request is what rules are matched against, prepared once per decision.
 type request struct {
 	q     *Query
-	host  string    // authorization host, without a trailing dot, in any case
-	words [2]uint64 // hostWords of host, by hostPattern.side
-	src   addr      // q.Source, unmapped; only set when a rule has a From
-	f     filter    // host and port, as in rule.filter
+	host  string        // authorization host, without a trailing dot, in any case
+	words [2]uint64     // hostWords of host, by hostPattern.side
+	src   addr          // q.Source, unmapped; only set when a rule has a From
+	f     filter        // host and port, as in rule.filter
+	pod   *identity.Pod // q.Pod when q.Identities, else nil (an unknown source)
 }
 
 // firstMatch returns the first of rules that matches, or nil: a rule
@@ -23,7 +28,7 @@ func firstMatch(rules []rule, req *request, deny bool) *rule {
 	for i := range rules {
 		r := &rules[i]
 		if !r.filter.may(&req.f) ||
-			len(r.ips) > 0 && !containsAddr(r.ips, a) || len(r.from) > 0 && !matchFrom(r.from, a) {
+			len(r.ips) > 0 && !containsAddr(r.ips, a) || len(r.from) > 0 && !matchFrom(r.from, req) {
 			continue
 		}
 		if len(r.to) == 0 {
@@ -62,10 +67,12 @@ func firstMatch(rules []rule, req *request, deny bool) *rule {
 	return nil
 }
 
-func matchFrom(ss []source, a *addr) bool {
+func matchFrom(ss []source, req *request) bool {
+	a := &req.src
 	for i := range ss {
 		s := &ss[i]
-		if (len(s.ipBlocks) == 0 || containsAddr(s.ipBlocks, a)) && !containsAddr(s.notIPBlocks, a) {
+		if (len(s.ipBlocks) == 0 || containsAddr(s.ipBlocks, a)) && !containsAddr(s.notIPBlocks, a) &&
+			s.matchIdentity(req.pod) {
 			return true
 		}
 	}

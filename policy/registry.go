@@ -11,6 +11,8 @@ import (
 type Registry struct {
 	entries []Entry
 	hosts   hostIndex
+	exports []export // index-aligned with entries
+	scoped  bool     // some entry is not exported to every namespace
 }
 
 // NewRegistry validates and indexes entries. Entry i is found as index i.
@@ -25,6 +27,7 @@ func NewRegistry(entries []Entry) (*Registry, error) {
 	r := &Registry{
 		entries: make([]Entry, len(entries)),
 		hosts:   newHostIndex(len(entries), nports),
+		exports: make([]export, len(entries)),
 	}
 	// The registry's copies of the entries' ports share one array; each
 	// is capped, so that appending to one cannot overwrite the next.
@@ -45,6 +48,12 @@ func NewRegistry(entries []Entry) (*Registry, error) {
 			errs = append(errs, fmt.Errorf("%s: authzHost %q: %w", entryName(e, i), e.AuthzHost, err))
 			continue
 		}
+		x, err := newExport(e.Namespace, e.ExportTo)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: exportTo: %w", entryName(e, i), err))
+			continue
+		}
+		r.exports[i], r.scoped = x, r.scoped || !x.all
 		r.hosts.add(e.Host, e.Ports, i)
 	}
 	if len(errs) > 0 {
@@ -109,7 +118,7 @@ func (r *Registry) Intercepts(name string) bool {
 // host is registered on some port.
 func (r *Registry) find(host string, port uint32) (entry int, ok, registered bool) {
 	if host, valid := cleanName(host); valid && r != nil {
-		return r.hosts.find(host, port)
+		return r.hosts.find(host, port, nil)
 	}
 	return -1, false, false
 }

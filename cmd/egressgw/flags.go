@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/egressgw/egressgw/dnsproxy"
 	"github.com/egressgw/egressgw/egress"
 	"github.com/egressgw/egressgw/kube"
@@ -36,6 +38,8 @@ type options struct {
 	logFormat     string
 	logLevel      string
 	namespace     string
+	trustDomain   string // of AuthorizationPolicy principals
+	rootNamespace string // Istio's meshConfig.rootNamespace
 	labels        map[string]string
 	fastPaths     bool
 	allowCIDRs    []netip.Prefix // private addresses names resolved at request time may reach
@@ -83,6 +87,8 @@ func parseRun(args []string) (*options, error) {
 	format := fs.String("log-format", "json", "json or console")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	ns := fs.String("namespace", "istio-system", "the gateway's own namespace (fallback for credentialName Secrets)")
+	trustDomain := fs.String("trust-domain", "cluster.local", "trust domain of AuthorizationPolicy principals (<trust-domain>/ns/<namespace>/sa/<service-account>), Istio's meshConfig.trustDomain; not --cluster-domain")
+	rootNS := fs.String("root-namespace", "istio-system", "Istio's root namespace (meshConfig.rootNamespace): its AuthorizationPolicies apply to every source, its Sidecar without workloadSelector is the mesh default")
 	labels := fs.String("labels", "istio=egressgateway", "the gateway's labels, k=v,...: AuthorizationPolicies whose selector does not match are not applied")
 	fast := fs.Bool("fast-paths", true, "serve with egressgw's own fast paths (HTTP/1 server loop and parser, HTTP/2 client, epoll relay, DNS UDP loop); false: with the libraries' (net/http server, http.Transport, io.Copy, miekg/dns's server)")
 	pathNorm := fs.String("path-normalization", "MERGE_SLASHES", "request path normalization before policy and forwarding, as Istio's meshConfig.pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
@@ -116,7 +122,8 @@ func parseRun(args []string) (*options, error) {
 		return nil, fmt.Errorf("--kube-max-staleness %v: want a positive duration", *kubeStale)
 	}
 	o := &options{configs: configs, adminListen: *admin, adminPprof: *pprof, clusterDomain: strings.Trim(*domain, "."), caFile: *ca,
-		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast}
+		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast,
+		trustDomain: *trustDomain, rootNamespace: *rootNS}
 	o.kube, o.kubeconfig, o.kubeStaleness, o.nodeName = useKube, *kubeconfig, *kubeStale, *nodeName
 	var err error
 	if o.egressAddr, err = netip.ParseAddr(*egressAddr); err != nil {
@@ -152,6 +159,12 @@ func parseRun(args []string) (*options, error) {
 		return nil, fmt.Errorf("--dns-forward-max-per-source %d: want 1 to --dns-forward-max (%d)", *perSource, *fwdMax)
 	}
 	o.dnsForwardMax, o.dnsPerSource = *fwdMax, *perSource
+	if o.trustDomain == "" || strings.ContainsAny(o.trustDomain, "/*") {
+		return nil, fmt.Errorf("--trust-domain %q: want a domain such as cluster.local", o.trustDomain)
+	}
+	if errs := validation.IsDNS1123Label(o.rootNamespace); len(errs) > 0 {
+		return nil, fmt.Errorf("--root-namespace %q: not a namespace name: %s", o.rootNamespace, errs[0])
+	}
 	if o.labels, err = parseLabels(*labels); err != nil {
 		return nil, err
 	}

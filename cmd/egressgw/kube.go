@@ -112,3 +112,14 @@ func (g *gateway) notReady() string {
 	}
 	return ""
 }
+
+// identitiesFunc is how the engine and the DNS interceptor read the pods:
+// nil without Kubernetes, so that a gateway serving files only decides and
+// logs as it always has. With it, the table is nil until the first list of
+// pods, which the engine takes as no table (and /readyz is not ready yet).
+func (g *gateway) identitiesFunc() func() *identity.Table {
+	if !g.opts.kube {
+		return nil
+	}
+	return g.identities.Load
+}

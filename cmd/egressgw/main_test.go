@@ -146,3 +146,36 @@ func TestParseRunAdmin(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRunIdentityFlags(t *testing.T) {
+	base := []string{"--config", "x.yaml", "--dns-upstream", "10.0.0.2"}
+	tests := []struct {
+		args           []string
+		wantErr        string
+		wantTD, wantNS string
+	}{
+		{args: nil, wantTD: "cluster.local", wantNS: "istio-system"},
+		{args: []string{"--trust-domain", "corp.example", "--root-namespace", "istio-config"}, wantTD: "corp.example", wantNS: "istio-config"},
+		{args: []string{"--trust-domain", ""}, wantErr: `--trust-domain "": want a domain such as cluster.local`},
+		{args: []string{"--trust-domain", "a/b"}, wantErr: `--trust-domain "a/b": want a domain`},
+		{args: []string{"--root-namespace", "Istio_System"}, wantErr: `--root-namespace "Istio_System": not a namespace name`},
+	}
+	for _, tt := range tests {
+		o, err := parseRun(append(append([]string(nil), base...), tt.args...))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: error %v, want %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if o.trustDomain != tt.wantTD || o.rootNamespace != tt.wantNS {
+			t.Errorf("%v: trust domain %q, root namespace %q; want %q, %q", tt.args, o.trustDomain, o.rootNamespace, tt.wantTD, tt.wantNS)
+		}
+		if opts := (&gateway{opts: o}).configOptions(); opts.TrustDomain != tt.wantTD || opts.RootNamespace != tt.wantNS {
+			t.Errorf("%v: config.Options %+v do not carry them", tt.args, opts)
+		}
+	}
+}

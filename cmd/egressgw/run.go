@@ -82,6 +82,8 @@ type gateway struct {
 	kubeErr     atomic.Value // string
 	kubeApplied atomic.Bool
 	identities  atomic.Pointer[identity.Table]
+
+	warned map[string]bool // the warnings of the configuration served, logged once
 }
 
 // start loads the configuration and starts every server. A configuration
@@ -127,6 +129,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		IngressAddr:    o.ingressAddr,
 		TrustedProxies: o.trustedProxies,
 		Certs:          g.certs,
+		Identities:     g.identitiesFunc(),
 	})
 	adminLn, err := net.Listen("tcp", o.adminListen)
 	if err != nil {
@@ -147,10 +150,11 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.metrics.Reloads.WithLabelValues("success").Inc()
-	g.logApplied(snap)
+	g.logApplied(snap, 0)
 
 	h := dnsproxy.NewHandler(dnsproxy.Config{
-		Names:               func() dnsproxy.Names { return g.engine.Snapshot().Policy.Registry },
+		Names:               func() dnsproxy.Names { return g.engine.Snapshot().Policy }, // a dnsproxy.PodNames
+		Identities:          g.identitiesFunc(),
 		EgressAddr:          o.egressAddr,
 		ClusterDomain:       o.clusterDomain,
 		Upstream:            o.dnsUpstream,
@@ -201,7 +205,8 @@ func (g *gateway) requestReload() {
 
 func (g *gateway) configOptions() config.Options {
 	return config.Options{ClusterDomain: g.opts.clusterDomain, Namespace: g.opts.namespace, Labels: g.opts.labels, Mode: g.opts.mode,
-		IngressLabels: g.opts.ingressLabels, EgressGatewayHosts: g.opts.egressGateways}
+		IngressLabels: g.opts.ingressLabels, EgressGatewayHosts: g.opts.egressGateways,
+		TrustDomain: g.opts.trustDomain, RootNamespace: g.opts.rootNamespace}
 }
 
 // watched lists the configuration paths and every file the served configuration read.
@@ -233,7 +238,9 @@ func (g *gateway) reloads(ctx context.Context) {
 		default:
 		}
 		withKube := g.kube.Load() != nil
+		began := time.Now()
 		snap, err := g.compile()
+		took := time.Since(began)
 		if err == nil {
 			err = g.engine.Update(snap)
 		}
@@ -243,19 +250,28 @@ func (g *gateway) reloads(ctx context.Context) {
 			continue
 		}
 		g.metrics.Reloads.WithLabelValues("success").Inc()
-		g.logApplied(snap)
+		g.logApplied(snap, took)
 		if withKube {
 			g.kubeApplied.Store(true)
 		}
 	}
 }
 
-func (g *gateway) logApplied(s *config.Snapshot) {
-	g.log.Info("configuration applied", zap.Uint64("generation", g.engine.Generation()),
+// logApplied logs a configuration applied, and how long its compile took
+// (read, decode, validate, compile; 0 for the first).
+func (g *gateway) logApplied(s *config.Snapshot, compile time.Duration) {
+	g.log.Info("configuration applied", zap.Uint64("generation", g.engine.Generation()), zap.Duration("compile", compile),
 		zap.Int("hosts", len(s.Entries)), zap.Int("listeners", len(s.Listeners)), zap.Int("resources", len(s.Resources)))
+	// Each warning once: with the API server as a source, a compile follows
+	// every change anywhere, and the same warnings would repeat each time.
+	seen := make(map[string]bool, len(s.Warnings))
 	for _, w := range s.Warnings {
-		g.log.Warn("configuration warning", zap.String("warning", w))
+		seen[w] = true
+		if !g.warned[w] {
+			g.log.Warn("configuration warning", zap.String("warning", w))
+		}
 	}
+	g.warned = seen
 }
 
 func logProblems(log *zap.Logger, msg string, err error) {

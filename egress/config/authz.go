@@ -12,8 +12,13 @@ import (
 	"github.com/egressgw/egressgw/policy"
 )
 
-// authorizationPolicy compiles an AuthorizationPolicy whose selector
-// matches the gateway's labels.
+// authorizationPolicy compiles an AuthorizationPolicy. One in the root
+// namespace or the gateway's own without selector, or whose selector
+// matches the gateway's labels, applies gateway-wide. One in another
+// namespace without selector applies to requests from that namespace's
+// pods, and one whose selector matches no gateway to the pods it selects
+// (of its namespace; of every namespace from the root namespace), as their
+// sidecars would enforce it.
 func (c *compiler) authorizationPolicy(o *object) {
 	f, res := o.File, o.Resource()
 	var ap security.AuthorizationPolicy
@@ -27,9 +32,17 @@ func (c *compiler) authorizationPolicy(o *object) {
 	}
 	sel := ap.Selector.GetMatchLabels()
 	egress, ingress := labelsSubset(sel, c.opts.Labels), labelsSubset(sel, c.opts.IngressLabels)
-	if !egress && !ingress {
-		c.r.warn(f, res, "spec.selector", "not applied: matchLabels %v match neither the egress gateway labels %v nor the ingress labels %v", sel, c.opts.Labels, c.opts.IngressLabels)
-		return
+	root := o.Namespace == c.opts.RootNamespace
+	scope := "" // gateway-wide
+	switch {
+	case len(sel) == 0 && (root || o.Namespace == c.opts.Namespace):
+	case len(sel) == 0:
+		scope = o.Namespace // the namespace's pods; ingress as before
+	case egress || ingress:
+	case root:
+		scope, egress = "*", true // the pods it selects, in every namespace
+	default:
+		scope, egress = o.Namespace, true
 	}
 	before := len(c.r.problems)
 	out := policy.AuthzPolicy{Name: o.Namespace + "/" + o.Name}
@@ -82,11 +95,14 @@ func (c *compiler) authorizationPolicy(o *object) {
 		}
 		return
 	}
-	if egress {
-		c.authz = append(c.authz, out)
-	}
-	if ingress {
+	if ingress && (scope == "" || len(sel) == 0) {
 		c.ingAuthz = append(c.ingAuthz, out)
+	}
+	if egress {
+		if scope != "" {
+			out.Scope, out.Selector = scope, sel
+		}
+		c.authz = append(c.authz, out)
 	}
 }
 
@@ -124,7 +140,7 @@ func labelsSubset(sel, labels map[string]string) bool {
 }
 
 const (
-	noIdentity = "needs a workload identity, which egressgw does not see (no sidecar mTLS): use ipBlocks"
+	noIdentity = "is not supported: use principals (\"<trustDomain>/ns/<namespace>/sa/<serviceAccount>\", the source pod's, known by its address) or namespaces"
 	noJWT      = "needs a request identity (JWT), which egressgw does not see: use ipBlocks"
 	noRemoteIP = "needs the original client IP, which egressgw does not see: use ipBlocks"
 )
@@ -141,8 +157,6 @@ func (c *compiler) authzSource(o *object, field string, s *security.Source) poli
 		set  []string
 		msg  string
 	}{
-		{"principals", s.Principals, noIdentity}, {"notPrincipals", s.NotPrincipals, noIdentity},
-		{"namespaces", s.Namespaces, noIdentity}, {"notNamespaces", s.NotNamespaces, noIdentity},
 		{"serviceAccounts", s.ServiceAccounts, noIdentity}, {"notServiceAccounts", s.NotServiceAccounts, noIdentity},
 		{"trustDomains", s.TrustDomains, noIdentity}, {"notTrustDomains", s.NotTrustDomains, noIdentity},
 		{"requestPrincipals", s.RequestPrincipals, noJWT}, {"notRequestPrincipals", s.NotRequestPrincipals, noJWT},
@@ -157,6 +171,8 @@ func (c *compiler) authzSource(o *object, field string, s *security.Source) poli
 	}
 	out.IPBlocks = c.prefixes(o, field+".ipBlocks", s.IpBlocks)
 	out.NotIPBlocks = c.prefixes(o, field+".notIpBlocks", s.NotIpBlocks)
+	out.Namespaces, out.NotNamespaces = s.Namespaces, s.NotNamespaces
+	out.Principals, out.NotPrincipals = s.Principals, s.NotPrincipals
 	return out
 }
 

@@ -49,6 +49,10 @@ func (c *compiler) bindMesh(v *vsObj) {
 	for _, h := range v.hosts {
 		ports := c.meshPorts(h)
 		if len(ports) == 0 {
+			if i := c.entryFor(h); i >= 0 && c.emeta[i].inCluster {
+				c.r.warn(f, res, "spec.hosts", "not applied to mesh traffic for %s: %s is in the cluster, where pods reach it through kube-proxy, not egressgw", h, c.entries[i].Source)
+				continue
+			}
 			c.r.warn(f, res, "spec.hosts", "not applied to mesh traffic for %s: no ServiceEntry or ExternalName Service registers it (egress listens on registered ports only)", h)
 			continue
 		}
@@ -82,12 +86,14 @@ func (c *compiler) meshPorts(h string) []Port {
 		}
 	}
 	if i := c.entryFor(h); i >= 0 {
-		add(&c.entries[i])
+		if !c.emeta[i].inCluster { // pods reach an in-cluster Service through kube-proxy, not egressgw
+			add(&c.entries[i])
+		}
 		return out
 	}
 	if isWildcard(h) {
 		for i := range c.entries {
-			if wildcardCovers(h, c.entries[i].Host) {
+			if !c.emeta[i].inCluster && wildcardCovers(h, c.entries[i].Host) {
 				add(&c.entries[i])
 			}
 		}

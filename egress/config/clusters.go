@@ -54,10 +54,10 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 	if ei < 0 {
 		k := clusterKey{d.host, d.port, d.subset}
 		if _, seen := c.clusterIdx[k]; !seen {
-			c.r.unservedReference(d.obj.File, d.obj.Resource(), d.field+".host", "IST0101 referenced host not found: no ServiceEntry or ExternalName Service registers %s (requests routed there get 503)", d.host)
+			c.r.unservedReference(d.obj.File, d.obj.Resource(), d.field+".host", "IST0101 referenced host not found: no ServiceEntry or Service registers %s (requests routed there get 503)", d.host)
 		}
 		return c.addCluster(k, func(cl *Cluster) {
-			cl.Missing = fmt.Sprintf("no ServiceEntry or ExternalName Service registers %s", d.host)
+			cl.Missing = fmt.Sprintf("no ServiceEntry or Service registers %s", d.host)
 		})
 	}
 	e := &c.entries[ei]
@@ -87,8 +87,16 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 		}
 		return c.addCluster(k, func(cl *Cluster) { cl.Missing = why; cl.Entry = *e })
 	}
+	inCluster := c.emeta[ei].inCluster
 	return c.addCluster(k, func(cl *Cluster) {
 		cl.Entry, cl.EntryPort = *e, *p
+		if inCluster {
+			cl.Entry.Endpoints = endpointsOnPort(e.Endpoints, p.Name)
+			if len(cl.Entry.Endpoints) == 0 {
+				cl.Missing = fmt.Sprintf("%s has no ready endpoints for port %d", e.Source, port)
+				return
+			}
+		}
 		if d.subset == "" {
 			return
 		}
@@ -106,8 +114,15 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 			c.r.unservedReference(d.obj.File, d.obj.Resource(), d.field+".subset", "IST0101 referenced subset not found: %s", cl.Missing)
 			return
 		}
-		cl.Entry.Endpoints = slices.DeleteFunc(slices.Clone(e.Endpoints), func(ep Endpoint) bool { return !labelsSubset(sub.labels, ep.Labels) })
-		if len(e.Endpoints) > 0 && len(cl.Entry.Endpoints) == 0 {
+		eps := cl.Entry.Endpoints
+		cl.Entry.Endpoints = slices.DeleteFunc(slices.Clone(eps), func(ep Endpoint) bool { return !labelsSubset(sub.labels, ep.Labels) })
+		if inCluster && len(cl.Entry.Endpoints) == 0 {
+			// Istio matches subset labels against pod labels; EndpointSlices
+			// carry none, and egressgw does not read Pods for this.
+			c.r.warn(d.obj.File, d.obj.Resource(), d.field+".subset", "subset %s (%s %s) selects no endpoint of %s: its labels are matched against pod labels, "+
+				"which egressgw does not read for Service endpoints (only a subset without labels selects them): requests routed there get 503", d.subset, dr.obj.Resource(), sub.field, d.host)
+			cl.Missing = fmt.Sprintf("subset %s of %s selects no endpoint (labels %v: Service endpoints carry no pod labels in egressgw)", d.subset, d.host, sub.labels)
+		} else if len(eps) > 0 && len(cl.Entry.Endpoints) == 0 {
 			c.r.warn(d.obj.File, d.obj.Resource(), d.field+".subset", "subset %s (%s %s) selects no endpoint of %s: requests routed there get 503", d.subset, dr.obj.Resource(), sub.field, d.host)
 			cl.Missing = fmt.Sprintf("subset %s of %s selects no endpoint (labels %v)", d.subset, d.host, sub.labels)
 		}

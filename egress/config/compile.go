@@ -25,7 +25,8 @@ type compiler struct {
 	entries    []Entry
 	emeta      []entryMeta // index-aligned with entries
 	drs        []*destRule
-	authz      []policy.AuthzPolicy // egress: selector matching Labels, or none
+	authz      []policy.AuthzPolicy // egress: gateway-wide (selector matching Labels, or none) and scoped to workloads
+	sidecars   []*sidecarObj
 	ingAuthz   []policy.AuthzPolicy // ingress: selector matching IngressLabels, or none
 	resources  []Resource
 
@@ -43,6 +44,11 @@ type compiler struct {
 	clusters      []Cluster
 	clusterIdx    map[clusterKey]int
 	entryOf       map[string]int
+
+	// Services other than ExternalName and their endpoints (services.go).
+	kubeSvcs []kubeSvc
+	svcEPs   map[svcKey]*svcEndpoints
+	svcSeen  map[svcKey]bool
 }
 
 // entryMeta is what compile needs to know about an Entry beyond the Entry.
@@ -51,6 +57,8 @@ type entryMeta struct {
 	authzHost string            // ExternalName target; "" for ServiceEntry hosts
 	portField map[uint32]string // port number -> field that declared it
 	dr        *destRule         // the DestinationRule applied to the entry, if any
+	inCluster bool              // a Service with endpoints in the cluster: a route destination only, not registered
+	exportTo  []string          // the ServiceEntry's exportTo; nil: every namespace
 }
 
 func newCompiler(opts Options, r *report, files []string) *compiler {
@@ -81,12 +89,14 @@ func (c *compiler) compile(objs []*object) *Snapshot {
 	for _, o := range objs {
 		c.dispatch(o)
 	}
+	c.buildServices()
 	c.applyDestinationRules()
 	c.followServiceEntries()
 	istioOrder(c.gateways, func(g *gatewayObj) *object { return g.obj })
 	istioOrder(c.vss, func(v *vsObj) *object { return v.obj })
 	c.mergeServers()
 	c.bindVirtualServices()
+	c.dropInCluster()
 	snap := &Snapshot{
 		Entries:   c.entries,
 		Files:     c.files,
@@ -149,7 +159,9 @@ func (c *compiler) dispatch(o *object) {
 				c.virtualService(o)
 			}
 		case "Sidecar":
-			c.r.warn(o.File, o.Resource(), "", "not applied: egressgw runs without sidecars")
+			if c.version(o, "v1", "v1beta1", "v1alpha3") {
+				c.sidecar(o)
+			}
 		default:
 			c.r.warn(o.File, o.Resource(), "", "not applied: %s is not supported by egressgw", o.Kind)
 		}
@@ -164,12 +176,20 @@ func (c *compiler) dispatch(o *object) {
 		default:
 			c.r.warn(o.File, o.Resource(), "", "not applied: %s is not supported by egressgw", o.Kind)
 		}
+	case "discovery.k8s.io":
+		if o.Kind != "EndpointSlice" {
+			c.r.warn(o.File, o.Resource(), "", "not applied: %s is not used by egressgw", o.Kind)
+		} else if c.version(o, "v1") {
+			c.endpointSlice(o)
+		}
 	case "gateway.networking.k8s.io":
 		c.r.warn(o.File, o.Resource(), "", "not applied: egressgw routes egress by DNS interception, no Gateway/Route is needed (ingress is not supported yet)")
 	case "":
 		switch {
 		case o.Version == "v1" && o.Kind == "Service":
 			c.service(o)
+		case o.Version == "v1" && o.Kind == "Endpoints":
+			c.endpointsV1(o)
 		case o.Version == "v1" && o.Kind == "Secret":
 			// read in the first pass; used by DestinationRule credentialName
 		default:
@@ -203,7 +223,7 @@ const (
 func (c *compiler) ingressPolicy() *policy.Policy {
 	p := &policy.Policy{Mode: policy.AllowAny, DefaultRule: ruleIngress, DefaultReason: reasonIngress}
 	var err error
-	if p.Authz, err = policy.NewAuthz(c.ingAuthz); err != nil {
+	if p.Authz, err = policy.NewAuthzIn(c.opts.TrustDomain, c.ingAuthz); err != nil {
 		c.r.problem("", "", "", "%v", err)
 	}
 	return p
@@ -217,14 +237,18 @@ func (c *compiler) policy() *policy.Policy {
 		for j, p := range e.Ports {
 			ports[j] = p.Number
 		}
-		pe[i] = policy.Entry{Host: e.Host, Ports: ports, AuthzHost: c.emeta[i].authzHost, Source: e.Source}
+		pe[i] = policy.Entry{Host: e.Host, Ports: ports, AuthzHost: c.emeta[i].authzHost, Source: e.Source,
+			Namespace: e.Namespace, ExportTo: c.emeta[i].exportTo}
 	}
 	p := &policy.Policy{Mode: c.opts.Mode}
 	var err error
 	if p.Registry, err = policy.NewRegistry(pe); err != nil {
 		c.r.problem("", "", "", "%v", err)
 	}
-	if p.Authz, err = policy.NewAuthz(c.authz); err != nil {
+	if p.Authz, err = policy.NewAuthzIn(c.opts.TrustDomain, c.authz); err != nil {
+		c.r.problem("", "", "", "%v", err)
+	}
+	if p.Sidecars, err = policy.NewSidecars(c.sidecarList(), c.opts.RootNamespace); err != nil {
 		c.r.problem("", "", "", "%v", err)
 	}
 	return p

@@ -106,8 +106,8 @@ func (c *compiler) destinationRule(o *object) {
 			return
 		}
 	}
-	if len(dr.ExportTo) > 0 {
-		c.r.warn(f, res, "spec.exportTo", "not applied: egressgw serves every namespace")
+	if len(dr.ExportTo) > 0 && !slices.Contains(dr.ExportTo, "*") {
+		c.r.warn(f, res, "spec.exportTo", "not enforced yet: egressgw applies the DestinationRule to every source namespace (ServiceEntry exportTo is enforced)")
 	}
 	if dr.WorkloadSelector != nil {
 		c.r.warn(f, res, "spec.workloadSelector", "not applied: the rule applies to all matching traffic through egressgw")
@@ -286,7 +286,7 @@ func (c *compiler) applyDestinationRules() {
 			if c.coversAnyEntry(d.host) {
 				c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied: for every entry %s covers, another DestinationRule takes precedence (exact host over wildcard, then the entry's namespace, then the gateway's, then the first loaded)", d.host)
 			} else {
-				c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied: %s matches no ServiceEntry host or ExternalName Service", d.host)
+				c.r.warn(d.obj.File, d.obj.Resource(), "spec.host", "not applied: %s matches no ServiceEntry host or Service", d.host)
 			}
 			continue
 		}

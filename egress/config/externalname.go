@@ -2,7 +2,6 @@ package config
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,7 +10,7 @@ import (
 )
 
 // service registers a Service of type ExternalName; other Services are
-// only reported.
+// kept for buildServices, which joins them with their endpoints.
 func (c *compiler) service(o *object) {
 	f, res := o.File, o.Resource()
 	var svc corev1.Service
@@ -20,9 +19,10 @@ func (c *compiler) service(o *object) {
 		return
 	}
 	if svc.Spec.Type != corev1.ServiceTypeExternalName {
-		c.r.warn(f, res, "", "not applied: only type ExternalName Services are registered; for external IPs use a ServiceEntry with resolution STATIC")
+		c.kubeSvcs = append(c.kubeSvcs, kubeSvc{obj: o, svc: &svc}) // built with its endpoints once all are read (services.go)
 		return
 	}
+	c.seeService(o) // its Endpoints, if any, are not "of no loaded Service"
 	before := len(c.r.problems)
 	target := strings.TrimSuffix(strings.ToLower(svc.Spec.ExternalName), ".")
 	if target == "" {
@@ -34,35 +34,8 @@ func (c *compiler) service(o *object) {
 		c.r.warn(f, res, "spec.ports", "not registered: egressgw needs the ports to serve an ExternalName Service on")
 		return
 	}
-	host := fmt.Sprintf("%s.%s.svc.%s", o.Name, o.Namespace, c.opts.ClusterDomain)
-	var ports []Port
-	fields := map[uint32]string{}
-	for i, sp := range svc.Spec.Ports {
-		field := fmt.Sprintf("spec.ports[%d]", i)
-		if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
-			c.r.warn(f, res, field+".protocol", "%s is not supported: port %d not registered", sp.Protocol, sp.Port)
-			continue
-		}
-		if sp.Port < 1 || sp.Port > 65535 {
-			c.r.problem(f, res, field+".port", "%d is not a valid port (1-65535)", sp.Port)
-			continue
-		}
-		n := uint32(sp.Port)
-		if prev, dup := fields[n]; dup {
-			c.r.problem(f, res, field+".port", "port %d is already declared by %s", n, prev)
-			continue
-		}
-		fields[n] = field
-		ports = append(ports, Port{
-			Number:     n,
-			Name:       sp.Name,
-			Protocol:   serviceProtocol(sp),
-			TargetPort: n,
-			HTTP2:      declaresHTTP2(appProtocol(sp), sp.Name),
-			Pool:       defaultPool,
-			Cluster:    fmt.Sprintf("outbound|%d||%s", n, host),
-		})
-	}
+	host := c.serviceHost(o)
+	ports, fields := c.servicePorts(o, &svc, host, false)
 	if len(c.r.problems) > before || len(ports) == 0 {
 		return
 	}
@@ -90,7 +63,7 @@ func (c *compiler) service(o *object) {
 func (c *compiler) followServiceEntries() {
 	for i := range c.entries {
 		target := c.emeta[i].authzHost
-		if target == "" {
+		if target == "" || c.emeta[i].inCluster {
 			continue
 		}
 		se := c.serviceEntryFor(target)
@@ -129,7 +102,7 @@ func (c *compiler) serviceEntryFor(host string) int {
 	best := -1
 	for i, e := range c.entries {
 		switch {
-		case c.emeta[i].authzHost != "": // an ExternalName Service
+		case c.emeta[i].authzHost != "" || c.emeta[i].inCluster: // an ExternalName Service, an in-cluster Service
 		case e.Host == host:
 			return i
 		case isWildcard(e.Host) && wildcardCovers(e.Host, host) && (best < 0 || len(e.Host) > len(c.entries[best].Host)):

@@ -23,6 +23,15 @@ type Options struct {
 	// route to one is the hop into this gateway.
 	EgressGatewayHosts []string
 	Mode               policy.Mode
+	// TrustDomain is the trust domain of AuthorizationPolicy principals
+	// ("<trustDomain>/ns/<namespace>/sa/<serviceAccount>"); default
+	// "cluster.local". It is Istio's meshConfig.trustDomain, not the
+	// cluster's DNS domain.
+	TrustDomain string
+	// RootNamespace is Istio's meshConfig.rootNamespace (default
+	// "istio-system"): its AuthorizationPolicies apply gateway-wide, its
+	// Sidecar without workloadSelector is the mesh default.
+	RootNamespace string
 }
 
 func (o Options) withDefaults() Options {
@@ -32,6 +41,12 @@ func (o Options) withDefaults() Options {
 	o.ClusterDomain = strings.Trim(strings.ToLower(o.ClusterDomain), ".")
 	if o.Namespace == "" {
 		o.Namespace = "istio-system"
+	}
+	if o.TrustDomain == "" {
+		o.TrustDomain = policy.DefaultTrustDomain
+	}
+	if o.RootNamespace == "" {
+		o.RootNamespace = "istio-system"
 	}
 	if o.IngressLabels == nil {
 		// The labels of Istio's own ingress gateway pods, which the Gateways

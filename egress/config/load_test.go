@@ -226,7 +226,7 @@ func TestDestinationRules(t *testing.T) {
 	}
 	for _, w := range []string{
 		"DestinationRule apps/mesh: spec.trafficPolicy.tls.mode: ISTIO_MUTUAL not applied",
-		"DestinationRule apps/nothing: spec.host: not applied: nothing.example.net matches no ServiceEntry host or ExternalName Service",
+		"DestinationRule apps/nothing: spec.host: not applied: nothing.example.net matches no ServiceEntry host or Service",
 		"DestinationRule elsewhere/api-elsewhere: spec.host: not applied: for every entry api.example.test covers, another DestinationRule takes precedence",
 	} {
 		if !hasWarning(s, w) {
@@ -377,12 +377,14 @@ func TestErrors(t *testing.T) {
 		}},
 		{"authz.yaml", []string{
 			"AuthorizationPolicy istio-system/audit: spec.action: AUDIT is not supported (use ALLOW or DENY)",
-			"AuthorizationPolicy istio-system/identity: spec.rules[0].from[0].source.principals: needs a workload identity, which egressgw does not see (no sidecar mTLS): use ipBlocks",
+			`AuthorizationPolicy istio-system/identity: spec.rules[0].from[0].source.serviceAccounts: is not supported: use principals ("<trustDomain>/ns/<namespace>/sa/<serviceAccount>", the source pod's, known by its address) or namespaces`,
 			`AuthorizationPolicy istio-system/identity: spec.rules[0].from[0].source.ipBlocks[0]: "10.0.0.0/33" is not an IP address or CIDR`,
 			`AuthorizationPolicy istio-system/identity: spec.rules[0].to[0].operation.ports[0]: "http" is not a port number (1-65535)`,
 			"AuthorizationPolicy istio-system/identity: spec.rules[0].when: when conditions are not supported",
 			"AuthorizationPolicy istio-system/remote: spec.rules[0].from[0].source.remoteIpBlocks: needs the original client IP, which egressgw does not see: use ipBlocks",
 			`AuthorizationPolicy istio-system/typo: spec: unknown field "hostz"`,
+			`AuthorizationPolicy team-a/glob: spec.rules[0].from[0].source.notNamespaces[0]: "*team*": "*" is only allowed at the start or the end`,
+			`AuthorizationPolicy team-a/glob: spec.rules[0].from[0].source.principals[0]: "cluster.local/*/sa/curl": "*" is only allowed at the start or the end`,
 		}},
 		{"syntax.yaml", []string{
 			"document 2 (line 9): yaml: line 12: did not find expected key",
@@ -498,6 +500,8 @@ func writeCase(t *testing.T, dir, yaml string) string {
 	return f.Name()
 }
 
+// TestServicesNotRegistered: an ExternalName Service without ports and a
+// Service in the cluster (without endpoints) register no host.
 func TestServicesNotRegistered(t *testing.T) {
 	yaml := `
 apiVersion: networking.istio.io/v1
@@ -529,7 +533,6 @@ spec:
 	}
 	for _, w := range []string{
 		f + ": Service apps/no-ports: spec.ports: not registered",
-		f + ": Service default/cluster-ip: not applied: only type ExternalName Services are registered",
 	} {
 		if !hasWarning(s, w) {
 			t.Errorf("missing warning %q in %q", w, s.Warnings)

@@ -31,9 +31,7 @@ func (c *compiler) serviceEntry(o *object) {
 	if len(se.Addresses) > 0 {
 		c.r.warn(f, res, "spec.addresses", "not used: clients reach egressgw through its own address (DNS interception)")
 	}
-	if len(se.ExportTo) > 0 {
-		c.r.warn(f, res, "spec.exportTo", "not applied: egressgw serves every namespace")
-	}
+	exportTo := c.exportTo(o, se.ExportTo)
 	if len(se.SubjectAltNames) > 0 {
 		c.r.warn(f, res, "spec.subjectAltNames", "not applied: set subjectAltNames in a DestinationRule tls block to verify the upstream")
 	}
@@ -57,7 +55,7 @@ func (c *compiler) serviceEntry(o *object) {
 			e.Ports[i].Cluster = fmt.Sprintf("outbound|%d||%s", e.Ports[i].Number, h)
 		}
 		c.entries = append(c.entries, e)
-		c.emeta = append(c.emeta, entryMeta{obj: o, portField: portField})
+		c.emeta = append(c.emeta, entryMeta{obj: o, portField: portField, exportTo: exportTo})
 	}
 }
 

@@ -73,7 +73,7 @@ func TestIstioTaskRoutes(t *testing.T) {
 			"egress 80   default/direct-cnn-through-egress-gateway spec.http[0] -> outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local",
 			"egress 443 server Gateway default/istio-egressgateway spec.servers[0] [my-nginx.mesh-external.svc.cluster.local] ISTIO_MUTUAL (plaintext from pods)",
 			"egress 443 vhost my-nginx.mesh-external.svc.cluster.local via Gateway default/istio-egressgateway spec.servers[0] [default/direct-nginx-through-egress-gateway]",
-			"egress 443   default/direct-nginx-through-egress-gateway spec.http[1] -> outbound|443||my-nginx.mesh-external.svc.cluster.local (missing: no ServiceEntry or ExternalName Service registers my-nginx.mesh-external.svc.cluster.local)",
+			"egress 443   default/direct-nginx-through-egress-gateway spec.http[1] -> outbound|443||my-nginx.mesh-external.svc.cluster.local (missing: Service mesh-external/my-nginx has no ready endpoints for port 443)",
 		}},
 		{"egress-control.yaml", []string{
 			"egress 80 vhost httpbin.org via mesh [default/httpbin-ext]",

@@ -84,8 +84,8 @@ func (c *compiler) virtualService(o *object) {
 		v.gateways = []string{route.Mesh}
 	}
 	for i, e := range vs.ExportTo {
-		if e != "*" && e != "." {
-			c.r.warn(f, res, fmt.Sprintf("spec.exportTo[%d]", i), "not enforced yet: %q (egressgw serves the VirtualService to every namespace)", e)
+		if e != "*" {
+			c.r.warn(f, res, fmt.Sprintf("spec.exportTo[%d]", i), "not enforced yet: %q (egressgw applies the VirtualService to every source namespace; ServiceEntry exportTo is enforced)", e)
 		}
 	}
 	for i, h := range vs.Http {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // IstioCRDs is the path of the CustomResourceDefinitions istio.io/api
@@ -28,6 +29,19 @@ func IstioCRDs(t testing.TB) string {
 // client-side apply keeps.
 func (c *Cluster) ApplyIstioCRDs(t testing.TB) {
 	t.Helper()
-	c.Kubectl(t, "apply", "--server-side", "-f", IstioCRDs(t))
-	c.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+	out := c.Kubectl(t, "apply", "--server-side", "-f", IstioCRDs(t))
+	want := max(strings.Count(out, "serverside-applied"), 1)
+	// kubectl wait fails on a CRD whose status has no conditions yet:
+	// poll, bounded, until every CRD is Established.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		est, err := c.KubectlErr("", "get", "crd", "-o", `jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}`)
+		if err == nil && strings.Count(est, "True") >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubetest: Istio's CRDs not Established within 60s (%d of %d): %v", strings.Count(est, "True"), want, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -121,6 +121,9 @@ func StartIn(t testing.TB, netns string) *Cluster {
 	if netns != "" {
 		c.Config.Dial = netnsDialer(netns)
 	}
+	// client-go's default of 5 requests a second would be most of what a
+	// test that creates thousands of objects measures.
+	c.Config.QPS, c.Config.Burst = 2000, 4000
 	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
 		t.Fatal(err)
 	}
