@@ -88,10 +88,8 @@ func helmTemplate(t *testing.T, args ...string) []object {
 	return render(t, "helm", append([]string{"template", "egressgw", filepath.Join(deployDir, "helm/egressgw"), "--namespace", "istio-system"}, args...)...)
 }
 
-// withoutHelm drops what only Helm adds: its labels and the config checksum
-// annotation; and it names a kustomize-generated ConfigMap without its hash.
+// withoutHelm drops what only Helm adds: its labels.
 func withoutHelm(objs []object) map[string]object {
-	hash := regexp.MustCompile(`^(egressgw-config)-[a-z0-9]{10}$`)
 	var clean func(v any) any
 	clean = func(v any) any {
 		switch v := v.(type) {
@@ -100,7 +98,7 @@ func withoutHelm(objs []object) map[string]object {
 				if k == "labels" || k == "annotations" {
 					if m, ok := x.(map[string]any); ok {
 						for l := range m {
-							if strings.HasPrefix(l, "app.kubernetes.io/") || l == "helm.sh/chart" || l == "checksum/config" {
+							if strings.HasPrefix(l, "app.kubernetes.io/") || l == "helm.sh/chart" {
 								delete(m, l)
 							}
 						}
@@ -112,8 +110,6 @@ func withoutHelm(objs []object) map[string]object {
 			for i, x := range v {
 				v[i] = clean(x)
 			}
-		case string:
-			return hash.ReplaceAllString(v, "$1")
 		}
 		return v
 	}
