@@ -15,6 +15,11 @@ if [ "$(id -u)" -eq 0 ]; then
   bash scripts/build-kube.sh
   # The tests against a real API server fail, rather than skip, without it.
   export EGRESSGW_REQUIRE_KUBE=1
+  # helm, kustomize and kubeconform for deploy/'s tests (cmd/egressgw
+  # TestDeploy*, which fail rather than skip once this is set).
+  echo "== helm, kustomize, kubeconform (cached build)"
+  EGRESSGW_TOOLS_BIN="$(bash scripts/install-kube-tools.sh | tail -1)"
+  export EGRESSGW_TOOLS_BIN
 else
   echo "test.sh: not root: skipping package installs; the e2e suite needs root" >&2
 fi
@@ -48,6 +53,8 @@ go test -run '^$' -fuzz '^FuzzDecodeHead$' -fuzztime 100000x -timeout 5m ./origi
 go test -run '^$' -fuzz '^FuzzH2Frames$' -fuzztime 50000x -timeout 5m ./origination/
 go test -run '^$' -fuzz '^FuzzSet$' -fuzztime 100000x -timeout 5m ./balance/
 go test -run '^$' -fuzz '^FuzzServerFor$' -fuzztime 100000x -timeout 5m ./servercert/
+echo "== deploy manifests (helm lint, kustomize, helm template, kubeconform, renderings compared)"
+bash scripts/test-deploy.sh --no-go-tests   # its Go tests ran with the unit tests
 echo "== end-to-end (network namespaces, nginx, dnsmasq, curl)"
 go test -tags e2e -count=1 -v -timeout 15m ./e2e/
 echo "== end-to-end again on the standard library's paths (--fast-paths=false: net/http server, http.Transport, io.Copy)"

@@ -24,6 +24,7 @@ import (
 type options struct {
 	configs       []string
 	egressAddr    netip.Addr
+	egressIface   string // "": the address is the operator's to set up
 	dnsListen     string
 	dnsUpstream   string
 	dnsForwardMax int // forwarded DNS queries in flight
@@ -72,6 +73,7 @@ func parseRun(args []string) (*options, error) {
 	fs.Var(&allow, "allow-cidrs", "private or reserved CIDRs (comma-separated; repeatable) that names resolved at request time may reach; loopback, link-local, metadata and the node's own addresses stay refused")
 	fs.Var(&configs, "config", "YAML file or directory (every *.yaml/*.yml); repeatable; watched for changes")
 	egressAddr := fs.String("egress-addr", "127.0.0.1", "address the egress listeners bind and the DNS interceptor answers with")
+	egressIface := fs.String("egress-interface", "", "at start, create this dummy interface if missing (e.g. egressgw0), put --egress-addr on it and set it up; needs CAP_NET_ADMIN (unset: --egress-addr must already be on the host)")
 	dnsListen := fs.String("dns-listen", "", "DNS interceptor address, UDP and TCP (default <egress-addr>:53)")
 	dnsUpstream := fs.String("dns-upstream", "", "resolver for names not intercepted and for upstream hosts (default: first nameserver in /etc/resolv.conf)")
 	fwdMax := fs.Int("dns-forward-max", dnsproxy.DefaultForwardMax, "forwarded DNS queries in flight at most; past it, SERVFAIL")
@@ -131,6 +133,9 @@ func parseRun(args []string) (*options, error) {
 		if err := adminReachable(o.adminListen, o.egressAddr); err != nil {
 			return nil, err
 		}
+	}
+	if o.egressIface = *egressIface; o.egressIface != "" && o.egressAddr.IsLoopback() {
+		return nil, fmt.Errorf("--egress-interface %s with --egress-addr %s: a loopback address is already on lo; give the node-local address (e.g. 169.254.20.11)", o.egressIface, o.egressAddr)
 	}
 	o.dnsListen = *dnsListen
 	if o.dnsListen == "" {

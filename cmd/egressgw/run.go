@@ -23,6 +23,8 @@ import (
 	"github.com/egressgw/egressgw/egress"
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/identity"
+	"github.com/egressgw/egressgw/internal/caps"
+	"github.com/egressgw/egressgw/internal/linklocal"
 	"github.com/egressgw/egressgw/kube"
 	"github.com/egressgw/egressgw/policy"
 )
@@ -88,6 +90,20 @@ type gateway struct {
 // start loads the configuration and starts every server. A configuration
 // that does not load is fatal here: there is no last good one yet.
 func start(o *options, log, access *zap.Logger) (*gateway, error) {
+	// A non-root gateway's file capabilities (the image's binary) become effective here.
+	if eff, err := caps.RaiseEffective(); err != nil {
+		log.Warn("capabilities not raised: ports below 1024 and --egress-interface may be refused", zap.Error(err))
+	} else if eff != 0 {
+		log.Debug("capabilities", zap.String("effective", fmt.Sprintf("%#x", eff)))
+	}
+	if o.egressIface != "" { // before any listener binds --egress-addr
+		r, err := linklocal.Ensure(o.egressIface, o.egressAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--egress-interface: %w", err)
+		}
+		log.Info("egress interface ready", zap.String("interface", o.egressIface), zap.String("addr", o.egressAddr.String()),
+			zap.Bool("created", r.Created), zap.String("kind", r.Kind))
+	}
 	roots, err := rootPool(o.caFile)
 	if err != nil {
 		return nil, err
