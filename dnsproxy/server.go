@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/egressgw/egressgw/internal/pollyield"
+	"github.com/egressgw/egressgw/internal/reuseport"
 )
 
 // Server serves a dns.Handler at one address: on UDP with a read loop of
@@ -31,6 +32,11 @@ type Server struct {
 	Stdlib bool
 	udpSrv *dns.Server // with Stdlib: serves udp; set by Start
 
+	// ReusePort, if set before Start, sets SO_REUSEPORT on the UDP and TCP
+	// sockets (Linux), so that another server (a rolling update's new
+	// gateway) can listen beside this one.
+	ReusePort bool
+
 	// OnPanic, if set before Start, is told of each panic the server
 	// recovered from while answering a query (a bug: that query goes
 	// unanswered, the server serves on), with the stack.
@@ -46,7 +52,7 @@ func NewServer(addr string, h dns.Handler) *Server {
 // Start binds UDP and TCP on the address and returns once both are serving.
 // Errors name the address.
 func (s *Server) Start() error {
-	pc, ln, err := listen(s.addr)
+	pc, ln, err := listen(s.addr, s.ReusePort)
 	if err != nil {
 		return fmt.Errorf("dns server %s: %w", s.addr, err)
 	}
@@ -154,13 +160,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // listen binds UDP then TCP on addr. With port 0 the TCP listener takes the
 // port the kernel gave the UDP socket, retrying a few times if TCP has it.
-func listen(addr string) (net.PacketConn, net.Listener, error) {
+func listen(addr string, reusePort bool) (net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, err
 	}
+	var lc net.ListenConfig
+	if reusePort {
+		lc.Control = reuseport.Control
+	}
+	ctx := context.Background()
 	for try := 0; ; try++ {
-		pc, err := net.ListenPacket("udp", addr)
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -168,7 +179,7 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 		if port == "0" {
 			tcpAddr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
 		}
-		ln, err := net.Listen("tcp", tcpAddr)
+		ln, err := lc.Listen(ctx, "tcp", tcpAddr)
 		if err == nil {
 			return pc, ln, nil
 		}

@@ -145,6 +145,10 @@ type gatewaySpec struct {
 	// (see renderDocs); nil: every testdata/config/*.yaml, rendered.
 	configs map[string]string
 	args    []string // more flags, e.g. --ingress-addr
+	// adminSocket, when set, is given as --admin-socket and readiness is
+	// asked there (egressgw probe), not on the shared admin TCP port: with
+	// --reuse-port another gateway may answer that one.
+	adminSocket string
 }
 
 // startGateway runs egressgw with every testdata/config/*.yaml and waits
@@ -198,6 +202,9 @@ func (tp *topology) startGatewaySpec(t *testing.T, bin string, spec gatewaySpec)
 		"--allow-cidrs", allowCIDRs,
 		"--log-format", "json"}
 	argv = append(argv, spec.args...)
+	if spec.adminSocket != "" {
+		argv = append(argv, "--admin-socket", spec.adminSocket)
+	}
 	extra := gatewayArgs()
 	argv = append(argv, extra...)
 	var err error
@@ -214,6 +221,12 @@ func (tp *topology) startGatewaySpec(t *testing.T, bin string, spec gatewaySpec)
 	err = poll(20*time.Second, 100*time.Millisecond, func() error {
 		if g.proc.exited() {
 			return fmt.Errorf("egressgw exited (%s): %w", g.proc.exitStatus(), errGiveUp)
+		}
+		if spec.adminSocket != "" {
+			if r := tp.execIn(tp.node, 5*time.Second, bin, "probe", "--admin-socket", spec.adminSocket); r.code != 0 {
+				return fmt.Errorf("egressgw probe: exit %d: %s", r.code, strings.TrimSpace(r.stdout+" "+r.stderr))
+			}
+			return nil
 		}
 		if r := g.admin("/readyz"); r.status != 200 {
 			return fmt.Errorf("/readyz: status %d, exit %d: %s", r.status, r.code, strings.TrimSpace(r.body+" "+r.stderr))

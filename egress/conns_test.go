@@ -11,7 +11,7 @@ import (
 // one, and the one accepted as the gateway accepts clients.
 func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	t.Helper()
-	ln, err := listenTCP(netip.MustParseAddrPort("127.0.0.1:0"))
+	ln, err := listenTCP(netip.MustParseAddrPort("127.0.0.1:0"), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,9 @@ type Config struct {
 	// (exportTo, Sidecars, namespace-scoped AuthorizationPolicies); the
 	// access log then says nothing of pods.
 	Identities func() *identity.Table
+	// ReusePort sets SO_REUSEPORT on every listener (Linux), so that a
+	// rolling update's new gateway can listen beside this one (--reuse-port).
+	ReusePort bool
 	// BodyIdleTimeout fails a request (408) whose body makes no progress
 	// for this long (HTTP/1 clients); default DefaultBodyIdleTimeout,
 	// negative for none.
@@ -178,7 +181,7 @@ func (e *Engine) Update(snap *config.Snapshot) error {
 			continue
 		}
 		addr := netip.AddrPortFrom(e.listenAddr(k.side), uint16(k.port))
-		ln, err := listenTCP(addr)
+		ln, err := listenTCP(addr, e.cfg.ReusePort)
 		if err != nil {
 			for _, b := range bound {
 				_ = b.Close()

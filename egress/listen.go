@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egressgw/egressgw/internal/reuseport"
 )
 
 // clientKeepAlive is the TCP keep-alive of client connections: Go's default
@@ -24,8 +26,10 @@ var clientKeepAlive = [...]struct{ level, opt, val int }{
 	{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
 }
 
-// listenTCP listens on addr for client connections.
-func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
+// listenTCP listens on addr for client connections. With reusePort the
+// socket sets SO_REUSEPORT, so that another gateway (a rolling update's
+// new pod) can listen beside it.
+func listenTCP(addr netip.AddrPort, reusePort bool) (*net.TCPListener, error) {
 	lc := net.ListenConfig{
 		KeepAlive: -1, // inherited from the listener instead: see clientKeepAlive
 		Control: func(_, _ string, rc syscall.RawConn) error {
@@ -36,9 +40,12 @@ func listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 						serr = unix.SetsockoptInt(int(fd), o.level, o.opt, o.val)
 					}
 				}
+				if serr == nil && reusePort {
+					serr = reuseport.Set(fd)
+				}
 			})
 			if err == nil && serr != nil {
-				err = fmt.Errorf("set TCP keep-alive: %w", serr)
+				err = fmt.Errorf("set socket options: %w", serr)
 			}
 			return err
 		},

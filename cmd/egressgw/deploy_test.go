@@ -12,7 +12,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -291,15 +290,21 @@ func TestDeployDaemonSet(t *testing.T) {
 			if !pod.HostNetwork {
 				t.Error("hostNetwork is off: the probes' 127.0.0.1 would be the pod's own loopback, and pods' DNS could not reach the node-local address")
 			}
-			port, _ := strconv.Atoi(portStr)
+			if !o.reusePort || o.adminSocket == "" {
+				t.Errorf("--reuse-port %v, --admin-socket %q: a surge pod must listen beside the old one, probed on its own socket", o.reusePort, o.adminSocket)
+			}
 			for name, p := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
-				switch {
-				case p == nil || p.HTTPGet == nil:
-					t.Errorf("%s: want an httpGet probe of the admin address", name)
-				case p.HTTPGet.Host != tt.adminHost || p.HTTPGet.Port.IntValue() != port:
-					t.Errorf("%s: probes %q:%s, want %q:%d (without host the kubelet probes the node IP, where a loopback admin does not listen)",
-						name, p.HTTPGet.Host, p.HTTPGet.Port.String(), tt.adminHost, port)
+				path := "/readyz"
+				if name == "livenessProbe" {
+					path = "/healthz"
 				}
+				want := []string{"/egressgw", "probe", "--admin-socket=" + o.adminSocket, path}
+				if p == nil || p.Exec == nil || !slices.Equal(p.Exec.Command, want) {
+					t.Errorf("%s: %+v, want exec %q (an httpGet of the shared admin port could be answered by the other pod of an update)", name, p, want)
+				}
+			}
+			for _, cp := range c.Ports {
+				t.Errorf("container port %+v: on the host network a hostPort, which keeps the surge pod off the node", cp)
 			}
 			if a := ds.Spec.Template.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != portStr || a["prometheus.io/path"] != "/metrics" {
 				t.Errorf("prometheus annotations %v: want scrape true, port %s, path /metrics", a, portStr)
@@ -307,11 +312,11 @@ func TestDeployDaemonSet(t *testing.T) {
 			if ds.Spec.Template.Labels["istio"] != "egressgateway" || o.labels["istio"] != "egressgateway" {
 				t.Errorf("pod labels %v, --labels %v: want istio=egressgateway (users' egress Gateways select it)", ds.Spec.Template.Labels, o.labels)
 			}
-			// egressgw's DNS and egress listeners do not set SO_REUSEPORT:
-			// a surge pod could not bind beside the old one.
+			// --reuse-port: the new pod starts beside the old one, which
+			// stops only once the new one is ready.
 			ru := ds.Spec.UpdateStrategy.RollingUpdate
-			if ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 1 || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 0 {
-				t.Errorf("rollingUpdate %+v: want maxUnavailable 1, maxSurge 0", ru)
+			if ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 1 {
+				t.Errorf("rollingUpdate %+v: want maxUnavailable 0, maxSurge 1", ru)
 			}
 			if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 				t.Errorf("resources %+v: want cpu and memory requests and a memory limit", c.Resources)

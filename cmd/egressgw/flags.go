@@ -60,6 +60,9 @@ type options struct {
 	kubeconfig    string // "": in-cluster
 	kubeStaleness time.Duration
 	nodeName      string
+
+	reusePort   bool   // SO_REUSEPORT on every listener: a rolling update's new gateway listens beside this one
+	adminSocket string // admin on a Unix socket too: this process's own, for a pod's probes
 }
 
 type listFlag []string
@@ -105,6 +108,8 @@ func parseRun(args []string) (*options, error) {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file of the API server to read from (default: the in-cluster configuration when running in a pod)")
 	kubeStale := fs.Duration("kube-max-staleness", 5*time.Minute, "/readyz fails once the API server has not been heard from (or a watch has been failing) for this long; the last configuration keeps serving")
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "this node's name, in the Events egressgw posts (default $NODE_NAME)")
+	reusePort := fs.Bool("reuse-port", false, "set SO_REUSEPORT on every listener (DNS, egress, ingress, admin; Linux), so that a second gateway can listen beside this one: a DaemonSet's rolling update with maxSurge 1 keeps DNS and traffic answered; probe such gateways through --admin-socket")
+	adminSocket := fs.String("admin-socket", "", "also serve the admin endpoints on this Unix socket, this process's own (egressgw probe asks it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -125,6 +130,7 @@ func parseRun(args []string) (*options, error) {
 		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast,
 		trustDomain: *trustDomain, rootNamespace: *rootNS}
 	o.kube, o.kubeconfig, o.kubeStaleness, o.nodeName = useKube, *kubeconfig, *kubeStale, *nodeName
+	o.reusePort, o.adminSocket = *reusePort, *adminSocket
 	var err error
 	if o.egressAddr, err = netip.ParseAddr(*egressAddr); err != nil {
 		return nil, fmt.Errorf("--egress-addr %q: not an IP address", *egressAddr)

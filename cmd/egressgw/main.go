@@ -16,6 +16,7 @@ Usage:
   egressgw run --config PATH [flags]   serve (see egressgw run -h)
   egressgw check PATH...               validate configuration; exit 1 on any error
   egressgw demo                        self-contained offline demonstration
+  egressgw probe --admin-socket PATH   ask a gateway's admin socket for /readyz (a pod's exec probe)
   egressgw version                     print the version
 `
 
@@ -30,6 +31,8 @@ func main() {
 		err = run(os.Args[2:])
 	case "check":
 		os.Exit(check(os.Args[2:], os.Stdout, os.Stderr))
+	case "probe":
+		os.Exit(probe(os.Args[2:], os.Stdout, os.Stderr))
 	case "demo":
 		err = demo(os.Stdout)
 	case "version", "--version", "-v":

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -131,15 +130,18 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		TrustedProxies: o.trustedProxies,
 		Certs:          g.certs,
 		Identities:     g.identitiesFunc(),
+		ReusePort:      o.reusePort,
 	})
-	adminLn, err := net.Listen("tcp", o.adminListen)
+	adminLns, err := listenAdmin(o)
 	if err != nil {
-		return nil, fmt.Errorf("admin: listen on %s: %w", o.adminListen, err)
+		return nil, err
 	}
 	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, NotReady: g.notReady, Mode: o.modeName, Pprof: o.adminPprof,
 		Certificates: func() any { return g.certs.Certificates() }}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = g.admin.Serve(adminLn) }()
+	for _, ln := range adminLns {
+		go func() { _ = g.admin.Serve(ln) }()
+	}
 
 	snap, err := g.compile()
 	if err != nil {
@@ -167,6 +169,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	})
 	g.dns = dnsproxy.NewServer(o.dnsListen, h)
 	g.dns.Stdlib = !o.fastPaths
+	g.dns.ReusePort = o.reusePort
 	g.dns.OnPanic = func(v any, stack []byte) {
 		g.metrics.Panics.WithLabelValues("dns").Inc()
 		log.Error("recovered from a panic answering a DNS query: it went unanswered, the server serves on",

@@ -8,12 +8,3 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{/* An httpGet probe: (list host port path); an empty host is the pod's IP. */}}
-{{- define "egressgw.probe" -}}
-{{- $host := index . 0 -}}
-{{- if $host -}}
-{host: {{ $host }}, port: {{ index . 1 }}, path: {{ index . 2 }}}
-{{- else -}}
-{port: {{ index . 1 }}, path: {{ index . 2 }}}
-{{- end -}}
-{{- end -}}
