@@ -13,6 +13,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// setPodResolvConf gives the pod namespace this resolv.conf until t ends.
+func (tp *topology) setPodResolvConf(t *testing.T, content string) {
+	t.Helper()
+	resolv := filepath.Join("/etc/netns", tp.pod, "resolv.conf")
+	saved, err := os.ReadFile(resolv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.WriteFile(resolv, saved, 0o644) })
+	if err := os.WriteFile(resolv, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // kubeletResolvConf is the resolv.conf the kubelet writes for a pod with
 // dnsPolicy None: its dnsConfig's nameservers, search list and options.
 func kubeletResolvConf(dc *corev1.PodDNSConfig) string {
@@ -56,15 +70,7 @@ func TestPodDNSConfig(t *testing.T) {
 	if pod.Spec.DNSPolicy != corev1.DNSNone || pod.Spec.DNSConfig == nil || len(pod.Spec.DNSConfig.Nameservers) != 1 || pod.Spec.DNSConfig.Nameservers[0] != nodeLocalAddr {
 		t.Fatalf("the example pod: dnsPolicy %q, dnsConfig %+v; want None with the one nameserver %s", pod.Spec.DNSPolicy, pod.Spec.DNSConfig, nodeLocalAddr)
 	}
-	resolv := filepath.Join("/etc/netns", tp.pod, "resolv.conf")
-	saved, err := os.ReadFile(resolv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile(resolv, saved, 0o644) })
-	if err := os.WriteFile(resolv, []byte(kubeletResolvConf(pod.Spec.DNSConfig)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tp.setPodResolvConf(t, kubeletResolvConf(pod.Spec.DNSConfig))
 	t.Cleanup(func() { tp.execIn(tp.node, defaultTimeout, "ip", "link", "del", "egressgw0") })
 	tp.startGatewaySpec(t, gatewayBinary(t, tp), gatewaySpec{name: "pod-dnsconfig", mode: "REGISTRY_ONLY",
 		args: []string{"--egress-addr", nodeLocalAddr, "--egress-interface", "egressgw0"}})

@@ -6,6 +6,8 @@
 #   kustomize   sigs.k8s.io/kustomize/kustomize/v5 (v5.8.2: the newest whose
 #               go.mod asks for no newer Go than 1.26; v5.8.3 wants go1.27)
 #   kubeconform github.com/yannh/kubeconform (offline schema validation)
+#   coredns     github.com/coredns/coredns (the cluster DNS of the e2e case
+#               that runs deploy/examples/coredns-forward.yaml's Corefile)
 # Each is built once; a binary already there at its version is kept.
 # Prints the bin directory on its last line.
 set -euo pipefail
@@ -19,6 +21,7 @@ declare -A tools=(
 	[helm]=helm.sh/helm/v4/cmd/helm@v4.3.2
 	[kustomize]=sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 	[kubeconform]=github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
+	[coredns]=github.com/coredns/coredns@v1.12.1
 )
 
 for name in "${!tools[@]}"; do
