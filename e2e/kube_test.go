@@ -25,8 +25,15 @@ type kubeWorld struct {
 
 func startKube(t *testing.T, tp *topology) *kubeWorld {
 	t.Helper()
+	kw := startKubeWithoutCRDs(t, tp)
+	kw.c.ApplyIstioCRDs(t)
+	return kw
+}
+
+// startKubeWithoutCRDs is startKube on an API server without Istio's CRDs.
+func startKubeWithoutCRDs(t *testing.T, tp *topology) *kubeWorld {
+	t.Helper()
 	c := kubetest.StartIn(t, tp.node)
-	c.ApplyIstioCRDs(t)
 	ca, err := c.CA()
 	if err != nil {
 		t.Fatal(err)
@@ -308,6 +315,27 @@ func TestKubeSecretRotation(t *testing.T) {
 	if status, err := kept.get("/status/200"); err != nil || status != 200 {
 		t.Errorf("GET on the connection opened before the rotation: status %d, %v; want 200", status, err)
 	}
+	if r := gw.admin("/readyz"); r.status != 200 {
+		t.Errorf("/readyz: %d %s", r.status, r.body)
+	}
+}
+
+// TestKubeCRDsInstalledLater: egressgw starts on an API server without
+// Istio's CRDs (ready: the Services and pods are read), and a ServiceEntry
+// applied after the CRDs are installed is served without a restart.
+func TestKubeCRDsInstalledLater(t *testing.T) {
+	tp := env(t)
+	kw := startKubeWithoutCRDs(t, tp)
+	gw := tp.startGatewaySpec(t, gatewayBinary(t, tp), gatewaySpec{name: "kube-crds-later", mode: "REGISTRY_ONLY",
+		configs: map[string]string{"README.yaml": "# this gateway's configuration comes from the API server\n"},
+		args:    []string{"--kubeconfig", kw.kubeconfig, "--kube-crd-recheck", "1s"}})
+	if len(gw.proc.logLines(`"kinds":["ServiceEntry"`)) == 0 {
+		t.Errorf("no warning naming the Istio kinds read from files only; log:\n%s", tail(gw.proc.log(), 3000))
+	}
+	kw.c.ApplyIstioCRDs(t)
+	kw.apply(t, kubeNewHost)
+	took := within(t, 20*time.Second, "a ServiceEntry applied after the CRDs were installed", func() error { return resolves(tp, "new.example.test") })
+	t.Logf("served %v after the apply", took.Round(time.Millisecond))
 	if r := gw.admin("/readyz"); r.status != 200 {
 		t.Errorf("/readyz: %d %s", r.status, r.body)
 	}

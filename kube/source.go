@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +120,19 @@ func (s *Source) poke() {
 // Missing lists the Istio kinds the API server does not serve (their CRDs
 // are not installed); they are read from files only.
 func (s *Source) Missing() []string { return s.missing }
+
+// NowServed asks the API server again for the kinds that were missing and
+// returns those it serves now (their CRDs were installed since): a new
+// Source watches them.
+func (s *Source) NowServed() []string {
+	var now []string
+	for _, k := range istioKinds {
+		if slices.Contains(s.missing, k.kind) && served(s.client.Discovery(), k) != "" {
+			now = append(now, k.kind)
+		}
+	}
+	return now
+}
 
 // Start starts every informer; they stop when ctx is done.
 func (s *Source) Start(ctx context.Context) {

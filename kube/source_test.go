@@ -196,3 +196,30 @@ func TestSourceFollowsTheAPIServer(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestSourceCRDsInstalledLater: without Istio's CRDs every Istio kind is
+// missing and the Source still syncs (Services, pods); once the CRDs are
+// installed, NowServed names them.
+func TestSourceCRDsInstalledLater(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src, err := New(Options{Config: c.Config, Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(src.Missing()); got != len(istioKinds) {
+		t.Fatalf("Missing() = %v without Istio's CRDs, want all %d Istio kinds", src.Missing(), len(istioKinds))
+	}
+	src.Start(ctx)
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	defer scancel()
+	if err := src.WaitForSync(sctx); err != nil {
+		t.Fatalf("WaitForSync without Istio's CRDs: %v", err)
+	}
+	if now := src.NowServed(); len(now) != 0 {
+		t.Fatalf("NowServed() = %v before the CRDs are installed", now)
+	}
+	c.ApplyIstioCRDs(t)
+	within(t, 30*time.Second, "NowServed names every Istio kind", func() bool { return len(src.NowServed()) == len(istioKinds) })
+}

@@ -59,6 +59,7 @@ type options struct {
 	kube          bool   // --kube and (in a pod, or --kubeconfig given)
 	kubeconfig    string // "": in-cluster
 	kubeStaleness time.Duration
+	crdRecheck    time.Duration // how often kinds whose CRDs are missing are asked for again
 	nodeName      string
 
 	reusePort   bool   // SO_REUSEPORT on every listener: a rolling update's new gateway listens beside this one
@@ -107,6 +108,7 @@ func parseRun(args []string) (*options, error) {
 	kubeOn := fs.Bool("kube", true, "read the configuration from the Kubernetes API server too (through --kubeconfig, or the pod's in-cluster configuration when running in a pod); false: files only")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file of the API server to read from (default: the in-cluster configuration when running in a pod)")
 	kubeStale := fs.Duration("kube-max-staleness", 5*time.Minute, "/readyz fails once the API server has not been heard from (or a watch has been failing) for this long; the last configuration keeps serving")
+	crdRecheck := fs.Duration("kube-crd-recheck", 30*time.Second, "how often the API server is asked again for the Istio kinds whose CustomResourceDefinitions were not installed; once they are, they are watched too")
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "this node's name, in the Events egressgw posts (default $NODE_NAME)")
 	reusePort := fs.Bool("reuse-port", false, "set SO_REUSEPORT on every listener (DNS, egress, ingress, admin; Linux), so that a second gateway can listen beside this one: a DaemonSet's rolling update with maxSurge 1 keeps DNS and traffic answered; probe such gateways through --admin-socket")
 	adminSocket := fs.String("admin-socket", "", "also serve the admin endpoints on this Unix socket, this process's own (egressgw probe asks it)")
@@ -123,6 +125,9 @@ func parseRun(args []string) (*options, error) {
 	if len(configs) == 0 && !useKube {
 		return nil, errors.New("--config is required outside Kubernetes: a YAML file or directory of Istio resources (or --kubeconfig, to read them from an API server)")
 	}
+	if *crdRecheck <= 0 {
+		return nil, fmt.Errorf("--kube-crd-recheck %v: want a positive duration", *crdRecheck)
+	}
 	if *kubeStale <= 0 {
 		return nil, fmt.Errorf("--kube-max-staleness %v: want a positive duration", *kubeStale)
 	}
@@ -130,7 +135,7 @@ func parseRun(args []string) (*options, error) {
 		logFormat: *format, logLevel: *level, namespace: *ns, modeName: strings.ToUpper(*mode), fastPaths: *fast,
 		trustDomain: *trustDomain, rootNamespace: *rootNS}
 	o.kube, o.kubeconfig, o.kubeStaleness, o.nodeName = useKube, *kubeconfig, *kubeStale, *nodeName
-	o.reusePort, o.adminSocket = *reusePort, *adminSocket
+	o.reusePort, o.adminSocket, o.crdRecheck = *reusePort, *adminSocket, *crdRecheck
 	var err error
 	if o.egressAddr, err = netip.ParseAddr(*egressAddr); err != nil {
 		return nil, fmt.Errorf("--egress-addr %q: not an IP address", *egressAddr)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/rest"
 
 	"github.com/egressgw/egressgw/egress/config"
 	"github.com/egressgw/egressgw/identity"
@@ -19,7 +20,8 @@ const compileDelay = 50 * time.Millisecond
 // connectKube connects to the API server, retrying with backoff while it
 // is unreachable, starts the informers, waits for their first full list
 // and asks for a compile. Until then /readyz says what it waits for and
-// the files alone serve.
+// the files alone serve. When CRDs missing at start are installed, a new
+// Source that watches them takes over once it has synced.
 func (g *gateway) connectKube(ctx context.Context) {
 	log := g.log.Named("kube")
 	cfg, err := kube.RESTConfig(g.opts.kubeconfig)
@@ -28,42 +30,81 @@ func (g *gateway) connectKube(ctx context.Context) {
 		log.Error("cannot read from the Kubernetes API server; serving the files only", zap.Error(err))
 		return
 	}
-	backoff := time.Second
-	var src *kube.Source
+	var stopOld context.CancelFunc
 	for {
-		src, err = kube.New(kube.Options{Config: cfg, Log: log, Node: g.opts.nodeName,
+		src := g.newSource(ctx, cfg, log)
+		if src == nil {
+			return
+		}
+		srcCtx, stop := context.WithCancel(ctx)
+		src.Start(srcCtx)
+		if g.kube.Load() == nil {
+			g.kubeErr.Store("waiting for the first list of every watched kind from the API server " + cfg.Host)
+		}
+		if err := src.WaitForSync(srcCtx); err != nil {
+			stop()
+			return
+		}
+		g.kube.Store(src)
+		g.kubeErr.Store("")
+		if stopOld != nil {
+			stopOld() // the new Source serves from here on
+		}
+		stopOld = stop
+		log.Info("watching the Kubernetes API server", zap.String("server", cfg.Host), zap.Strings("files_only_kinds", src.Missing()))
+		g.requestReload()
+		if !g.follow(ctx, src, log) {
+			return
+		}
+	}
+}
+
+// newSource connects, retrying with backoff; nil when ctx ends first.
+func (g *gateway) newSource(ctx context.Context, cfg *rest.Config, log *zap.Logger) *kube.Source {
+	backoff := time.Second
+	for {
+		src, err := kube.New(kube.Options{Config: cfg, Log: log, Node: g.opts.nodeName,
 			OnIdentities: func(t *identity.Table) { g.identities.Store(t) }})
 		if err == nil {
-			break
+			if m := src.Missing(); len(m) > 0 {
+				log.Warn("the API server serves no CustomResourceDefinition for these Istio kinds (Istio's CRDs are not installed): they are read from files only until they are",
+					zap.Strings("kinds", m), zap.Duration("checked_every", g.opts.crdRecheck))
+			}
+			return src
 		}
-		g.kubeErr.Store(fmt.Sprintf("connecting to the API server %s: %v", cfg.Host, err))
+		if g.kube.Load() == nil {
+			g.kubeErr.Store(fmt.Sprintf("connecting to the API server %s: %v", cfg.Host, err))
+		}
 		log.Warn("connecting to the Kubernetes API server failed; retrying", zap.String("server", cfg.Host), zap.Duration("in", backoff), zap.Error(err))
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
-	if m := src.Missing(); len(m) > 0 {
-		log.Warn("the API server serves no CustomResourceDefinition for these Istio kinds (Istio's CRDs are not installed): they are read from files only; restart egressgw after installing them",
-			zap.Strings("kinds", m))
+}
+
+// follow asks for a compile on every change of src until ctx ends (false)
+// or a kind src could not watch is served now (true: time for a new Source).
+func (g *gateway) follow(ctx context.Context, src *kube.Source, log *zap.Logger) bool {
+	var recheck <-chan time.Time
+	if len(src.Missing()) > 0 {
+		t := time.NewTicker(g.opts.crdRecheck)
+		defer t.Stop()
+		recheck = t.C
 	}
-	src.Start(ctx)
-	g.kubeErr.Store("waiting for the first list of every watched kind from the API server " + cfg.Host)
-	if err := src.WaitForSync(ctx); err != nil {
-		return
-	}
-	g.kube.Store(src)
-	g.kubeErr.Store("")
-	log.Info("watching the Kubernetes API server", zap.String("server", cfg.Host))
-	g.requestReload()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-src.Changed():
 			g.requestReload()
+		case <-recheck:
+			if now := src.NowServed(); len(now) > 0 {
+				log.Info("CustomResourceDefinitions installed: watching these kinds too", zap.Strings("kinds", now))
+				return true
+			}
 		}
 	}
 }
