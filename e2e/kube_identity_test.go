@@ -16,32 +16,14 @@ const podBAddr = "10.231.1.3"
 // noPodAddr is an address in the pod namespace that no pod holds.
 const noPodAddr = "10.231.1.4"
 
-// kubePods is two pods in two namespaces, their addresses in the pod
-// namespace (pod-a on podAddr, pod-b on podBAddr), with their status
-// written as a kubelet would.
-const kubePods = `apiVersion: v1
+// kubeNamespaces are the two namespaces of the identity case.
+const kubeNamespaces = `apiVersion: v1
 kind: Namespace
 metadata: {name: team-a}
 ---
 apiVersion: v1
 kind: Namespace
 metadata: {name: team-b}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: sleep-a, namespace: team-a, labels: {app: sleep}}
-spec:
-  serviceAccountName: sleep
-  nodeName: node-1
-  containers: [{name: sleep, image: curlimages/curl}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: sleep-b, namespace: team-b, labels: {app: sleep}}
-spec:
-  serviceAccountName: sleep
-  nodeName: node-1
-  containers: [{name: sleep, image: curlimages/curl}]
 `
 
 // kubeIdentityConfig: new.example.test exported to team-a only; a Sidecar
@@ -99,12 +81,9 @@ func TestKubePodIdentity(t *testing.T) {
 		t.Cleanup(func() { _ = runHost("ip", "-n", tp.pod, "addr", "del", a+"/24", "dev", "eth0") })
 	}
 	kw := startKube(t, tp)
-	kw.apply(t, kubePods)
-	for pod, ip := range map[string]string{"team-a/sleep-a": podAddr, "team-b/sleep-b": podBAddr} {
-		ns, name, _ := strings.Cut(pod, "/")
-		patch := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%q}]}}`, ip, ip)
-		kw.c.Kubectl(t, "patch", "pod", name, "-n", ns, "--subresource", "status", "--type", "merge", "-p", patch)
-	}
+	kw.apply(t, kubeNamespaces)
+	kw.addPod(t, "team-a", "sleep-a", podAddr)
+	kw.addPod(t, "team-b", "sleep-b", podBAddr)
 	kw.apply(t, tp.renderTestdata(t, "config/api-example.yaml"))
 	kw.apply(t, kubeIdentityConfig)
 	gw := tp.startGatewaySpec(t, gatewayBinary(t, tp), gatewaySpec{name: "kube-identity", mode: "REGISTRY_ONLY",

@@ -46,6 +46,22 @@ func startKubeWithoutCRDs(t *testing.T, tp *topology) *kubeWorld {
 	return kw
 }
 
+// addPod creates a running pod of namespace ns holding address ip, its
+// status written as a kubelet would (there is no kubelet).
+func (kw *kubeWorld) addPod(t *testing.T, ns, name, ip string) {
+	t.Helper()
+	kw.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: %s, labels: {app: sleep}}
+spec:
+  serviceAccountName: sleep
+  nodeName: node-1
+  containers: [{name: sleep, image: curlimages/curl}]
+`, name, ns))
+	patch := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%q}]}}`, ip, ip)
+	kw.c.Kubectl(t, "patch", "pod", name, "-n", ns, "--subresource", "status", "--type", "merge", "-p", patch)
+}
+
 // apply applies YAML with kubectl and fails t if kubectl does.
 func (kw *kubeWorld) apply(t *testing.T, yaml string) {
 	t.Helper()
@@ -98,6 +114,9 @@ spec:
 func TestKubeSource(t *testing.T) {
 	tp := env(t)
 	kw := startKube(t, tp)
+	// The pod is a pod of namespace default: the AuthorizationPolicy of
+	// default (api-example.yaml) guards it.
+	kw.addPod(t, "default", "sleep", podAddr)
 	gw := tp.startGatewaySpec(t, gatewayBinary(t, tp), gatewaySpec{name: "kube", mode: "REGISTRY_ONLY",
 		configs: map[string]string{"README.yaml": "# this gateway's configuration comes from the API server\n"},
 		args:    []string{"--kubeconfig", kw.kubeconfig, "--node-name", "node-1"}})
