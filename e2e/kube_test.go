@@ -155,8 +155,11 @@ func TestKubeSource(t *testing.T) {
 			t.Error(err)
 		}
 		wantResponse(t, tp.podCurl("--cacert", tp.pki.caFile, "https://new.example.test/still"), 200, "new.example.test")
-		if m := gw.admin("/metrics"); !strings.Contains(m.body, "egressgw_kube_skipped_resources 1") {
-			t.Errorf("metrics: want egressgw_kube_skipped_resources 1")
+		if m := gw.admin("/metrics"); !strings.Contains(m.body, "egressgw_kube_skipped_resources 1") || !strings.Contains(m.body, "egressgw_kube_staleness_seconds ") {
+			t.Errorf("metrics: want egressgw_kube_skipped_resources 1 and egressgw_kube_staleness_seconds")
+		}
+		if d := gw.admin("/config_dump"); !strings.Contains(d.body, `"resource": "ServiceEntry default/bad-protocol"`) || !strings.Contains(d.body, `"synced": true`) {
+			t.Errorf("/config_dump: want the kubernetes section, synced, naming the skipped ServiceEntry:\n%s", tail(d.body, 3000))
 		}
 		kw.c.Kubectl(t, "delete", "serviceentry", "bad-protocol")
 	})

@@ -27,6 +27,8 @@ type Admin struct {
 	Pprof    bool   // serve /debug/pprof/ (--admin-pprof); off, it answers 404 naming the flag
 	// Certificates lists the server certificates in use (never keys); nil: none.
 	Certificates func() any
+	// Kubernetes is the state of the API server as a source (nil: files only).
+	Kubernetes func() any
 }
 
 // pprofOff is the body of /debug/pprof/ when profiles are not served.
@@ -63,6 +65,9 @@ func (a *Admin) Handler() http.Handler {
 		if a.Certificates != nil {
 			d.Certificates = a.Certificates()
 		}
+		if a.Kubernetes != nil {
+			d.Kubernetes = a.Kubernetes()
+		}
 		_ = enc.Encode(d)
 	})
 	if !a.Pprof {
@@ -90,6 +95,7 @@ type configDump struct {
 	Routes                []routeListenerDump `json:"routes,omitempty"`
 	Clusters              []clusterDump       `json:"clusters,omitempty"`
 	Certificates          any                 `json:"certificates,omitempty"`
+	Kubernetes            any                 `json:"kubernetes,omitempty"`
 }
 
 type listenerDump struct {

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -99,6 +100,13 @@ func (w *secretWatch) list() []any {
 	}
 	w.mu.Unlock()
 	return out
+}
+
+// names lists the Secrets watched, by namespace/name.
+func (w *secretWatch) names() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(maps.Keys(w.watches))
 }
 
 func (w *secretWatch) stopAll() {

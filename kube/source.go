@@ -49,6 +49,7 @@ type Source struct {
 
 	changed chan struct{} // capacity 1: a change not compiled yet
 	synced  atomic.Bool
+	skipped atomic.Pointer[[]SkippedResource] // by the last Report
 
 	mu    sync.Mutex
 	cache map[string]cachedJSON // UID -> the object's JSON at a resourceVersion
@@ -225,4 +226,43 @@ func (s *Source) Objects() []config.APIObject {
 // resource version and message, and forgets resources no longer skipped.
 func (s *Source) Report(objs []config.APIObject, skipped []config.Skipped) {
 	s.events.report(objs, skipped)
+	out := make([]SkippedResource, len(skipped))
+	for i, sk := range skipped {
+		out[i].Resource = sk.Resource
+		for _, p := range sk.Problems {
+			out[i].Problems = append(out[i].Problems, p.String())
+		}
+	}
+	s.skipped.Store(&out)
+}
+
+// SkippedResource is an API resource the last compile left out.
+type SkippedResource struct {
+	Resource string   `json:"resource"`
+	Problems []string `json:"problems"`
+}
+
+// Status is what /config_dump shows of the API server as a source.
+type Status struct {
+	Server           string            `json:"server"`
+	Synced           bool              `json:"synced"`
+	StalenessSeconds float64           `json:"staleness_seconds"` // since the API server was last heard from with every watch working
+	Watched          []string          `json:"watched"`           // resource@version of every informer
+	FilesOnlyKinds   []string          `json:"files_only_kinds,omitempty"`
+	SecretsWatched   []string          `json:"secrets_watched,omitempty"`
+	Skipped          []SkippedResource `json:"skipped,omitempty"`
+}
+
+// Status reports the Source's state.
+func (s *Source) Status() Status {
+	st := Status{Server: s.opts.Config.Host, Synced: s.Synced(), StalenessSeconds: s.Staleness().Seconds(),
+		FilesOnlyKinds: s.missing, SecretsWatched: s.secrets.names()}
+	for _, k := range s.kinds {
+		st.Watched = append(st.Watched, k.gvr.Resource+"."+k.gvr.Group+"/"+k.gvr.Version)
+	}
+	st.Watched = append(st.Watched, "pods/v1", "namespaces/v1")
+	if p := s.skipped.Load(); p != nil {
+		st.Skipped = *p
+	}
+	return st
 }

@@ -164,3 +164,18 @@ func (g *gateway) identitiesFunc() func() *identity.Table {
 	}
 	return g.identities.Load
 }
+
+// kubeStatus is /config_dump's "kubernetes": nil without --kube.
+func (g *gateway) kubeStatus() func() any {
+	if !g.opts.kube {
+		return nil
+	}
+	return func() any {
+		src := g.kube.Load()
+		if src == nil {
+			why, _ := g.kubeErr.Load().(string)
+			return map[string]any{"synced": false, "waiting": why}
+		}
+		return src.Status()
+	}
+}

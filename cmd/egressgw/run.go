@@ -110,6 +110,17 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g := &gateway{log: log, opts: o, metrics: egress.NewMetrics(reg), reload: make(chan struct{}, 1)}
+	if o.kube {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "egressgw_kube_staleness_seconds",
+			Help: "Seconds since the Kubernetes API server was last heard from with every watch working (0 before the first full list); /readyz fails past --kube-max-staleness.",
+		}, func() float64 {
+			if src := g.kube.Load(); src != nil {
+				return src.Staleness().Seconds()
+			}
+			return 0
+		}))
+	}
 	if g.certs, err = newServerCerts(o, log.Named("certs")); err != nil {
 		return nil, err
 	}
@@ -137,7 +148,7 @@ func start(o *options, log, access *zap.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.admin = &http.Server{Handler: (&egress.Admin{Engine: g.engine, Gatherer: reg, NotReady: g.notReady, Mode: o.modeName, Pprof: o.adminPprof,
-		Certificates: func() any { return g.certs.Certificates() }}).Handler(),
+		Certificates: func() any { return g.certs.Certificates() }, Kubernetes: g.kubeStatus()}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second}
 	for _, ln := range adminLns {
 		go func() { _ = g.admin.Serve(ln) }()
