@@ -119,7 +119,7 @@ func TestKubeSource(t *testing.T) {
 	kw.addPod(t, "default", "sleep", podAddr)
 	gw := tp.startGatewaySpec(t, gatewayBinary(t, tp), gatewaySpec{name: "kube", mode: "REGISTRY_ONLY",
 		configs: map[string]string{"README.yaml": "# this gateway's configuration comes from the API server\n"},
-		args:    []string{"--kubeconfig", kw.kubeconfig, "--node-name", "node-1"}})
+		args:    []string{"--kubeconfig", kw.kubeconfig, "--node-name", "node-1", "--kube-max-staleness", "15s"}})
 
 	t.Run("create", func(t *testing.T) {
 		if err := blocked(tp, "new.example.test"); err != nil {
@@ -193,10 +193,24 @@ func TestKubeSource(t *testing.T) {
 			t.Fatalf("cut off, egressgw saw the change anyway (is the proxy cutting?): %v", err)
 		}
 		wantResponse(t, tp.podCurl("http://api.example.test/while-cut"), 200, "api.example.test")
+		// Past --kube-max-staleness (15 s) /readyz says so; the gateway serves on.
+		within(t, 40*time.Second, "/readyz failing past --kube-max-staleness", func() error {
+			if r := gw.admin("/readyz"); r.status != 503 || !strings.Contains(r.body, "has not been heard from") {
+				return fmt.Errorf("/readyz: %d %s", r.status, r.body)
+			}
+			return nil
+		})
+		wantResponse(t, tp.podCurl("http://api.example.test/while-stale"), 200, "api.example.test")
 		kw.proxy.restore()
 		// client-go's reflector backs off up to 30 s before it lists again.
 		took := within(t, 60*time.Second, "the change made while cut off", func() error { return resolves(tp, "new.example.test") })
 		t.Logf("arrived %v after the connection came back", took.Round(time.Millisecond))
+		within(t, 30*time.Second, "/readyz ready again", func() error {
+			if r := gw.admin("/readyz"); r.status != 200 {
+				return fmt.Errorf("/readyz: %d %s", r.status, r.body)
+			}
+			return nil
+		})
 	})
 }
 

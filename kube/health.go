@@ -14,38 +14,53 @@ import (
 // nothing else was heard from it.
 const probeInterval = 5 * time.Second
 
-// errorQuiet is how long after a watch error the API server's answers do
-// not count as fresh data: client-go's reflector retries a broken watch
-// with a backoff of at most 30 s, so a watch still broken fails again
-// within this.
-const errorQuiet = time.Minute
-
-// health tracks when the API server was last heard from with every watch
-// working, for /readyz's staleness limit: informers deliver changes within
-// a second of the API server, so while it answers and no watch fails, the
-// data is current.
+// health tracks when the data was last known current, for /readyz's
+// staleness limit: informers deliver changes within a second of the API
+// server, so while it answers and no watch is broken, the data is current.
+// A watch that failed is broken until its informer has synced a newer
+// resource version (a list or a watch event after the failure, bookmarks
+// included); until then neither events nor the probe renew freshness.
 type health struct {
 	rest rest.Interface
 
-	mu      sync.Mutex
-	last    time.Time
-	lastErr time.Time
-	broken  map[string]bool // watches that failed since they last worked (for one log line each)
+	mu     sync.Mutex
+	last   time.Time
+	broken map[string]brokenWatch // by what is watched
+}
+
+type brokenWatch struct {
+	inf cache.SharedIndexInformer
+	rv  string // its last synced resource version when it failed
 }
 
 func newHealth(rc rest.Interface) *health {
-	return &health{rest: rc, broken: map[string]bool{}}
+	return &health{rest: rc, broken: map[string]brokenWatch{}}
+}
+
+// pruneLocked forgets the broken watches whose informer has synced since.
+func (h *health) pruneLocked() {
+	for what, b := range h.broken {
+		if b.inf.LastSyncResourceVersion() != b.rv {
+			delete(h.broken, what)
+		}
+	}
 }
 
 // contact records an answer from the API server: an event, a list, a
-// probe. It renews freshness unless a watch failed within errorQuiet.
+// probe. It renews freshness unless a watch is still broken.
 func (h *health) contact() {
 	h.mu.Lock()
-	now := time.Now()
-	if now.Sub(h.lastErr) > errorQuiet {
-		h.last = now
-		clear(h.broken)
+	h.pruneLocked()
+	if len(h.broken) == 0 {
+		h.last = time.Now()
 	}
+	h.mu.Unlock()
+}
+
+// listed records a full list from every informer: the data is current.
+func (h *health) listed() {
+	h.mu.Lock()
+	h.last = time.Now()
 	h.mu.Unlock()
 }
 
@@ -61,19 +76,25 @@ func (h *health) age() time.Duration {
 }
 
 // watchErrors logs a broken watch of informer (client-go then backs off
-// and lists again) and counts it against freshness.
+// and lists again) and holds freshness until the informer has synced again.
 func (h *health) watchErrors(inf cache.SharedIndexInformer, what string, log *zap.Logger) {
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		h.mu.Lock()
-		known := h.broken[what]
-		h.broken[what] = true
-		h.lastErr = time.Now()
+		_, known := h.broken[what]
+		h.broken[what] = brokenWatch{inf: inf, rv: inf.LastSyncResourceVersion()}
 		h.mu.Unlock()
 		if !known {
 			log.Warn("watching the API server failed; serving the last objects seen, retrying with backoff",
 				zap.String("resource", what), zap.Error(err))
 		}
 	})
+}
+
+// forget drops a watch that was stopped: it will not sync again.
+func (h *health) forget(what string) {
+	h.mu.Lock()
+	delete(h.broken, what)
+	h.mu.Unlock()
 }
 
 // probe asks the API server's /readyz until ctx ends.
@@ -93,11 +114,4 @@ func (h *health) probe(ctx context.Context) {
 			h.contact()
 		}
 	}
-}
-
-// listed records a full list from every informer: the data is current.
-func (h *health) listed() {
-	h.mu.Lock()
-	h.last = time.Now()
-	h.mu.Unlock()
 }

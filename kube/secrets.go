@@ -59,6 +59,7 @@ func (w *secretWatch) want(refs []string) {
 		if !keep[ref] {
 			s.cancel()
 			delete(w.watches, ref)
+			w.health.forget("secret " + ref)
 			removed = true
 		}
 	}
