@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 	"time"
@@ -27,15 +28,27 @@ type podWatch struct {
 	nss       cache.SharedIndexInformer
 	publishTo func(*identity.Table)
 	dirty     chan struct{}
+	// relabeled is told when a pod's labels change: DestinationRule
+	// subsets select Service endpoints by them, so the configuration is
+	// compiled again.
+	relabeled func()
 }
 
-func newPodWatch(client kubernetes.Interface, log *zap.Logger, h *health, publish func(*identity.Table)) (*podWatch, error) {
+func newPodWatch(client kubernetes.Interface, log *zap.Logger, h *health, publish func(*identity.Table), relabeled func()) (*podWatch, error) {
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(trimPod))
 	w := &podWatch{log: log, pods: f.Core().V1().Pods().Informer(), nss: f.Core().V1().Namespaces().Informer(),
-		publishTo: publish, dirty: make(chan struct{}, 1)}
+		publishTo: publish, dirty: make(chan struct{}, 1), relabeled: relabeled}
 	poke := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { h.contact(); w.poke() },
-		UpdateFunc: func(_, _ any) { h.contact(); w.poke() },
+		AddFunc: func(any) { h.contact(); w.poke() },
+		UpdateFunc: func(old, cur any) {
+			h.contact()
+			w.poke()
+			if o, ok := old.(*corev1.Pod); ok {
+				if c, ok := cur.(*corev1.Pod); ok && !maps.Equal(o.Labels, c.Labels) {
+					w.relabeled()
+				}
+			}
+		},
 		DeleteFunc: func(any) { h.contact(); w.poke() },
 	}
 	for what, inf := range map[string]cache.SharedIndexInformer{"pods": w.pods, "namespaces": w.nss} {
@@ -96,6 +109,18 @@ func (w *podWatch) publish() {
 		nss[ns.Name] = ns.Labels
 	}
 	w.publishTo(identity.NewTable(pods, nss))
+}
+
+// labels returns the labels of pod namespace/name, nil if it is not known.
+func (w *podWatch) labels(namespace, name string) map[string]string {
+	o, ok, err := w.pods.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil
+	}
+	if p, ok := o.(*corev1.Pod); ok {
+		return p.Labels
+	}
+	return nil
 }
 
 // podIdentity is what a pod's address stands for, nil for a pod whose

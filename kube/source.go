@@ -88,7 +88,7 @@ func New(opts Options) (*Source, error) {
 		}
 		s.health.watchErrors(k.informer, k.gvr.String(), s.log)
 	}
-	s.pods, err = newPodWatch(client, s.log, s.health, opts.OnIdentities)
+	s.pods, err = newPodWatch(client, s.log, s.health, opts.OnIdentities, s.poke)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +166,12 @@ func (s *Source) WaitForSync(ctx context.Context) error {
 	s.pods.publish()
 	s.synced.Store(true)
 	return nil
+}
+
+// PodLabels returns the labels of pod namespace/name, nil if it is not
+// known (config.Options.PodLabels). A change of a pod's labels pokes Changed.
+func (s *Source) PodLabels(namespace, name string) map[string]string {
+	return s.pods.labels(namespace, name)
 }
 
 // Synced reports whether the first full list has arrived.

@@ -147,6 +147,26 @@ func TestSourceFollowsTheAPIServer(t *testing.T) {
 		return p != nil && p.Name == "sleep-7d9c-abcde" && p.ServiceAccount == "sleep" && p.Workload == "sleep"
 	})
 
+	// Its labels are there for DestinationRule subsets, and a change of
+	// them asks for a compile.
+	if got := src.PodLabels("default", "sleep-7d9c-abcde")["app"]; got != "sleep" {
+		t.Errorf("PodLabels app = %q, want sleep", got)
+	}
+	time.Sleep(300 * time.Millisecond) // the pod's own events have poked by now
+	select {
+	case <-src.Changed():
+	default:
+	}
+	if _, err := c.KubectlErr("", "label", "pod", "-n", "default", "sleep-7d9c-abcde", "version=v2"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-src.Changed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a pod's labels changed and Changed did not say so")
+	}
+	within(t, 10*time.Second, "the new label read", func() bool { return src.PodLabels("default", "sleep-7d9c-abcde")["version"] == "v2" })
+
 	// A Secret named by a credentialName is watched; one that is not, is not read.
 	dr := `{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"mtls","namespace":"default"},
 "spec":{"host":"bad.example.com","trafficPolicy":{"tls":{"mode":"MUTUAL","credentialName":"client"}}}}`

@@ -179,3 +179,17 @@ func (g *gateway) kubeStatus() func() any {
 		return src.Status()
 	}
 }
+
+// podLabels is config.Options.PodLabels: the API server's pods, nil
+// without --kube.
+func (g *gateway) podLabels() func(namespace, name string) map[string]string {
+	if !g.opts.kube {
+		return nil
+	}
+	return func(namespace, name string) map[string]string {
+		if src := g.kube.Load(); src != nil {
+			return src.PodLabels(namespace, name)
+		}
+		return nil
+	}
+}

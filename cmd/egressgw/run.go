@@ -219,7 +219,7 @@ func (g *gateway) requestReload() {
 }
 
 func (g *gateway) configOptions() config.Options {
-	return config.Options{ClusterDomain: g.opts.clusterDomain, Namespace: g.opts.namespace, Labels: g.opts.labels, Mode: g.opts.mode,
+	return config.Options{PodLabels: g.podLabels(), ClusterDomain: g.opts.clusterDomain, Namespace: g.opts.namespace, Labels: g.opts.labels, Mode: g.opts.mode,
 		IngressLabels: g.opts.ingressLabels, EgressGatewayHosts: g.opts.egressGateways,
 		TrustDomain: g.opts.trustDomain, RootNamespace: g.opts.rootNamespace}
 }

@@ -116,7 +116,7 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 		}
 		eps := cl.Entry.Endpoints
 		cl.Entry.Endpoints = slices.DeleteFunc(slices.Clone(eps), func(ep Endpoint) bool { return !labelsSubset(sub.labels, ep.Labels) })
-		if inCluster && len(cl.Entry.Endpoints) == 0 {
+		if inCluster && len(cl.Entry.Endpoints) == 0 && c.opts.PodLabels == nil {
 			// Istio matches subset labels against pod labels; EndpointSlices
 			// carry none, and egressgw does not read Pods for this.
 			c.r.warn(d.obj.File, d.obj.Resource(), d.field+".subset", "subset %s (%s %s) selects no endpoint of %s: its labels are matched against pod labels, "+

@@ -48,6 +48,19 @@ func (se *svcEndpoints) pods() bool {
 
 func isPod(ref *corev1.ObjectReference) bool { return ref != nil && ref.Kind == "Pod" }
 
+// podLabels are the labels of the pod an endpoint's targetRef names (in
+// namespace ns unless it says), nil when it names none or the pod is not
+// known (Options.PodLabels).
+func (c *compiler) podLabels(ns string, ref *corev1.ObjectReference) map[string]string {
+	if !isPod(ref) || c.opts.PodLabels == nil {
+		return nil
+	}
+	if ref.Namespace != "" {
+		ns = ref.Namespace
+	}
+	return c.opts.PodLabels(ns, ref.Name)
+}
+
 func (c *compiler) endpointsOf(k svcKey) *svcEndpoints {
 	if c.svcEPs == nil {
 		c.svcEPs = map[svcKey]*svcEndpoints{}
@@ -116,7 +129,7 @@ func (c *compiler) endpointSlice(o *object) {
 			c.r.problem(f, res, fmt.Sprintf("endpoints[%d].addresses[0]", i), "%q is not an IP address", ep.Addresses[0])
 			continue
 		}
-		se.eps = append(se.eps, Endpoint{Address: a.String(), Ports: maps.Clone(ports)})
+		se.eps = append(se.eps, Endpoint{Address: a.String(), Ports: maps.Clone(ports), Labels: c.podLabels(o.Namespace, ep.TargetRef)})
 		se.slicePods = se.slicePods || isPod(ep.TargetRef)
 	}
 }
@@ -150,7 +163,7 @@ func (c *compiler) endpointsV1(o *object) {
 				c.r.problem(f, res, fmt.Sprintf("subsets[%d].addresses[%d].ip", i, j), "%q is not an IP address", a.IP)
 				continue
 			}
-			se.fromEPs = append(se.fromEPs, Endpoint{Address: ip.String(), Ports: maps.Clone(ports)})
+			se.fromEPs = append(se.fromEPs, Endpoint{Address: ip.String(), Ports: maps.Clone(ports), Labels: c.podLabels(o.Namespace, a.TargetRef)})
 			se.epPods = se.epPods || isPod(a.TargetRef)
 		}
 	}

@@ -23,6 +23,11 @@ type Options struct {
 	// route to one is the hop into this gateway.
 	EgressGatewayHosts []string
 	Mode               policy.Mode
+	// PodLabels returns the labels of the pod namespace/name, nil if it is
+	// not known: DestinationRule subsets select a Service's endpoints by
+	// the labels of the pods their EndpointSlices name (targetRef), as
+	// Istio's do. nil (files only): Service endpoints carry no labels.
+	PodLabels func(namespace, name string) map[string]string
 	// TrustDomain is the trust domain of AuthorizationPolicy principals
 	// ("<trustDomain>/ns/<namespace>/sa/<serviceAccount>"); default
 	// "cluster.local". It is Istio's meshConfig.trustDomain, not the

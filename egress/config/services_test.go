@@ -84,7 +84,8 @@ func TestServiceDestinations(t *testing.T) {
 		want        []string // dialled endpoints
 		wantMissing string   // substring of Cluster.Missing; "" for none
 		wantWarning string
-		registered  bool // a selectorless Service with endpoints: egress, registered
+		registered  bool                         // a selectorless Service with endpoints: egress, registered
+		podLabels   map[string]map[string]string // Options.PodLabels by "namespace/name"; nil: none
 	}{
 		{name: "port by number, targetPort by name, only ready endpoints", docs: []string{httpbin,
 			k8sSlice("httpbin-abc", "httpbin", "[{name: http, port: 8080, protocol: TCP}]",
@@ -148,6 +149,14 @@ func TestServiceDestinations(t *testing.T) {
 				"  subsets: [{name: all}, {name: v1, labels: {version: v1}}]\n",
 			ingressTo("{host: httpbin, subset: all}")},
 			cluster: "outbound|8000|all|httpbin.default.svc.cluster.local", want: []string{"10.1.0.1:8080"}},
+		{name: "subset with labels: the labels of the pods the slice names", docs: []string{httpbin,
+			k8sSlice("httpbin-abc", "httpbin", "[{name: http, port: 8080}]",
+				"[{addresses: [10.1.0.1], targetRef: {kind: Pod, name: httpbin-v1}}, {addresses: [10.1.0.2], targetRef: {kind: Pod, name: httpbin-v2, namespace: default}}, {addresses: [10.1.0.3], targetRef: {kind: Pod, name: gone}}]", ""),
+			"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: httpbin, namespace: default}\nspec:\n  host: httpbin\n" +
+				"  subsets: [{name: v1, labels: {version: v1}}]\n",
+			ingressTo("{host: httpbin, subset: v1}")},
+			podLabels: map[string]map[string]string{"default/httpbin-v1": {"app": "httpbin", "version": "v1"}, "default/httpbin-v2": {"app": "httpbin", "version": "v2"}},
+			cluster:   "outbound|8000|v1|httpbin.default.svc.cluster.local", want: []string{"10.1.0.1:8080"}},
 		{name: "subset with labels: pod labels are not read", docs: []string{httpbin,
 			k8sSlice("httpbin-abc", "httpbin", "[{name: http, port: 8080}]", "[{addresses: [10.1.0.1]}]", ""),
 			"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: httpbin, namespace: default}\nspec:\n  host: httpbin\n" +
@@ -161,7 +170,11 @@ func TestServiceDestinations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "svc.yaml")
 			writeTestFile(t, f, strings.Join(tc.docs, "---\n"))
-			s := mustLoad(t, Options{}, f)
+			opts := Options{}
+			if tc.podLabels != nil {
+				opts.PodLabels = func(ns, name string) map[string]string { return tc.podLabels[ns+"/"+name] }
+			}
+			s := mustLoad(t, opts, f)
 			var cl *Cluster
 			for i := range s.Clusters {
 				if s.Clusters[i].Name == tc.cluster {
