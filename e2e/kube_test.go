@@ -376,3 +376,46 @@ func TestKubeCRDsInstalledLater(t *testing.T) {
 		t.Errorf("/readyz: %d %s", r.status, r.body)
 	}
 }
+
+// TestKubeSubsetsByPodLabels: a DestinationRule subset selects a Service's
+// endpoints by the labels of the pods its EndpointSlice names, read from
+// the API server, as Istio's do; relabeling a pod moves it into the subset
+// without a restart.
+func TestKubeSubsetsByPodLabels(t *testing.T) {
+	tp := ingressEnv(t)
+	kw := startKube(t, tp)
+	kw.apply(t, tp.renderTestdata(t, "kube/reviews.yaml"))
+	tp.startIngress(t, "kube-subsets", map[string]string{"README.yaml": "# from the API server\n"}, "--kubeconfig", kw.kubeconfig)
+	send := func(marker string, n int) map[string]int {
+		t.Helper()
+		for i := range n {
+			if r := tp.ingressCurl(fmt.Sprintf("http://reviews.example/%s?i=%d", marker, i)); r.status != 200 {
+				t.Fatalf("request %d: %s", i, r)
+			}
+		}
+		var got map[string]int
+		_ = poll(3*time.Second, 50*time.Millisecond, func() error { // the backends' access log is written as they answer
+			if got = tp.ingress.backendCount(t, marker); got["v1"]+got["v2"] < n {
+				return fmt.Errorf("%v", got)
+			}
+			return nil
+		})
+		return got
+	}
+	within(t, 10*time.Second, "the route to subset v2 served", func() error {
+		if r := tp.ingressCurl("http://reviews.example/warmup"); r.status != 200 {
+			return fmt.Errorf("%s", r)
+		}
+		return nil
+	})
+	if got := send("subset-v2", 10); got["v2"] != 10 || got["v1"] != 0 {
+		t.Errorf("subset v2 by pod labels: backends saw %v, want all 10 on v2", got)
+	}
+	kw.c.Kubectl(t, "label", "pod", "reviews-v1", "version=v2", "--overwrite")
+	within(t, 10*time.Second, "the relabeled pod in subset v2", func() error {
+		if got := send(fmt.Sprintf("relabeled-%d", time.Now().UnixNano()), 10); got["v1"] == 0 || got["v2"] == 0 {
+			return fmt.Errorf("backends saw %v, want both", got)
+		}
+		return nil
+	})
+}
