@@ -48,16 +48,46 @@ func (l *Listener) Lookup(r *Request) Result {
 	if srv != nil {
 		gw = srv.Gateway
 	}
+	if vh.scoped && r.Source.Scoped {
+		return vh.lookupFrom(r, gw)
+	}
 	for _, rt := range vh.Routes {
 		if i := rt.matchIndex(r, gw); i >= 0 {
-			var m *Match
-			if i < len(rt.Match) {
-				m = &rt.Match[i]
-			}
-			return Result{Server: srv, Host: vh, Route: rt, Match: m}
+			return found(srv, vh, rt, i)
 		}
 	}
 	return Result{Miss: NoRouteMatched, Server: srv, Host: vh}
+}
+
+// lookupFrom is the route loop of a mesh virtual host some of whose routes
+// are exported to some namespaces only: the routes r.Source does not see
+// are skipped, and when it sees none the host has no VirtualService for
+// it (the request is forwarded as registered, as from a namespace Istio
+// gives no route for the host).
+func (vh *VirtualHost) lookupFrom(r *Request, gw string) Result {
+	seen := false
+	for _, rt := range vh.Routes {
+		if !r.Source.sees(rt.Export) {
+			continue
+		}
+		seen = true
+		if i := rt.matchIndex(r, gw); i >= 0 {
+			return found(nil, vh, rt, i)
+		}
+	}
+	if !seen {
+		return Result{Miss: NoVirtualService}
+	}
+	return Result{Miss: NoRouteMatched, Host: vh}
+}
+
+// found is the Result of route rt of vh, its match i (len(rt.Match): none).
+func found(srv *Server, vh *VirtualHost, rt *HTTPRoute, i int) Result {
+	var m *Match
+	if i < len(rt.Match) {
+		m = &rt.Match[i]
+	}
+	return Result{Server: srv, Host: vh, Route: rt, Match: m}
 }
 
 // matchIndex returns the index of the first of the route's matches that

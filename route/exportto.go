@@ -1,0 +1,24 @@
+package route
+
+// Export is a mesh VirtualService's exportTo, compiled: the namespaces
+// whose pods its routes apply to. A nil *Export (the default, "*") exports
+// to every namespace; an Export without namespaces ("~") to none.
+type Export struct {
+	Namespaces []string // "." resolved to the VirtualService's namespace
+}
+
+// Source is who sends a request, for exportTo: the namespace of the source
+// pod, and whether exportTo applies at all. The zero Source (no pod table:
+// files only) sees every route.
+type Source struct {
+	Namespace string // "" for an unknown source (no pod holds its address)
+	Scoped    bool   // a pod table was consulted: exportTo is enforced
+}
+
+// sees reports whether s sees routes exported by x.
+func (s *Source) sees(x *Export) bool {
+	if x == nil || !s.Scoped {
+		return true
+	}
+	return s.Namespace != "" && containsString(x.Namespaces, s.Namespace)
+}

@@ -1,0 +1,104 @@
+package route
+
+import (
+	"net/http"
+	"testing"
+)
+
+// meshExported is an egress listener with mesh virtual hosts: api.example.com
+// with a route of a VirtualService exported to team-a only, then one of a
+// VirtualService exported everywhere; only.example.com with a single route
+// exported to team-a; none.example.com with one exported nowhere ("~").
+func meshExported(t testing.TB) *Listener {
+	teamA := &Export{Namespaces: []string{"team-a"}}
+	l := &Listener{Side: Egress, Port: 80, HTTP: []*VirtualHost{
+		{Host: "api.example.com", VirtualServices: []string{"team-a/api", "default/api"}, Routes: []*HTTPRoute{
+			{VirtualService: "team-a/api", Field: "spec.http[0]", Match: []Match{{URI: prefix("/v1")}}, Action: one(0), Export: teamA},
+			{VirtualService: "default/api", Field: "spec.http[0]", Match: []Match{{URI: prefix("/")}}, Action: one(1)},
+		}},
+		{Host: "only.example.com", VirtualServices: []string{"team-a/only"}, Routes: []*HTTPRoute{
+			{VirtualService: "team-a/only", Field: "spec.http[0]", Match: []Match{{URI: prefix("/v1")}}, Action: one(2), Export: teamA},
+		}},
+		{Host: "none.example.com", VirtualServices: []string{"team-a/none"}, Routes: []*HTTPRoute{
+			{VirtualService: "team-a/none", Field: "spec.http[0]", Action: one(3), Export: &Export{}},
+		}},
+	}}
+	mustTable(t, l)
+	return l
+}
+
+func TestLookupExportTo(t *testing.T) {
+	l := meshExported(t)
+	teamA := Source{Namespace: "team-a", Scoped: true}
+	teamB := Source{Namespace: "team-b", Scoped: true}
+	unknown := Source{Scoped: true}
+	files := Source{} // no pod table: exportTo not enforced
+	for _, tc := range []struct {
+		name, host, path string
+		src              Source
+		miss             Miss
+		cluster          int // of the route found
+	}{
+		{"exported namespace takes its route", "api.example.com", "/v1/x", teamA, Found, 0},
+		{"other namespace skips it to the next VirtualService", "api.example.com", "/v1/x", teamB, Found, 1},
+		{"unknown source sees only what is exported everywhere", "api.example.com", "/v1/x", unknown, Found, 1},
+		{"without a pod table every route applies", "api.example.com", "/v1/x", files, Found, 0},
+		{"exported namespace, no route matched", "only.example.com", "/v2", teamA, NoRouteMatched, -1},
+		{"other namespace: no VirtualService for the host", "only.example.com", "/v1", teamB, NoVirtualService, -1},
+		{"other namespace, path that would not match either", "only.example.com", "/v2", teamB, NoVirtualService, -1},
+		{"exported nowhere", "none.example.com", "/", teamA, NoVirtualService, -1},
+		{"exported nowhere, files only", "none.example.com", "/", files, Found, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := req(tc.host, "GET", tc.path)
+			r.Gateway, r.Source = Mesh, tc.src
+			res := l.Lookup(r)
+			if res.Miss != tc.miss {
+				t.Fatalf("miss = %d, want %d", res.Miss, tc.miss)
+			}
+			got := -1
+			if res.Route != nil {
+				got = res.Route.Action.Destinations[0].Cluster
+			}
+			if got != tc.cluster {
+				t.Errorf("cluster of the route found = %d, want %d", got, tc.cluster)
+			}
+		})
+	}
+}
+
+// TestLookupExportToGatewayBound: a route bound through a Gateway server
+// ignores Export (the binding was decided for the gateway's namespace).
+func TestLookupExportToGatewayBound(t *testing.T) {
+	s := &Server{Gateway: "istio-system/gw", Field: "spec.servers[0]", Hosts: []string{"api.example.com"}}
+	l := &Listener{Side: Egress, Port: 80, Servers: []*Server{s}, HTTP: []*VirtualHost{
+		{Host: "api.example.com", Server: s, Routes: []*HTTPRoute{{Action: one(7), Export: &Export{Namespaces: []string{"team-a"}}}}},
+	}}
+	mustTable(t, l)
+	r := req("api.example.com", "GET", "/")
+	r.Source = Source{Namespace: "team-b", Scoped: true}
+	if res := l.Lookup(r); res.Route == nil || res.Route.Action.Destinations[0].Cluster != 7 {
+		t.Errorf("got %+v, want the Gateway-bound route whatever the source", res)
+	}
+}
+
+func TestLookupExportToAllocs(t *testing.T) {
+	l := meshExported(t)
+	r := &Request{Host: "api.example.com", Port: 80, Method: "GET", Path: "/v1/x", Header: http.Header{}, Gateway: Mesh,
+		Source: Source{Namespace: "team-b", Scoped: true}}
+	if n := testing.AllocsPerRun(100, func() { l.Lookup(r) }); n != 0 {
+		t.Errorf("Lookup with a scoped source allocates %v times, want 0", n)
+	}
+}
+
+func BenchmarkLookupExportTo(b *testing.B) {
+	l := meshExported(b)
+	r := &Request{Host: "api.example.com", Port: 80, Method: "GET", Path: "/v1/x", Header: http.Header{}, Gateway: Mesh,
+		Source: Source{Namespace: "team-b", Scoped: true}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := l.Lookup(r); res.Route == nil {
+			b.Fatal("no route")
+		}
+	}
+}
