@@ -7,6 +7,11 @@ type Export struct {
 	Namespaces []string // "." resolved to the VirtualService's namespace
 }
 
+// Includes reports whether x exports to namespace ns (a nil x: every one).
+func (x *Export) Includes(ns string) bool {
+	return x == nil || ns != "" && containsString(x.Namespaces, ns)
+}
+
 // Source is who sends a request, for exportTo: the namespace of the source
 // pod, and whether exportTo applies at all. The zero Source (no pod table:
 // files only) sees every route.
@@ -17,8 +22,5 @@ type Source struct {
 
 // sees reports whether s sees routes exported by x.
 func (s *Source) sees(x *Export) bool {
-	if x == nil || !s.Scoped {
-		return true
-	}
-	return s.Namespace != "" && containsString(x.Namespaces, s.Namespace)
+	return !s.Scoped || x.Includes(s.Namespace)
 }

@@ -37,6 +37,12 @@ func (c *compiler) bindVirtualServices() {
 				c.r.unservedReference(v.obj.File, v.obj.Resource(), "spec.gateways", "IST0101 referenced Gateway not found: %s (the VirtualService's routes do not apply to it)", g)
 				continue
 			}
+			if !v.export.Includes(c.opts.Namespace) {
+				// As Istio binds a VirtualService to a gateway workload
+				// only when it is exported to the workload's namespace.
+				c.r.warn(v.obj.File, v.obj.Resource(), "spec.exportTo", "not bound to Gateway %s: exported to [%s], not to the gateway's namespace %s (--namespace)", g, strings.Join(v.exportTo, " "), c.opts.Namespace)
+				continue
+			}
 			if gw.served {
 				c.bindGateway(v, gw)
 			}
