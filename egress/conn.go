@@ -218,7 +218,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 				return e.relayRouted(st, l, c, pr, host, proto, ru, d, lg, end)
 			}
 		}
-		u = st.lookup(d.Entry, l.port)
+		u = st.lookupFor(d.Entry, l.port, &cl)
 	}
 	return e.relayTo(st, l, c, pr, host, proto, u, d, cl, end)
 }

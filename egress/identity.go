@@ -37,6 +37,15 @@ func (cl client) query(host string, port uint32, src netip.Addr) policy.Query {
 	return policy.Query{Host: host, Port: port, Source: src, Identities: cl.known, Pod: cl.pod}
 }
 
+// source is cl for mesh routes' exportTo: scoped when a pod table was
+// consulted, in the pod's namespace ("" for an unknown pod).
+func (cl client) source() route.Source {
+	if cl.pod == nil {
+		return route.Source{Scoped: cl.known}
+	}
+	return route.Source{Namespace: cl.pod.Namespace, Scoped: true}
+}
+
 // unknownPod is the access log's source_pod for an address no pod holds.
 const unknownPod = "unknown pod"
 

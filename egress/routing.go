@@ -341,7 +341,8 @@ func (e *Engine) routeEgress(st *state, l *listener, h *h1conn, rec *recorder, r
 	if rl == nil {
 		return false
 	}
-	req := route.Request{Host: host, Authority: r.Host, Port: l.port, Method: r.Method, Path: path, Query: r.URL.RawQuery, Scheme: "http", Header: r.Header, Gateway: "mesh"}
+	req := route.Request{Host: host, Authority: r.Host, Port: l.port, Method: r.Method, Path: path, Query: r.URL.RawQuery, Scheme: "http", Header: r.Header, Gateway: "mesh",
+		Source: rec.client.source()}
 	res := rl.Lookup(&req)
 	switch res.Miss {
 	case route.NoServer, route.NoVirtualService:

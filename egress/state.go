@@ -24,6 +24,7 @@ type state struct {
 	snap        *config.Snapshot
 	listeners   map[uint32]config.Listener
 	upstreams   [][]*upstream        // [entry][port index], aligned with snap.Entries[i].Ports
+	views       [][][]*upstream      // [entry][view][port index] for an entry with SourceViews (DestinationRule exportTo); nil otherwise
 	passthrough map[uint32]*upstream // ALLOW_ANY traffic to unregistered hosts, per listener port
 	keys        map[string]bool      // transport keys in use
 	clusters    []*upstream          // aligned with snap.Clusters; nil for a cluster whose destination is missing
@@ -101,7 +102,25 @@ func (s *state) lookup(i int, port uint32) *upstream {
 	if i < 0 {
 		return s.passthrough[port]
 	}
-	ups := s.upstreams[i]
+	return onPort(s.upstreams[i], port)
+}
+
+// lookupFor is lookup for a connection or request of cl: an entry whose
+// DestinationRules are exported to some namespaces only has the upstream
+// of the rule cl's namespace sees (an unknown pod: the rules exported
+// everywhere); without a pod table, the one chosen ignoring exportTo.
+func (s *state) lookupFor(i int, port uint32, cl *client) *upstream {
+	if i < 0 || !cl.known || s.views == nil || s.views[i] == nil {
+		return s.lookup(i, port)
+	}
+	ns := ""
+	if cl.pod != nil {
+		ns = cl.pod.Namespace
+	}
+	return onPort(s.views[i][s.snap.Entries[i].Views.View(ns)], port)
+}
+
+func onPort(ups []*upstream, port uint32) *upstream {
 	for _, u := range ups {
 		if u.port.Number == port {
 			return u
@@ -129,6 +148,24 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 				return nil, err
 			}
 			st.upstreams[i] = append(st.upstreams[i], u)
+		}
+		if ent.Views == nil {
+			continue
+		}
+		if st.views == nil {
+			st.views = make([][][]*upstream, len(snap.Entries))
+		}
+		for vi := range ent.Views.Ports {
+			ports := ent.Views.Ports[vi]
+			ups := make([]*upstream, 0, len(ports))
+			for j := range ports {
+				u, err := e.newUpstream(st, ent, &ports[j])
+				if err != nil {
+					return nil, fmt.Errorf("%s for sources that see %s: %w", ent.Source, viewRule(ent.Views.Rules[vi]), err)
+				}
+				ups = append(ups, u)
+			}
+			st.views[i] = append(st.views[i], ups)
 		}
 	}
 	for _, l := range snap.Listeners {
@@ -169,6 +206,14 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 		st.clusters[i] = u
 	}
 	return st, nil
+}
+
+// viewRule names a view's DestinationRule for messages.
+func viewRule(r string) string {
+	if r == "" {
+		return "no DestinationRule"
+	}
+	return r
 }
 
 func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*upstream, error) {
