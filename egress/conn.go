@@ -139,12 +139,12 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 // gateway's own Service the egress Gateway's): ok false when none applies.
 // A route whose destination has no upstream gives a nil upstream, lg
 // saying why.
-func (e *Engine) routeTLS(st *state, port uint32, host string) (u *upstream, lg connLog, ok bool) {
+func (e *Engine) routeTLS(st *state, port uint32, host string, cl *client) (u *upstream, lg connLog, ok bool) {
 	rl := st.snap.Routes.Listener(route.Egress, port)
 	if rl == nil || len(rl.TLS) == 0 {
 		return nil, lg, false
 	}
-	tr := rl.LookupTLSVia(route.Mesh, host, port)
+	tr := rl.LookupTLSFrom(route.Mesh, host, port, cl.source())
 	if tr == nil {
 		return nil, lg, false
 	}
@@ -205,7 +205,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 	var u *upstream
 	if d.Allow {
 		if proto == "tls" {
-			if ru, lg, ok := e.routeTLS(st, l.port, host); ok {
+			if ru, lg, ok := e.routeTLS(st, l.port, host, &cl); ok {
 				lg.client = cl
 				if ru == nil {
 					lg.proto, lg.host, lg.decision, lg.close = proto, host, "deny", "no_upstream"

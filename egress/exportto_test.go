@@ -2,7 +2,9 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -26,7 +28,8 @@ import (
 // every namespace that sets X-VS; only.example.test has one of team-a
 // only, setting X-VS; secure.example.test (plain HTTP registered, an HTTPS
 // site behind it) has a DestinationRule of team-a, exported to team-a
-// only, that originates TLS.
+// only, that originates TLS; pass.example.test (TLS passthrough) has a
+// mesh tls route of team-a only, to a host no entry registers.
 const exportToYAML = `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -70,6 +73,23 @@ spec:
   http: [{headers: {request: {set: {X-VS: team-a/only-a}}}, route: [{destination: {host: only.example.test}}]}]
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pass, namespace: default}
+spec:
+  hosts: [pass.example.test]
+  resolution: DNS
+  location: MESH_INTERNAL
+  ports: [{number: {{TLS}}, name: tls, protocol: TLS, targetPort: {{TLSSITE}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: pass-a, namespace: team-a}
+spec:
+  hosts: [pass.example.test]
+  exportTo: ["."]
+  tls: [{match: [{sniHosts: [pass.example.test]}], route: [{destination: {host: nowhere.example.test}}]}]
+---
+apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: secure-a, namespace: team-a}
 spec:
@@ -89,7 +109,7 @@ func startExportToEngine(t *testing.T, identities func() *identity.Table) *podEn
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := ca.Issue("secure.example.test", "secure.example.test")
+	leaf, err := ca.Issue("secure.example.test", "secure.example.test", "pass.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +119,8 @@ func startExportToEngine(t *testing.T, identities func() *identity.Table) *podEn
 	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pe := &podEngine{httpPort: freePort(t), ca: ca}
-	yml := strings.NewReplacer("{{HTTP}}", pe.httpPort, "{{SITE}}", port(strings.TrimPrefix(site.URL, "http://")), "{{TLSSITE}}", port(tlsSite.URL), "{{CA}}", caFile).Replace(exportToYAML)
+	pe := &podEngine{httpPort: freePort(t), tlsPort: freePort(t), ca: ca}
+	yml := strings.NewReplacer("{{HTTP}}", pe.httpPort, "{{TLS}}", pe.tlsPort, "{{SITE}}", port(strings.TrimPrefix(site.URL, "http://")), "{{TLSSITE}}", port(tlsSite.URL), "{{CA}}", caFile).Replace(exportToYAML)
 	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +199,22 @@ func TestExportToEngine(t *testing.T) {
 						t.Errorf("GET %s from %s: %d %q, want %d with %q", tc.host, tc.from, status, body, w.status, w.body)
 					}
 				})
+			}
+		}
+		// TLS passthrough: team-a's tls route sends pass.example.test
+		// nowhere (the handshake fails); the others' connections pass
+		// through to the site, as without the route.
+		for _, tc := range []struct {
+			from   netip.Addr
+			routed bool
+		}{{podAddrA, true}, {podAddrB, !pods}, {noPodAddr, !pods}} {
+			d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: tc.from.AsSlice()}}
+			c, err := tls.DialWithDialer(d, "tcp", "127.0.0.1:"+pe.tlsPort, &tls.Config{ServerName: "pass.example.test", RootCAs: pe.ca.Pool()})
+			if err == nil {
+				c.Close()
+			}
+			if routed := err != nil; routed != tc.routed || routed && !strings.Contains(err.Error(), "internal error") {
+				t.Errorf("pods=%v: TLS to pass.example.test from %s: error %v, want the tls route applied %v (an internal error alert)", pods, tc.from, err, tc.routed)
 			}
 		}
 	}

@@ -102,3 +102,35 @@ func BenchmarkLookupExportTo(b *testing.B) {
 		}
 	}
 }
+
+func TestLookupTLSExportTo(t *testing.T) {
+	s := &Server{Gateway: "istio-system/gw", Field: "spec.servers[0]", Hosts: []string{"gw.example.com"}}
+	teamA := &Export{Namespaces: []string{"team-a"}}
+	l := &Listener{Side: Egress, Port: 443, Servers: []*Server{s}, TLS: []*TLSRoute{
+		{VirtualService: "team-a/a", SNIHosts: []string{"api.example.com"}, Destinations: []Destination{{Cluster: 0}}, Export: teamA},
+		{VirtualService: "default/all", SNIHosts: []string{"api.example.com"}, Destinations: []Destination{{Cluster: 1}}},
+		{VirtualService: "team-a/gw", Server: s, SNIHosts: []string{"gw.example.com"}, Destinations: []Destination{{Cluster: 2}}, Export: teamA},
+	}}
+	mustTable(t, l)
+	for _, tc := range []struct {
+		name, sni string
+		src       Source
+		want      string // VirtualService of the route found, "" none
+	}{
+		{"exported", "api.example.com", Source{Namespace: "team-a", Scoped: true}, "team-a/a"},
+		{"not exported: the next route", "api.example.com", Source{Namespace: "team-b", Scoped: true}, "default/all"},
+		{"unknown source", "api.example.com", Source{Scoped: true}, "default/all"},
+		{"no pod table", "api.example.com", Source{}, "team-a/a"},
+		{"Gateway-bound route ignores it", "gw.example.com", Source{Namespace: "team-b", Scoped: true}, "team-a/gw"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if r := l.LookupTLSFrom(Mesh, tc.sni, 443, tc.src); r != nil {
+				got = r.VirtualService
+			}
+			if got != tc.want {
+				t.Errorf("LookupTLSFrom(%s) = %q, want %q", tc.sni, got, tc.want)
+			}
+		})
+	}
+}

@@ -336,6 +336,7 @@ type TLSRoute struct {
 	Gateways       []string // match.gateways, "namespace/name" or "mesh"; nil: every gateway the VirtualService is bound to
 	Destinations   []Destination
 	TotalWeight    uint32
+	Export         *Export // as HTTPRoute.Export, for a route bound to mesh (Server nil)
 }
 
 // TCPRoute is one tcp[] entry of a VirtualService bound to a TCP server.

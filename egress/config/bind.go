@@ -287,7 +287,7 @@ func (c *compiler) addTLS(v *vsObj, l *route.Listener, srv *route.Server) {
 			}
 			l.TLS = append(l.TLS, &route.TLSRoute{
 				VirtualService: v.name, Field: fmt.Sprintf("%s.match[%d]", lr.field, i), Server: srv,
-				SNIHosts: m.sniHosts, Port: m.port, Gateways: via(m, srv), Destinations: ds, TotalWeight: total,
+				SNIHosts: m.sniHosts, Port: m.port, Gateways: via(m, srv), Destinations: ds, TotalWeight: total, Export: meshExport(v, srv),
 			})
 		}
 	}
@@ -313,4 +313,13 @@ func (c *compiler) addTCP(v *vsObj, l *route.Listener, srv *route.Server) {
 			})
 		}
 	}
+}
+
+// meshExport is v's exportTo for its l4 routes bound through srv: only
+// mesh routes (srv nil) are chosen per source pod.
+func meshExport(v *vsObj, srv *route.Server) *route.Export {
+	if srv != nil {
+		return nil
+	}
+	return v.export
 }
