@@ -1,6 +1,9 @@
 package config
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // SourceViews are the DestinationRule choices of an entry whose rules
 // are exported to some namespaces only: Istio picks, for a client in
@@ -89,6 +92,7 @@ func (c *compiler) sourceViews(x drIndex, i int, raw []Port) {
 			}
 			v.Ports = append(v.Ports, ports)
 			v.Rules = append(v.Rules, rule)
+			c.emeta[i].viewDRs = append(c.emeta[i].viewDRs, d)
 		}
 		if ns == "" {
 			v.Others = vi
@@ -129,4 +133,40 @@ func (c *compiler) drFor(x drIndex, e *Entry, target, ns string) *destRule {
 		}
 	}
 	return nil
+}
+
+// clusterViews sets cl's Views from entry ei's: the port as each view's
+// DestinationRule sets it, with its subset's settings (a view whose rule
+// does not define the subset misses the cluster).
+func (c *compiler) clusterViews(cl *Cluster, ei int, subsetName string) {
+	e := &c.entries[ei]
+	for vi, ports := range e.Views.Ports {
+		var cv ClusterView
+		for _, p := range ports {
+			if p.Number == cl.Port {
+				cv.Port = p
+			}
+		}
+		if subsetName != "" {
+			dr := c.emeta[ei].viewDRs[vi]
+			var sub *subset
+			if dr != nil {
+				for _, s := range dr.subsets {
+					if s.name == subsetName {
+						sub = s
+					}
+				}
+			}
+			switch {
+			case dr == nil:
+				cv.Missing = fmt.Sprintf("subset %s of %s: no DestinationRule for it is exported to this source's namespace", subsetName, cl.Host)
+			case sub == nil:
+				cv.Missing = fmt.Sprintf("subset %s of %s is not defined by %s, the DestinationRule this source's namespace sees", subsetName, cl.Host, e.Views.Rules[vi])
+			default:
+				ps := dr.settings(sub, cl.Port)
+				cv.Port.TLS, cv.Port.Pool, cv.Port.LB, cv.Port.Outlier = ps.tls, ps.pool, ps.lb, ps.outlier
+			}
+		}
+		cl.Views = append(cl.Views, cv)
+	}
 }

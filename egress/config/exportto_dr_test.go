@@ -107,3 +107,75 @@ func sniOf(ps []Port) string {
 	}
 	return ps[0].TLS.SNI
 }
+
+// TestDestinationRuleExportToClusters: a route destination's cluster gets
+// the port of each view, with the subset of the rule the view sees; a
+// view whose rule lacks the subset misses the cluster, saying so.
+func TestDestinationRuleExportToClusters(t *testing.T) {
+	y := drEntryYAML + `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: all, namespace: svc}
+spec:
+  host: api.example.com
+  subsets: [{name: v1, trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: svc-all-v1}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mine, namespace: team-a}
+spec:
+  host: api.example.com
+  exportTo: ["."]
+  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: team-a-mine}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: svc}
+spec:
+  hosts: [api.example.com]
+  http:
+  - {match: [{uri: {prefix: /v1}}], route: [{destination: {host: api.example.com, subset: v1}}]}
+  - {route: [{destination: {host: api.example.com}}]}
+`
+	s, err := loadYAML(t, Options{}, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &s.Entries[0]
+	if e.Views == nil {
+		t.Fatal("no per-source views")
+	}
+	clusterOf := func(subset string) *Cluster {
+		for i := range s.Clusters {
+			if s.Clusters[i].Subset == subset {
+				return &s.Clusters[i]
+			}
+		}
+		t.Fatalf("no cluster for subset %q in %+v", subset, s.Clusters)
+		return nil
+	}
+	for _, tc := range []struct {
+		subset, ns, sni, missing string
+	}{
+		{"", "team-a", "team-a-mine", ""},
+		{"", "team-b", "", ""},
+		{"v1", "team-b", "svc-all-v1", ""},
+		{"v1", "team-a", "", "subset v1 of api.example.com is not defined by DestinationRule team-a/mine"},
+	} {
+		cl := clusterOf(tc.subset)
+		if len(cl.Views) != len(e.Views.Ports) {
+			t.Fatalf("cluster %s: %d views, want %d", cl.Name, len(cl.Views), len(e.Views.Ports))
+		}
+		cv := cl.Views[e.Views.View(tc.ns)]
+		got := sniOf([]Port{cv.Port})
+		if cv.Missing != "" {
+			got = "" // a missing view's port is not used
+		}
+		if got != tc.sni || !strings.Contains(cv.Missing, tc.missing) || (tc.missing == "") != (cv.Missing == "") {
+			t.Errorf("cluster %s from %s: sni %q, missing %q; want %q, %q", cl.Name, tc.ns, got, cv.Missing, tc.sni, tc.missing)
+		}
+		if cv.Missing == "" && cv.Port.Cluster != cl.Name {
+			t.Errorf("cluster %s from %s: port's cluster name %q", cl.Name, tc.ns, cv.Port.Cluster)
+		}
+	}
+}
