@@ -28,14 +28,15 @@ import (
 // every namespace that sets X-VS; only.example.test has one of team-a
 // only, setting X-VS; secure.example.test (plain HTTP registered, an HTTPS
 // site behind it) has a DestinationRule of team-a, exported to team-a
-// only, that originates TLS; pass.example.test (TLS passthrough) has a
+// only, that originates TLS, and routed.example.test a mesh route to it
+// for every namespace; pass.example.test (TLS passthrough) has a
 // mesh tls route of team-a only, to a host no entry registers.
 const exportToYAML = `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: sites, namespace: default}
 spec:
-  hosts: [api.example.test, only.example.test]
+  hosts: [api.example.test, only.example.test, routed.example.test]
   resolution: DNS
   location: MESH_INTERNAL
   ports: [{number: {{HTTP}}, name: http, protocol: HTTP, targetPort: {{SITE}}}]
@@ -71,6 +72,13 @@ spec:
   hosts: [only.example.test]
   exportTo: [team-a]
   http: [{headers: {request: {set: {X-VS: team-a/only-a}}}, route: [{destination: {host: only.example.test}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: routed, namespace: default}
+spec:
+  hosts: [routed.example.test]
+  http: [{route: [{destination: {host: secure.example.test}}]}]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -154,12 +162,13 @@ func startExportToEngine(t *testing.T, identities func() *identity.Table) *podEn
 // TLS, as Istio would. Without a pod table exportTo is not enforced.
 func TestExportToEngine(t *testing.T) {
 	const (
-		plain   = "site host=api.example.test x-vs=[default/api]" // default's VirtualService
-		abort   = "fault injected by VirtualService team-a/api-a spec.http[0]"
-		onlyA   = "site host=only.example.test x-vs=[team-a/only-a]"
-		onlyOff = "site host=only.example.test x-vs=[]"                     // forwarded as registered
-		tlsOK   = "site / host=secure.example.test sni=secure.example.test" // originated by the DestinationRule
-		noTLS   = "Client sent an HTTP request to an HTTPS server"          // plaintext to the HTTPS port
+		plain    = "site host=api.example.test x-vs=[default/api]" // default's VirtualService
+		abort    = "fault injected by VirtualService team-a/api-a spec.http[0]"
+		onlyA    = "site host=only.example.test x-vs=[team-a/only-a]"
+		onlyOff  = "site host=only.example.test x-vs=[]"                     // forwarded as registered
+		tlsOK    = "site / host=secure.example.test sni=secure.example.test" // originated by the DestinationRule
+		noTLS    = "Client sent an HTTP request to an HTTPS server"          // plaintext to the HTTPS port
+		routedOK = "site / host=routed.example.test sni=secure.example.test" // the route's destination, TLS originated
 	)
 	type want struct {
 		status int
@@ -180,6 +189,8 @@ func TestExportToEngine(t *testing.T) {
 		{"dr exported: team-a originates TLS", podAddrA, "secure.example.test", want{200, tlsOK}, want{200, tlsOK}},
 		{"dr not exported: team-b sends plaintext", podAddrB, "secure.example.test", want{400, noTLS}, want{200, tlsOK}},
 		{"dr not exported: unknown source", noPodAddr, "secure.example.test", want{400, noTLS}, want{200, tlsOK}},
+		{"route destination, dr exported: team-a", podAddrA, "routed.example.test", want{200, routedOK}, want{200, routedOK}},
+		{"route destination, dr not exported: team-b", podAddrB, "routed.example.test", want{400, noTLS}, want{200, routedOK}},
 	}
 	for _, pods := range []bool{true, false} {
 		var ids func() *identity.Table

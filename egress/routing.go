@@ -31,11 +31,32 @@ func (s *state) cluster(d *route.Destination) *upstream {
 	return s.clusters[d.Cluster]
 }
 
+// clusterFor is cluster for a request or connection of cl: a cluster
+// whose entry has DestinationRule views gives the upstream of the view
+// cl's namespace sees.
+func (s *state) clusterFor(d *route.Destination, cl *client) *upstream {
+	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.clusters) {
+		return nil
+	}
+	if v := s.clusterView(d.Cluster, cl); v >= 0 {
+		return s.clusterVs[d.Cluster][v]
+	}
+	return s.clusters[d.Cluster]
+}
+
 func (s *state) missing(d *route.Destination) string {
+	return s.missingFor(d, &client{})
+}
+
+// missingFor says why d has no upstream for cl.
+func (s *state) missingFor(d *route.Destination, c *client) string {
 	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.snap.Clusters) {
 		return "the route has no destination"
 	}
 	cl := &s.snap.Clusters[d.Cluster]
+	if v := s.clusterView(d.Cluster, c); v >= 0 && cl.Views[v].Missing != "" {
+		return "destination " + cl.Name + ": " + cl.Views[v].Missing
+	}
 	return "destination " + cl.Name + ": " + cl.Missing
 }
 
@@ -217,11 +238,18 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		return nil
 	}
 	d := rt.Action.Pick(e.pick(rt.Action.TotalWeight))
+	// The DestinationRule a mesh route's destination gets is the one the
+	// pod's namespace sees; a Gateway-bound route's, the gateway's own
+	// (the one chosen without exportTo).
+	src := &rec.client
+	if res.Server != nil {
+		src = &client{}
+	}
 	hopPort, hop := st.egressHop(d)
 	var u *upstream
 	if !hop {
-		if u = st.cluster(d); u == nil {
-			refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missing(d))
+		if u = st.clusterFor(d, src); u == nil {
+			refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missingFor(d, src))
 			return nil
 		}
 	}
@@ -264,7 +292,7 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		return e.hopHTTP(st, h, rec, r, host, rt, hopPort, forwarded)
 	}
 	if m := rt.Mirror; m != nil && e.chance(m.PerMil) {
-		if mu := st.cluster(&route.Destination{Cluster: m.Cluster}); mu != nil && mu.proxy != nil {
+		if mu := st.clusterFor(&route.Destination{Cluster: m.Cluster}, src); mu != nil && mu.proxy != nil {
 			e.mirror(mu, h, r, host, rt)
 		}
 	}

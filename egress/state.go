@@ -28,6 +28,7 @@ type state struct {
 	passthrough map[uint32]*upstream // ALLOW_ANY traffic to unregistered hosts, per listener port
 	keys        map[string]bool      // transport keys in use
 	clusters    []*upstream          // aligned with snap.Clusters; nil for a cluster whose destination is missing
+	clusterVs   [][]*upstream        // [cluster][view] for a cluster with Views (DestinationRule exportTo); nil otherwise, and nil for a view that misses it
 	routeOK     sync.Map             // *route.HTTPRoute -> *routeCounter: its requests answered 200, once the first was
 }
 
@@ -184,28 +185,64 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 		if cl.Missing != "" || cl.EgressGateway { // no upstream: a 503 naming why, or the hop into this gateway
 			continue
 		}
-		ent := cl.Entry // the cluster's connections go to its host (resolved, SNI and certificate name), whatever the request's Host
-		if ent.Target == "" && cl.Host != "" && cl.Host[0] != '*' {
-			ent.Target = cl.Host
-		}
-		port := cl.EntryPort
-		if port.TLS != nil && (port.Protocol == config.ProtocolTLS || port.Protocol == config.ProtocolAuto) {
-			// A DestinationRule originates TLS to it: routes send it HTTP,
-			// which goes out over TLS (Istio's egress gateway TLS
-			// origination task routes port 80 to an HTTPS port 443 so).
-			port.Protocol = config.ProtocolHTTP
-		}
-		u, err := e.newUpstream(st, &ent, &port)
+		u, err := e.clusterUpstream(st, cl, cl.EntryPort)
 		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
-		}
-		u.cluster = cl.Name
-		if u.endpoints, err = e.newEndpoints(st, &ent, u.port, cl.Name); err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+			return nil, err
 		}
 		st.clusters[i] = u
+		if cl.Views == nil {
+			continue
+		}
+		if st.clusterVs == nil {
+			st.clusterVs = make([][]*upstream, len(snap.Clusters))
+		}
+		st.clusterVs[i] = make([]*upstream, len(cl.Views))
+		for vi := range cl.Views {
+			if cl.Views[vi].Missing != "" {
+				continue
+			}
+			if st.clusterVs[i][vi], err = e.clusterUpstream(st, cl, cl.Views[vi].Port); err != nil {
+				return nil, fmt.Errorf("%w (for sources that see %s)", err, viewRule(cl.Entry.Views.Rules[vi]))
+			}
+		}
 	}
 	return st, nil
+}
+
+// clusterUpstream is the upstream of cluster cl with the port settings port.
+func (e *Engine) clusterUpstream(st *state, cl *config.Cluster, port config.Port) (*upstream, error) {
+	ent := cl.Entry // the cluster's connections go to its host (resolved, SNI and certificate name), whatever the request's Host
+	if ent.Target == "" && cl.Host != "" && cl.Host[0] != '*' {
+		ent.Target = cl.Host
+	}
+	if port.TLS != nil && (port.Protocol == config.ProtocolTLS || port.Protocol == config.ProtocolAuto) {
+		// A DestinationRule originates TLS to it: routes send it HTTP,
+		// which goes out over TLS (Istio's egress gateway TLS
+		// origination task routes port 80 to an HTTPS port 443 so).
+		port.Protocol = config.ProtocolHTTP
+	}
+	u, err := e.newUpstream(st, &ent, &port)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+	}
+	u.cluster = cl.Name
+	if u.endpoints, err = e.newEndpoints(st, &ent, u.port, cl.Name); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+	}
+	return u, nil
+}
+
+// clusterView returns the view index of cluster ci for cl, -1 when the
+// cluster has no views or cl is not scoped (no pod table).
+func (s *state) clusterView(ci int, cl *client) int {
+	if s.clusterVs == nil || s.clusterVs[ci] == nil || !cl.known {
+		return -1
+	}
+	ns := ""
+	if cl.pod != nil {
+		ns = cl.pod.Namespace
+	}
+	return s.snap.Clusters[ci].Entry.Views.View(ns)
 }
 
 // viewRule names a view's DestinationRule for messages.
