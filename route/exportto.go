@@ -20,6 +20,25 @@ type Source struct {
 	Scoped    bool   // a pod table was consulted: exportTo is enforced
 }
 
+// routeClasses is how many classes Source.class sorts routes into.
+const routeClasses = 3
+
+// class is the rank of rt's VirtualService among those a scoped source s
+// sees (see lookupFrom): 0 its own namespace's, 1 another's exported to it
+// by name, 2 one exported everywhere; -1 when s does not see it.
+func (s *Source) class(rt *HTTPRoute) int {
+	switch {
+	case rt.Export == nil:
+		return 2
+	case !s.sees(rt.Export):
+		return -1
+	case len(rt.VirtualService) > len(s.Namespace) && rt.VirtualService[len(s.Namespace)] == '/' && rt.VirtualService[:len(s.Namespace)] == s.Namespace:
+		return 0
+	default:
+		return 1
+	}
+}
+
 // sees reports whether s sees routes exported by x.
 func (s *Source) sees(x *Export) bool {
 	return !s.Scoped || x.Includes(s.Namespace)

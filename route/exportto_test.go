@@ -134,3 +134,37 @@ func TestLookupTLSExportTo(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupExportToOrder: among the routes a pod sees, its own
+// namespace's VirtualService comes first, then one exported to it by
+// name, then those exported everywhere, whatever the load order.
+func TestLookupExportToOrder(t *testing.T) {
+	toA := &Export{Namespaces: []string{"team-a"}}
+	l := &Listener{Side: Egress, Port: 80, HTTP: []*VirtualHost{
+		{Host: "api.example.com", VirtualServices: []string{"default/public", "team-b/to-a", "team-a/own"}, Routes: []*HTTPRoute{
+			{VirtualService: "default/public", Field: "spec.http[0]", Action: one(0)},
+			{VirtualService: "team-b/to-a", Field: "spec.http[0]", Action: one(1), Export: toA},
+			{VirtualService: "team-a/own", Field: "spec.http[0]", Match: []Match{{URI: prefix("/own")}}, Action: one(2), Export: toA},
+		}},
+	}}
+	mustTable(t, l)
+	for _, tc := range []struct {
+		name, path string
+		src        Source
+		want       int
+	}{
+		{"own namespace first", "/own", Source{Namespace: "team-a", Scoped: true}, 2},
+		{"then exported by name", "/other", Source{Namespace: "team-a", Scoped: true}, 1},
+		{"then public", "/own", Source{Namespace: "team-c", Scoped: true}, 0},
+		{"without a pod table, load order", "/own", Source{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := req("api.example.com", "GET", tc.path)
+			r.Gateway, r.Source = Mesh, tc.src
+			res := l.Lookup(r)
+			if res.Route == nil || res.Route.Action.Destinations[0].Cluster != tc.want {
+				t.Errorf("got %+v, want the route to cluster %d", res.Route, tc.want)
+			}
+		})
+	}
+}

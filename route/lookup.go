@@ -63,16 +63,35 @@ func (l *Listener) Lookup(r *Request) Result {
 // are exported to some namespaces only: the routes r.Source does not see
 // are skipped, and when it sees none the host has no VirtualService for
 // it (the request is forwarded as registered, as from a namespace Istio
-// gives no route for the host).
+// gives no route for the host). The routes it sees are tried in Istio's
+// order for a proxy's VirtualServices: those of its own namespace
+// exported to it, then those of other namespaces exported to it by name,
+// then those exported everywhere; each in load order.
 func (vh *VirtualHost) lookupFrom(r *Request, gw string) Result {
+	// One pass: the first match of each class is kept, and one of the
+	// first class ends the search.
+	var best [routeClasses]*HTTPRoute
+	var at [routeClasses]int
 	seen := false
 	for _, rt := range vh.Routes {
-		if !r.Source.sees(rt.Export) {
+		c := r.Source.class(rt)
+		if c < 0 {
 			continue
 		}
 		seen = true
+		if best[c] != nil {
+			continue
+		}
 		if i := rt.matchIndex(r, gw); i >= 0 {
-			return found(nil, vh, rt, i)
+			if c == 0 {
+				return found(nil, vh, rt, i)
+			}
+			best[c], at[c] = rt, i
+		}
+	}
+	for c, rt := range best {
+		if rt != nil {
+			return found(nil, vh, rt, at[c])
 		}
 	}
 	if !seen {
