@@ -15,6 +15,7 @@ import (
 type SourceViews struct {
 	ByNamespace map[string]int // source namespace -> index into Ports; others get Others
 	Others      int            // any other namespace, and an unknown source
+	Gateway     int            // the gateway's own namespace (Options.Namespace): for the destinations of Gateway-bound routes
 	Ports       [][]Port       // per view: the entry's ports (same order) with the view's rule applied
 	Rules       []string       // per view: the rule chosen ("DestinationRule ns/name"), "" for none
 }
@@ -64,7 +65,7 @@ func (c *compiler) sourceViews(x drIndex, i int, raw []Port) {
 	}
 	// The namespaces whose clients may choose differently: those of the
 	// rules and those the rules name; "" stands for every other one.
-	nss := []string{""}
+	nss := []string{"", c.opts.Namespace}
 	for _, d := range all {
 		nss = append(nss, d.obj.Namespace)
 		if d.export != nil {
@@ -100,6 +101,7 @@ func (c *compiler) sourceViews(x drIndex, i int, raw []Port) {
 			v.ByNamespace[ns] = vi
 		}
 	}
+	v.Gateway = v.View(c.opts.Namespace)
 	e.Views = v
 }
 

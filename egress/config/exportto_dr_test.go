@@ -179,3 +179,30 @@ spec:
 		}
 	}
 }
+
+// TestDestinationRuleExportToGatewayView: the destinations of
+// Gateway-bound routes get the rule the gateway's namespace
+// (Options.Namespace) sees.
+func TestDestinationRuleExportToGatewayView(t *testing.T) {
+	for _, tc := range []struct {
+		name, gwNamespace, drs, want string
+	}{
+		{"the gateway's private rule", "", drDoc("istio-system", "gw", "api.example.com", `"."`), "istio-system/gw"},
+		{"a rule exported to the gateway's namespace", "egress", drDoc("svc", "to-gw", "api.example.com", "egress"), "svc/to-gw"},
+		{"a rule not exported to it", "", drDoc("svc", "to-a", "api.example.com", "team-a"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := loadYAML(t, Options{Namespace: tc.gwNamespace, RootNamespace: "mesh-root"}, drEntryYAML+tc.drs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := s.Entries[0].Views
+			if v == nil {
+				t.Fatal("no per-source views")
+			}
+			if got := sniOf(v.Ports[v.Gateway]); got != sni(tc.want) {
+				t.Errorf("gateway view: sni %q (%s), want %q (%s)", got, v.Rules[v.Gateway], sni(tc.want), tc.want)
+			}
+		})
+	}
+}
