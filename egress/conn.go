@@ -168,8 +168,8 @@ func (e *Engine) routeTLS(st *state, port uint32, host string, cl *client) (u *u
 	}
 	lg.virtualService, lg.route = tr.VirtualService, tr.Field
 	src := cl
-	if tr.Server != nil { // the egress Gateway's route, after the hop: the gateway's rule
-		src = &client{}
+	if tr.Server != nil { // the egress Gateway's route, after the hop: the rule the gateway's namespace sees
+		src = &client{gateway: true}
 	}
 	if u = st.clusterFor(d, src); u == nil {
 		lg.rule, lg.reason = "route", "tls route "+tr.Field+" of VirtualService "+tr.VirtualService+": "+st.missingFor(d, src)

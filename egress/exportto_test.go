@@ -21,6 +21,7 @@ import (
 	"github.com/egressgw/egressgw/identity"
 	"github.com/egressgw/egressgw/internal/pki"
 	"github.com/egressgw/egressgw/policy"
+	"github.com/egressgw/egressgw/route"
 )
 
 // exportToYAML: api.example.test has a mesh VirtualService of team-a,
@@ -227,6 +228,92 @@ func TestExportToEngine(t *testing.T) {
 			if routed := err != nil; routed != tc.routed || routed && !strings.Contains(err.Error(), "internal error") {
 				t.Errorf("pods=%v: TLS to pass.example.test from %s: error %v, want the tls route applied %v (an internal error alert)", pods, tc.from, err, tc.routed)
 			}
+		}
+	}
+}
+
+// TestExportToClusterChoice: a route destination's upstream is the one of
+// the DestinationRule the client sees: a pod's namespace for a mesh route,
+// the gateway's own namespace (--namespace) for a Gateway-bound one, and
+// without a pod table the rule chosen ignoring exportTo.
+func TestExportToClusterChoice(t *testing.T) {
+	const yml = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.test]
+  resolution: DNS
+  ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: to-b, namespace: default}
+spec:
+  host: api.example.test
+  exportTo: [team-b]
+  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: default-rule}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: gw, namespace: istio-system}
+spec:
+  host: api.example.test
+  exportTo: ["."]
+  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: gateway-rule}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: team-a}
+spec:
+  host: api.example.test
+  exportTo: ["."]
+  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: team-a-rule}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.test]
+  http: [{route: [{destination: {host: api.example.test}}]}]
+`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.Load([]string{dir}, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := New(Config{EgressAddr: netip.MustParseAddr("127.0.0.1"), Resolver: loopbackResolver{}, Log: zap.NewNop(), AccessLog: zap.NewNop(),
+		Metrics: NewMetrics(prometheus.NewRegistry())})
+	st, err := eng.buildState(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &route.Destination{Cluster: 0}
+	podA, podB := podTable.Lookup(podAddrA), podTable.Lookup(podAddrB)
+	for _, tc := range []struct {
+		name string
+		cl   client
+		want string // SNI of the upstream's TLS, "" plaintext
+	}{
+		{"gateway-bound", client{gateway: true}, "gateway-rule"},
+		{"team-a's pod", client{pod: podA, known: true}, "team-a-rule"},
+		{"team-b's pod", client{pod: podB, known: true}, "default-rule"},
+		{"unknown pod", client{known: true}, ""},
+		{"no pod table", client{}, "default-rule"}, // as before: the entry's namespace's rule first
+	} {
+		u := st.clusterFor(d, &tc.cl)
+		if u == nil {
+			t.Fatalf("%s: no upstream: %s", tc.name, st.missingFor(d, &tc.cl))
+		}
+		got := ""
+		if u.port.TLS != nil {
+			got = u.port.TLS.SNI
+		}
+		if got != tc.want {
+			t.Errorf("%s: upstream SNI %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -15,8 +15,11 @@ import (
 // client is what the gateway knows of a client connection's source pod,
 // looked up once per connection (Config.Identities).
 type client struct {
-	pod      *identity.Pod   // nil: no known pod holds the address
-	known    bool            // a pod table was consulted: a nil pod is an unknown pod
+	pod   *identity.Pod // nil: no known pod holds the address
+	known bool          // a pod table was consulted: a nil pod is an unknown pod
+	// gateway: the gateway itself is the client, for a Gateway-bound
+	// route's destination: the DestinationRule its own namespace sees.
+	gateway  bool
 	counters *sourceCounters // the connection's, for its requests; nil: none kept
 }
 

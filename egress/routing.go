@@ -22,13 +22,10 @@ func (e *Engine) pick(total uint32) uint32 {
 	return rand.Uint32N(total)
 }
 
-// cluster returns the upstream of a route destination, nil when its host,
-// port or subset was not found (missing says why).
+// cluster returns the upstream of a Gateway-bound route's destination,
+// nil when its host, port or subset was not found (missing says why).
 func (s *state) cluster(d *route.Destination) *upstream {
-	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.clusters) {
-		return nil
-	}
-	return s.clusters[d.Cluster]
+	return s.clusterFor(d, &client{gateway: true})
 }
 
 // clusterFor is cluster for a request or connection of cl: a cluster
@@ -45,7 +42,7 @@ func (s *state) clusterFor(d *route.Destination, cl *client) *upstream {
 }
 
 func (s *state) missing(d *route.Destination) string {
-	return s.missingFor(d, &client{})
+	return s.missingFor(d, &client{gateway: true})
 }
 
 // missingFor says why d has no upstream for cl.
@@ -239,11 +236,11 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 	}
 	d := rt.Action.Pick(e.pick(rt.Action.TotalWeight))
 	// The DestinationRule a mesh route's destination gets is the one the
-	// pod's namespace sees; a Gateway-bound route's, the gateway's own
-	// (the one chosen without exportTo).
+	// pod's namespace sees; a Gateway-bound route's, the one the gateway's
+	// namespace sees.
 	src := &rec.client
 	if res.Server != nil {
-		src = &client{}
+		src = &client{gateway: true}
 	}
 	hopPort, hop := st.egressHop(d)
 	var u *upstream

@@ -232,17 +232,24 @@ func (e *Engine) clusterUpstream(st *state, cl *config.Cluster, port config.Port
 	return u, nil
 }
 
-// clusterView returns the view index of cluster ci for cl, -1 when the
-// cluster has no views or cl is not scoped (no pod table).
+// clusterView returns the view index of cluster ci for cl (the gateway's
+// own namespace's for a Gateway-bound route), -1 when the cluster has no
+// views or cl is a pod not scoped (no pod table).
 func (s *state) clusterView(ci int, cl *client) int {
-	if s.clusterVs == nil || s.clusterVs[ci] == nil || !cl.known {
+	if s.clusterVs == nil || s.clusterVs[ci] == nil {
 		return -1
 	}
-	ns := ""
-	if cl.pod != nil {
-		ns = cl.pod.Namespace
+	v := s.snap.Clusters[ci].Entry.Views
+	switch {
+	case cl.gateway:
+		return v.Gateway
+	case !cl.known:
+		return -1
+	case cl.pod == nil:
+		return v.View("")
+	default:
+		return v.View(cl.pod.Namespace)
 	}
-	return s.snap.Clusters[ci].Entry.Views.View(ns)
 }
 
 // viewRule names a view's DestinationRule for messages.
