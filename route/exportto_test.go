@@ -168,3 +168,47 @@ func TestLookupExportToOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupExportToWildcard: a host whose exact VirtualServices a pod
+// sees none of takes the next less specific one it sees.
+func TestLookupExportToWildcard(t *testing.T) {
+	teamA := &Export{Namespaces: []string{"team-a"}}
+	l := &Listener{Side: Egress, Port: 80, HTTP: []*VirtualHost{
+		{Host: "a.example.com", VirtualServices: []string{"team-a/exact"}, Routes: []*HTTPRoute{{VirtualService: "team-a/exact", Action: one(0), Export: teamA}}},
+		{Host: "*.b.example.com", VirtualServices: []string{"team-a/b"}, Routes: []*HTTPRoute{{VirtualService: "team-a/b", Action: one(1), Export: teamA}}},
+		{Host: "*.example.com", VirtualServices: []string{"team-c/wild"}, Routes: []*HTTPRoute{{VirtualService: "team-c/wild", Action: one(2), Export: &Export{Namespaces: []string{"team-b", "team-c"}}}}},
+		{Host: "*", VirtualServices: []string{"default/any"}, Routes: []*HTTPRoute{{VirtualService: "default/any", Action: one(3)}}},
+	}}
+	mustTable(t, l)
+	for _, tc := range []struct {
+		name, host string
+		ns         string
+		want       int
+	}{
+		{"exact seen", "a.example.com", "team-a", 0},
+		{"exact unseen: the wildcard", "a.example.com", "team-b", 2},
+		{"two wildcards unseen: the next", "x.b.example.com", "team-d", 3},
+		{"longest wildcard unseen: the shorter", "x.b.example.com", "team-c", 2},
+		{"longest wildcard seen", "x.b.example.com", "team-a", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := req(tc.host, "GET", "/")
+			r.Gateway, r.Source = Mesh, Source{Namespace: tc.ns, Scoped: true}
+			res := l.Lookup(r)
+			if res.Route == nil || res.Route.Action.Destinations[0].Cluster != tc.want {
+				t.Errorf("got %+v, want the route to cluster %d", res, tc.want)
+			}
+			if n := testing.AllocsPerRun(50, func() { l.Lookup(r) }); n != 0 {
+				t.Errorf("Lookup allocates %v times, want 0", n)
+			}
+		})
+	}
+	r := req("a.example.com", "GET", "/")
+	r.Gateway, r.Source = Mesh, Source{Namespace: "team-d", Scoped: true}
+	l.HTTP = l.HTTP[:1] // a new listener with the exact host alone
+	l2 := &Listener{Side: Egress, Port: 80, HTTP: l.HTTP}
+	mustTable(t, l2)
+	if res := l2.Lookup(r); res.Miss != NoVirtualService {
+		t.Errorf("no wildcard: got %+v, want NoVirtualService", res)
+	}
+}

@@ -49,7 +49,7 @@ func (l *Listener) Lookup(r *Request) Result {
 		gw = srv.Gateway
 	}
 	if vh.scoped && r.Source.Scoped {
-		return vh.lookupFrom(r, gw)
+		return l.lookupFrom(vx, vh, r, gw)
 	}
 	for _, rt := range vh.Routes {
 		if i := rt.matchIndex(r, gw); i >= 0 {
@@ -67,6 +67,23 @@ func (l *Listener) Lookup(r *Request) Result {
 // order for a proxy's VirtualServices: those of its own namespace
 // exported to it, then those of other namespaces exported to it by name,
 // then those exported everywhere; each in load order.
+func (l *Listener) lookupFrom(vx *hostIndex, vh *VirtualHost, r *Request, gw string) Result {
+	// A host none of whose VirtualServices the source sees falls to the
+	// next less specific one (a wildcard), as Istio selects a proxy's
+	// VirtualServices among those it sees.
+	for rank := 0; ; {
+		res := vh.lookupFrom(r, gw)
+		if res.Miss != NoVirtualService {
+			return res
+		}
+		var vi int
+		if vi, rank = vx.next(r.Host, rank); vi < 0 {
+			return res
+		}
+		vh = l.HTTP[vi]
+	}
+}
+
 func (vh *VirtualHost) lookupFrom(r *Request, gw string) Result {
 	// One pass: the first match of each class is kept, and one of the
 	// first class ends the search.
