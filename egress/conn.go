@@ -139,12 +139,12 @@ func (e *Engine) serveConn(l *listener, c *net.TCPConn) {
 // gateway's own Service the egress Gateway's): ok false when none applies.
 // A route whose destination has no upstream gives a nil upstream, lg
 // saying why.
-func (e *Engine) routeTLS(st *state, port uint32, host string) (u *upstream, lg connLog, ok bool) {
+func (e *Engine) routeTLS(st *state, port uint32, host string, cl *client) (u *upstream, lg connLog, ok bool) {
 	rl := st.snap.Routes.Listener(route.Egress, port)
 	if rl == nil || len(rl.TLS) == 0 {
 		return nil, lg, false
 	}
-	tr := rl.LookupTLSVia(route.Mesh, host, port)
+	tr := rl.LookupTLSFrom(route.Mesh, host, port, cl.source())
 	if tr == nil {
 		return nil, lg, false
 	}
@@ -167,8 +167,12 @@ func (e *Engine) routeTLS(st *state, port uint32, host string) (u *upstream, lg 
 		}
 	}
 	lg.virtualService, lg.route = tr.VirtualService, tr.Field
-	if u = st.cluster(d); u == nil {
-		lg.rule, lg.reason = "route", "tls route "+tr.Field+" of VirtualService "+tr.VirtualService+": "+st.missing(d)
+	src := cl
+	if tr.Server != nil { // the egress Gateway's route, after the hop: the rule the gateway's namespace sees
+		src = &client{gateway: true}
+	}
+	if u = st.clusterFor(d, src); u == nil {
+		lg.rule, lg.reason = "route", "tls route "+tr.Field+" of VirtualService "+tr.VirtualService+": "+st.missingFor(d, src)
 	}
 	return u, lg, true
 }
@@ -205,7 +209,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 	var u *upstream
 	if d.Allow {
 		if proto == "tls" {
-			if ru, lg, ok := e.routeTLS(st, l.port, host); ok {
+			if ru, lg, ok := e.routeTLS(st, l.port, host, &cl); ok {
 				lg.client = cl
 				if ru == nil {
 					lg.proto, lg.host, lg.decision, lg.close = proto, host, "deny", "no_upstream"
@@ -218,7 +222,7 @@ func (e *Engine) forward(st *state, l *listener, c *net.TCPConn, pr *peekReader,
 				return e.relayRouted(st, l, c, pr, host, proto, ru, d, lg, end)
 			}
 		}
-		u = st.lookup(d.Entry, l.port)
+		u = st.lookupFor(d.Entry, l.port, &cl)
 	}
 	return e.relayTo(st, l, c, pr, host, proto, u, d, cl, end)
 }

@@ -88,7 +88,7 @@ func (e *Engine) handle(l *listener, h *h1conn, rec *recorder, r *http.Request, 
 	case e.routeEgress(st, l, h, rec, r, host, p, d, start):
 		return
 	default:
-		u = st.lookup(d.Entry, l.port)
+		u = st.lookupFor(d.Entry, l.port, &rec.client)
 		switch {
 		case u == nil:
 			refuse(rec, http.StatusBadGateway, "egressgw: no upstream for "+host)

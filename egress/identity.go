@@ -15,8 +15,11 @@ import (
 // client is what the gateway knows of a client connection's source pod,
 // looked up once per connection (Config.Identities).
 type client struct {
-	pod      *identity.Pod   // nil: no known pod holds the address
-	known    bool            // a pod table was consulted: a nil pod is an unknown pod
+	pod   *identity.Pod // nil: no known pod holds the address
+	known bool          // a pod table was consulted: a nil pod is an unknown pod
+	// gateway: the gateway itself is the client, for a Gateway-bound
+	// route's destination: the DestinationRule its own namespace sees.
+	gateway  bool
 	counters *sourceCounters // the connection's, for its requests; nil: none kept
 }
 
@@ -35,6 +38,15 @@ func (e *Engine) clientOf(a netip.Addr) client {
 // query is a policy.Query for a request or connection from cl.
 func (cl client) query(host string, port uint32, src netip.Addr) policy.Query {
 	return policy.Query{Host: host, Port: port, Source: src, Identities: cl.known, Pod: cl.pod}
+}
+
+// source is cl for mesh routes' exportTo: scoped when a pod table was
+// consulted, in the pod's namespace ("" for an unknown pod).
+func (cl client) source() route.Source {
+	if cl.pod == nil {
+		return route.Source{Scoped: cl.known}
+	}
+	return route.Source{Namespace: cl.pod.Namespace, Scoped: true}
 }
 
 // unknownPod is the access log's source_pod for an address no pod holds.

@@ -22,20 +22,38 @@ func (e *Engine) pick(total uint32) uint32 {
 	return rand.Uint32N(total)
 }
 
-// cluster returns the upstream of a route destination, nil when its host,
-// port or subset was not found (missing says why).
+// cluster returns the upstream of a Gateway-bound route's destination,
+// nil when its host, port or subset was not found (missing says why).
 func (s *state) cluster(d *route.Destination) *upstream {
+	return s.clusterFor(d, &client{gateway: true})
+}
+
+// clusterFor is cluster for a request or connection of cl: a cluster
+// whose entry has DestinationRule views gives the upstream of the view
+// cl's namespace sees.
+func (s *state) clusterFor(d *route.Destination, cl *client) *upstream {
 	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.clusters) {
 		return nil
+	}
+	if v := s.clusterView(d.Cluster, cl); v >= 0 {
+		return s.clusterVs[d.Cluster][v]
 	}
 	return s.clusters[d.Cluster]
 }
 
 func (s *state) missing(d *route.Destination) string {
+	return s.missingFor(d, &client{gateway: true})
+}
+
+// missingFor says why d has no upstream for cl.
+func (s *state) missingFor(d *route.Destination, c *client) string {
 	if d == nil || d.Cluster < 0 || d.Cluster >= len(s.snap.Clusters) {
 		return "the route has no destination"
 	}
 	cl := &s.snap.Clusters[d.Cluster]
+	if v := s.clusterView(d.Cluster, c); v >= 0 && cl.Views[v].Missing != "" {
+		return "destination " + cl.Name + ": " + cl.Views[v].Missing
+	}
 	return "destination " + cl.Name + ": " + cl.Missing
 }
 
@@ -217,11 +235,18 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		return nil
 	}
 	d := rt.Action.Pick(e.pick(rt.Action.TotalWeight))
+	// The DestinationRule a mesh route's destination gets is the one the
+	// pod's namespace sees; a Gateway-bound route's, the one the gateway's
+	// namespace sees.
+	src := &rec.client
+	if res.Server != nil {
+		src = &client{gateway: true}
+	}
 	hopPort, hop := st.egressHop(d)
 	var u *upstream
 	if !hop {
-		if u = st.cluster(d); u == nil {
-			refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missing(d))
+		if u = st.clusterFor(d, src); u == nil {
+			refuse(rec, http.StatusServiceUnavailable, "egressgw: "+routeRule(rt)+": "+st.missingFor(d, src))
 			return nil
 		}
 	}
@@ -264,7 +289,7 @@ func (e *Engine) serveRoute(st *state, h *h1conn, rec *recorder, r *http.Request
 		return e.hopHTTP(st, h, rec, r, host, rt, hopPort, forwarded)
 	}
 	if m := rt.Mirror; m != nil && e.chance(m.PerMil) {
-		if mu := st.cluster(&route.Destination{Cluster: m.Cluster}); mu != nil && mu.proxy != nil {
+		if mu := st.clusterFor(&route.Destination{Cluster: m.Cluster}, src); mu != nil && mu.proxy != nil {
 			e.mirror(mu, h, r, host, rt)
 		}
 	}
@@ -341,7 +366,8 @@ func (e *Engine) routeEgress(st *state, l *listener, h *h1conn, rec *recorder, r
 	if rl == nil {
 		return false
 	}
-	req := route.Request{Host: host, Authority: r.Host, Port: l.port, Method: r.Method, Path: path, Query: r.URL.RawQuery, Scheme: "http", Header: r.Header, Gateway: "mesh"}
+	req := route.Request{Host: host, Authority: r.Host, Port: l.port, Method: r.Method, Path: path, Query: r.URL.RawQuery, Scheme: "http", Header: r.Header, Gateway: "mesh",
+		Source: rec.client.source()}
 	res := rl.Lookup(&req)
 	switch res.Miss {
 	case route.NoServer, route.NoVirtualService:

@@ -24,9 +24,11 @@ type state struct {
 	snap        *config.Snapshot
 	listeners   map[uint32]config.Listener
 	upstreams   [][]*upstream        // [entry][port index], aligned with snap.Entries[i].Ports
+	views       [][][]*upstream      // [entry][view][port index] for an entry with SourceViews (DestinationRule exportTo); nil otherwise
 	passthrough map[uint32]*upstream // ALLOW_ANY traffic to unregistered hosts, per listener port
 	keys        map[string]bool      // transport keys in use
 	clusters    []*upstream          // aligned with snap.Clusters; nil for a cluster whose destination is missing
+	clusterVs   [][]*upstream        // [cluster][view] for a cluster with Views (DestinationRule exportTo); nil otherwise, and nil for a view that misses it
 	routeOK     sync.Map             // *route.HTTPRoute -> *routeCounter: its requests answered 200, once the first was
 }
 
@@ -101,7 +103,25 @@ func (s *state) lookup(i int, port uint32) *upstream {
 	if i < 0 {
 		return s.passthrough[port]
 	}
-	ups := s.upstreams[i]
+	return onPort(s.upstreams[i], port)
+}
+
+// lookupFor is lookup for a connection or request of cl: an entry whose
+// DestinationRules are exported to some namespaces only has the upstream
+// of the rule cl's namespace sees (an unknown pod: the rules exported
+// everywhere); without a pod table, the one chosen ignoring exportTo.
+func (s *state) lookupFor(i int, port uint32, cl *client) *upstream {
+	if i < 0 || !cl.known || s.views == nil || s.views[i] == nil {
+		return s.lookup(i, port)
+	}
+	ns := ""
+	if cl.pod != nil {
+		ns = cl.pod.Namespace
+	}
+	return onPort(s.views[i][s.snap.Entries[i].Views.View(ns)], port)
+}
+
+func onPort(ups []*upstream, port uint32) *upstream {
 	for _, u := range ups {
 		if u.port.Number == port {
 			return u
@@ -130,6 +150,24 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 			}
 			st.upstreams[i] = append(st.upstreams[i], u)
 		}
+		if ent.Views == nil {
+			continue
+		}
+		if st.views == nil {
+			st.views = make([][][]*upstream, len(snap.Entries))
+		}
+		for vi := range ent.Views.Ports {
+			ports := ent.Views.Ports[vi]
+			ups := make([]*upstream, 0, len(ports))
+			for j := range ports {
+				u, err := e.newUpstream(st, ent, &ports[j])
+				if err != nil {
+					return nil, fmt.Errorf("%s for sources that see %s: %w", ent.Source, viewRule(ent.Views.Rules[vi]), err)
+				}
+				ups = append(ups, u)
+			}
+			st.views[i] = append(st.views[i], ups)
+		}
 	}
 	for _, l := range snap.Listeners {
 		p := &config.Port{Number: l.Port, TargetPort: l.Port, Protocol: config.ProtocolAuto,
@@ -147,28 +185,79 @@ func (e *Engine) buildState(snap *config.Snapshot) (*state, error) {
 		if cl.Missing != "" || cl.EgressGateway { // no upstream: a 503 naming why, or the hop into this gateway
 			continue
 		}
-		ent := cl.Entry // the cluster's connections go to its host (resolved, SNI and certificate name), whatever the request's Host
-		if ent.Target == "" && cl.Host != "" && cl.Host[0] != '*' {
-			ent.Target = cl.Host
-		}
-		port := cl.EntryPort
-		if port.TLS != nil && (port.Protocol == config.ProtocolTLS || port.Protocol == config.ProtocolAuto) {
-			// A DestinationRule originates TLS to it: routes send it HTTP,
-			// which goes out over TLS (Istio's egress gateway TLS
-			// origination task routes port 80 to an HTTPS port 443 so).
-			port.Protocol = config.ProtocolHTTP
-		}
-		u, err := e.newUpstream(st, &ent, &port)
+		u, err := e.clusterUpstream(st, cl, cl.EntryPort)
 		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
-		}
-		u.cluster = cl.Name
-		if u.endpoints, err = e.newEndpoints(st, &ent, u.port, cl.Name); err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+			return nil, err
 		}
 		st.clusters[i] = u
+		if cl.Views == nil {
+			continue
+		}
+		if st.clusterVs == nil {
+			st.clusterVs = make([][]*upstream, len(snap.Clusters))
+		}
+		st.clusterVs[i] = make([]*upstream, len(cl.Views))
+		for vi := range cl.Views {
+			if cl.Views[vi].Missing != "" {
+				continue
+			}
+			if st.clusterVs[i][vi], err = e.clusterUpstream(st, cl, cl.Views[vi].Port); err != nil {
+				return nil, fmt.Errorf("%w (for sources that see %s)", err, viewRule(cl.Entry.Views.Rules[vi]))
+			}
+		}
 	}
 	return st, nil
+}
+
+// clusterUpstream is the upstream of cluster cl with the port settings port.
+func (e *Engine) clusterUpstream(st *state, cl *config.Cluster, port config.Port) (*upstream, error) {
+	ent := cl.Entry // the cluster's connections go to its host (resolved, SNI and certificate name), whatever the request's Host
+	if ent.Target == "" && cl.Host != "" && cl.Host[0] != '*' {
+		ent.Target = cl.Host
+	}
+	if port.TLS != nil && (port.Protocol == config.ProtocolTLS || port.Protocol == config.ProtocolAuto) {
+		// A DestinationRule originates TLS to it: routes send it HTTP,
+		// which goes out over TLS (Istio's egress gateway TLS
+		// origination task routes port 80 to an HTTPS port 443 so).
+		port.Protocol = config.ProtocolHTTP
+	}
+	u, err := e.newUpstream(st, &ent, &port)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+	}
+	u.cluster = cl.Name
+	if u.endpoints, err = e.newEndpoints(st, &ent, u.port, cl.Name); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cl.Name, err)
+	}
+	return u, nil
+}
+
+// clusterView returns the view index of cluster ci for cl (the gateway's
+// own namespace's for a Gateway-bound route), -1 when the cluster has no
+// views or cl is a pod not scoped (no pod table).
+func (s *state) clusterView(ci int, cl *client) int {
+	if s.clusterVs == nil || s.clusterVs[ci] == nil {
+		return -1
+	}
+	v := s.snap.Clusters[ci].Entry.Views
+	switch {
+	case cl.gateway:
+		return v.Gateway
+	case !cl.known:
+		return -1
+	case cl.pod == nil:
+		return v.View("")
+	default:
+		return v.View(cl.pod.Namespace)
+	}
+}
+
+// viewRule names a view's DestinationRule for messages.
+func viewRule(r string) string {
+	if r == "" {
+		return "no DestinationRule"
+	}
+	return r
 }
 
 func (e *Engine) newUpstream(st *state, ent *config.Entry, p *config.Port) (*upstream, error) {

@@ -63,6 +63,36 @@ func (x *hostIndex) find(host string) int {
 	return int(x.any)
 }
 
+// next returns the entry for host less specific than the one at rank
+// after (the rank find's entry has is 0: exact, then each wildcard suffix
+// from the longest, then "*"), and its rank; -1 when there is none.
+func (x *hostIndex) next(host string, after int) (entry, rank int) {
+	rank = 0
+	if i, ok := x.exact[host]; ok {
+		if rank > after {
+			return int(i), rank
+		}
+		rank++
+	}
+	if len(x.wild) > 0 {
+		for i := 1; i < len(host); i++ {
+			if host[i] != '.' {
+				continue
+			}
+			if j, ok := x.wild[host[i:]]; ok {
+				if rank > after {
+					return int(j), rank
+				}
+				rank++
+			}
+		}
+	}
+	if x.any >= 0 && rank > after {
+		return int(x.any), rank
+	}
+	return -1, -1
+}
+
 // hostMatches reports whether pattern (exact, "*.suffix" or "*") covers host.
 func hostMatches(pattern, host string) bool {
 	switch {

@@ -48,16 +48,82 @@ func (l *Listener) Lookup(r *Request) Result {
 	if srv != nil {
 		gw = srv.Gateway
 	}
+	if vh.scoped && r.Source.Scoped {
+		return l.lookupFrom(vx, vh, r, gw)
+	}
 	for _, rt := range vh.Routes {
 		if i := rt.matchIndex(r, gw); i >= 0 {
-			var m *Match
-			if i < len(rt.Match) {
-				m = &rt.Match[i]
-			}
-			return Result{Server: srv, Host: vh, Route: rt, Match: m}
+			return found(srv, vh, rt, i)
 		}
 	}
 	return Result{Miss: NoRouteMatched, Server: srv, Host: vh}
+}
+
+// lookupFrom is the route loop of a mesh virtual host some of whose routes
+// are exported to some namespaces only: the routes r.Source does not see
+// are skipped, and when it sees none the host has no VirtualService for
+// it (the request is forwarded as registered, as from a namespace Istio
+// gives no route for the host). The routes it sees are tried in Istio's
+// order for a proxy's VirtualServices: those of its own namespace
+// exported to it, then those of other namespaces exported to it by name,
+// then those exported everywhere; each in load order.
+func (l *Listener) lookupFrom(vx *hostIndex, vh *VirtualHost, r *Request, gw string) Result {
+	// A host none of whose VirtualServices the source sees falls to the
+	// next less specific one (a wildcard), as Istio selects a proxy's
+	// VirtualServices among those it sees.
+	for rank := 0; ; {
+		res := vh.lookupFrom(r, gw)
+		if res.Miss != NoVirtualService {
+			return res
+		}
+		var vi int
+		if vi, rank = vx.next(r.Host, rank); vi < 0 {
+			return res
+		}
+		vh = l.HTTP[vi]
+	}
+}
+
+func (vh *VirtualHost) lookupFrom(r *Request, gw string) Result {
+	// One pass: the first match of each class is kept, and one of the
+	// first class ends the search.
+	var best [routeClasses]*HTTPRoute
+	var at [routeClasses]int
+	seen := false
+	for _, rt := range vh.Routes {
+		c := r.Source.class(rt)
+		if c < 0 {
+			continue
+		}
+		seen = true
+		if best[c] != nil {
+			continue
+		}
+		if i := rt.matchIndex(r, gw); i >= 0 {
+			if c == 0 {
+				return found(nil, vh, rt, i)
+			}
+			best[c], at[c] = rt, i
+		}
+	}
+	for c, rt := range best {
+		if rt != nil {
+			return found(nil, vh, rt, at[c])
+		}
+	}
+	if !seen {
+		return Result{Miss: NoVirtualService}
+	}
+	return Result{Miss: NoRouteMatched, Host: vh}
+}
+
+// found is the Result of route rt of vh, its match i (len(rt.Match): none).
+func found(srv *Server, vh *VirtualHost, rt *HTTPRoute, i int) Result {
+	var m *Match
+	if i < len(rt.Match) {
+		m = &rt.Match[i]
+	}
+	return Result{Server: srv, Host: vh, Route: rt, Match: m}
 }
 
 // matchIndex returns the index of the first of the route's matches that

@@ -101,10 +101,14 @@ func (l *Listener) index() error {
 		} else {
 			errs = append(errs, fmt.Errorf("virtual host %s: its server %s is not one of the listener's", vh.Host, vh.Server.Name()))
 		}
+		vh.scoped = false
 		for _, r := range vh.Routes {
 			if r == nil {
 				errs = append(errs, fmt.Errorf("virtual host %s: nil route", vh.Host))
 				continue
+			}
+			if r.Export != nil && vh.Server == nil {
+				vh.scoped = true
 			}
 			if err := r.check(); err != nil {
 				errs = append(errs, fmt.Errorf("virtual host %s: %s %s: %w", vh.Host, r.VirtualService, r.Field, err))

@@ -35,8 +35,17 @@ func (l *Listener) LookupTLS(sni string, port uint32) *TLSRoute {
 // ("namespace/name", or "mesh" for a pod's own connection): routes whose
 // gateways do not include it are skipped.
 func (l *Listener) LookupTLSVia(gw, sni string, port uint32) *TLSRoute {
+	return l.LookupTLSFrom(gw, sni, port, Source{})
+}
+
+// LookupTLSFrom is LookupTLSVia for a pod's connection from src: the mesh
+// routes not exported to its namespace are skipped (see Source).
+func (l *Listener) LookupTLSFrom(gw, sni string, port uint32, src Source) *TLSRoute {
 	for _, r := range l.TLS {
 		if r.Port != 0 && r.Port != port || len(r.Gateways) > 0 && !containsString(r.Gateways, gw) {
+			continue
+		}
+		if r.Export != nil && r.Server == nil && !src.sees(r.Export) {
 			continue
 		}
 		for _, h := range r.SNIHosts {

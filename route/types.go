@@ -117,6 +117,7 @@ type VirtualHost struct {
 	Server          *Server  // the server that admits this host (its TLS, httpsRedirect)
 	VirtualServices []string // "namespace/name" of each VirtualService merged here, for 404 messages
 	Routes          []*HTTPRoute
+	scoped          bool // a route is exported to some namespaces only (Export set): lookups check the source
 }
 
 // HTTPRoute is one http[] entry of a VirtualService.
@@ -135,6 +136,11 @@ type HTTPRoute struct {
 	Headers        HeaderOps
 	Mirror         *Mirror
 	CORS           *CORS
+	// Export is the exportTo of the route's VirtualService, for a route
+	// bound to mesh: a pod's request skips it unless the pod's namespace
+	// is exported to. nil: exported everywhere. Gateway-bound routes are
+	// chosen at compile time (the gateway's namespace) and ignore it.
+	Export *Export
 }
 
 // StringKind is how a StringMatch compares.
@@ -330,6 +336,7 @@ type TLSRoute struct {
 	Gateways       []string // match.gateways, "namespace/name" or "mesh"; nil: every gateway the VirtualService is bound to
 	Destinations   []Destination
 	TotalWeight    uint32
+	Export         *Export // as HTTPRoute.Export, for a route bound to mesh (Server nil)
 }
 
 // TCPRoute is one tcp[] entry of a VirtualService bound to a TCP server.
@@ -357,6 +364,8 @@ type Request struct {
 	// a server admitting the host: "mesh" for a pod's own request. When a
 	// server admits the host, its Gateway is used instead.
 	Gateway string
+	// Source is the sending pod, for mesh routes' exportTo.
+	Source Source
 }
 
 // Miss says why an HTTP lookup found no route.

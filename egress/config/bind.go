@@ -37,6 +37,12 @@ func (c *compiler) bindVirtualServices() {
 				c.r.unservedReference(v.obj.File, v.obj.Resource(), "spec.gateways", "IST0101 referenced Gateway not found: %s (the VirtualService's routes do not apply to it)", g)
 				continue
 			}
+			if !v.export.Includes(c.opts.Namespace) {
+				// As Istio binds a VirtualService to a gateway workload
+				// only when it is exported to the workload's namespace.
+				c.r.warn(v.obj.File, v.obj.Resource(), "spec.exportTo", "not bound to Gateway %s: exported to [%s], not to the gateway's namespace %s (--namespace)", g, strings.Join(v.exportTo, " "), c.opts.Namespace)
+				continue
+			}
 			if gw.served {
 				c.bindGateway(v, gw)
 			}
@@ -281,7 +287,7 @@ func (c *compiler) addTLS(v *vsObj, l *route.Listener, srv *route.Server) {
 			}
 			l.TLS = append(l.TLS, &route.TLSRoute{
 				VirtualService: v.name, Field: fmt.Sprintf("%s.match[%d]", lr.field, i), Server: srv,
-				SNIHosts: m.sniHosts, Port: m.port, Gateways: via(m, srv), Destinations: ds, TotalWeight: total,
+				SNIHosts: m.sniHosts, Port: m.port, Gateways: via(m, srv), Destinations: ds, TotalWeight: total, Export: meshExport(v, srv),
 			})
 		}
 	}
@@ -307,4 +313,13 @@ func (c *compiler) addTCP(v *vsObj, l *route.Listener, srv *route.Server) {
 			})
 		}
 	}
+}
+
+// meshExport is v's exportTo for its l4 routes bound through srv: only
+// mesh routes (srv nil) are chosen per source pod.
+func meshExport(v *vsObj, srv *route.Server) *route.Export {
+	if srv != nil {
+		return nil
+	}
+	return v.export
 }

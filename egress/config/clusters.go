@@ -25,6 +25,18 @@ type Cluster struct {
 	// Missing is non-empty when the host, port or subset is not found: why,
 	// for the 503 body.
 	Missing string
+	// Views are EntryPort as each of Entry.Views sees it (the
+	// DestinationRule a source namespace gets), aligned with
+	// Entry.Views.Ports; nil when the entry has no views.
+	Views []ClusterView
+}
+
+// ClusterView is a cluster's port settings for the sources of one view,
+// or why the cluster is missing for them (its subset is not defined by
+// the rule they see).
+type ClusterView struct {
+	Port    Port
+	Missing string
 }
 
 // clusterKey identifies a Cluster.
@@ -88,7 +100,7 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 		return c.addCluster(k, func(cl *Cluster) { cl.Missing = why; cl.Entry = *e })
 	}
 	inCluster := c.emeta[ei].inCluster
-	return c.addCluster(k, func(cl *Cluster) {
+	fill := func(cl *Cluster) {
 		cl.Entry, cl.EntryPort = *e, *p
 		if inCluster {
 			cl.Entry.Endpoints = endpointsOnPort(e.Endpoints, p.Name)
@@ -128,6 +140,12 @@ func (c *compiler) cluster(d destRef, lport uint32) int {
 		}
 		ps := dr.settings(sub, port)
 		cl.EntryPort.TLS, cl.EntryPort.Pool, cl.EntryPort.LB, cl.EntryPort.Outlier = ps.tls, ps.pool, ps.lb, ps.outlier
+	}
+	return c.addCluster(k, func(cl *Cluster) {
+		fill(cl)
+		if cl.Missing == "" && e.Views != nil {
+			c.clusterViews(cl, ei, d.subset)
+		}
 	})
 }
 
@@ -140,6 +158,9 @@ func (c *compiler) addCluster(k clusterKey, fill func(*Cluster)) int {
 	fill(&cl)
 	if cl.EntryPort.Number != 0 {
 		cl.EntryPort.Cluster = cl.Name
+	}
+	for i := range cl.Views {
+		cl.Views[i].Port.Cluster = cl.Name
 	}
 	if c.clusterIdx == nil {
 		c.clusterIdx = map[clusterKey]int{}

@@ -59,6 +59,7 @@ type entryMeta struct {
 	dr        *destRule         // the DestinationRule applied to the entry, if any
 	inCluster bool              // a Service with endpoints in the cluster: a route destination only, not registered
 	exportTo  []string          // the ServiceEntry's exportTo; nil: every namespace
+	viewDRs   []*destRule       // the DestinationRule of each of the entry's SourceViews (nil: none)
 }
 
 func newCompiler(opts Options, r *report, files []string) *compiler {

@@ -11,6 +11,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/egressgw/egressgw/origination"
+	"github.com/egressgw/egressgw/route"
 )
 
 const (
@@ -28,6 +29,10 @@ type destRule struct {
 	used    map[uint32]bool         // port-level settings that applied to some entry port
 	subsets []*subset
 	matched bool
+	// export is spec.exportTo ("." resolved; nil: every namespace), and
+	// private says it names only the rule's own namespace ("." or its name).
+	export  *route.Export
+	private bool
 }
 
 // subset is one spec.subsets entry: the endpoints it selects and, when it
@@ -106,9 +111,6 @@ func (c *compiler) destinationRule(o *object) {
 			return
 		}
 	}
-	if len(dr.ExportTo) > 0 && !slices.Contains(dr.ExportTo, "*") {
-		c.r.warn(f, res, "spec.exportTo", "not enforced yet: egressgw applies the DestinationRule to every source namespace (ServiceEntry exportTo is enforced)")
-	}
 	if dr.WorkloadSelector != nil {
 		c.r.warn(f, res, "spec.workloadSelector", "not applied: the rule applies to all matching traffic through egressgw")
 	}
@@ -118,7 +120,8 @@ func (c *compiler) destinationRule(o *object) {
 		// so its settings are not warned about.
 		defer func(n int) { c.r.warnings = c.r.warnings[:n] }(len(c.r.warnings))
 	}
-	d := &destRule{obj: o, host: host, ports: map[uint32]portSettings{}, pfield: map[uint32]string{}, used: map[uint32]bool{}}
+	exportTo := c.exportTo(o, dr.ExportTo)
+	d := &destRule{obj: o, host: host, export: routeExport(o.Namespace, exportTo), private: isPrivate(o.Namespace, exportTo), ports: map[uint32]portSettings{}, pfield: map[uint32]string{}, used: map[uint32]bool{}}
 	d.top, d.ports, d.pfield = c.trafficPolicy(o, "spec.trafficPolicy", "", dr.TrafficPolicy)
 	names := map[string]string{}
 	for i, ss := range dr.Subsets {
@@ -224,59 +227,22 @@ func (c *compiler) portSettings(o *object, field, src string, t *networking.Clie
 }
 
 // applyDestinationRules gives every entry port the settings of the
-// DestinationRule that applies to it.
+// DestinationRule that applies to it and, when a rule for the entry is
+// exported to some namespaces only, the per-source choices (sourceViews).
 func (c *compiler) applyDestinationRules() {
-	exact := map[string][]*destRule{}
-	var wild []*destRule
-	for _, d := range c.drs {
-		if isWildcard(d.host) {
-			wild = append(wild, d)
-		} else {
-			exact[d.host] = append(exact[d.host], d)
-		}
-	}
-	bestWild := func(host string) []*destRule {
-		var best []*destRule
-		for _, d := range wild {
-			if d.host != host && !wildcardCovers(d.host, host) {
-				continue
-			}
-			switch {
-			case len(best) == 0 || len(d.host) > len(best[0].host):
-				best = []*destRule{d}
-			case len(d.host) == len(best[0].host):
-				best = append(best, d)
-			}
-		}
-		return best
-	}
+	x := c.drIndex()
 	for i := range c.entries {
 		e := &c.entries[i]
-		target := c.emeta[i].authzHost
-		cands := exact[e.Host]
-		if len(cands) == 0 && target != "" {
-			cands = exact[target]
-		}
-		if len(cands) == 0 {
-			cands = bestWild(e.Host)
-		}
-		if len(cands) == 0 && target != "" {
-			cands = bestWild(target)
-		}
-		d := c.pickDR(cands, e.Namespace)
-		if d == nil {
-			continue
-		}
-		d.matched = true
-		c.emeta[i].dr = d
-		for j := range e.Ports {
-			p := &e.Ports[j]
-			ps := d.settings(nil, p.Number)
-			if _, ok := d.ports[p.Number]; ok {
-				d.used[p.Number] = true
+		raw := slices.Clone(e.Ports)
+		d := c.pickDR(x.candidates(e.Host, c.emeta[i].authzHost, nil), e.Namespace)
+		if d != nil {
+			d.matched = true
+			c.emeta[i].dr = d
+			for j := range e.Ports {
+				e.Ports[j] = d.apply(e.Ports[j])
 			}
-			p.TLS, p.Pool, p.LB, p.Outlier = ps.tls, ps.pool, ps.lb, ps.outlier
 		}
+		c.sourceViews(x, i, raw)
 	}
 	for _, d := range c.drs {
 		if !d.matched && c.isEgressGateway(d.host) {
@@ -296,6 +262,78 @@ func (c *compiler) applyDestinationRules() {
 			}
 		}
 	}
+}
+
+// apply returns p with the rule's settings for its port.
+func (d *destRule) apply(p Port) Port {
+	ps := d.settings(nil, p.Number)
+	if _, ok := d.ports[p.Number]; ok {
+		d.used[p.Number] = true
+	}
+	p.TLS, p.Pool, p.LB, p.Outlier = ps.tls, ps.pool, ps.lb, ps.outlier
+	return p
+}
+
+// drIndex is the DestinationRules by exact host, and the wildcard ones.
+type drIndex struct {
+	exact map[string][]*destRule
+	wild  []*destRule
+}
+
+func (c *compiler) drIndex() drIndex {
+	x := drIndex{exact: map[string][]*destRule{}}
+	for _, d := range c.drs {
+		if isWildcard(d.host) {
+			x.wild = append(x.wild, d)
+		} else {
+			x.exact[d.host] = append(x.exact[d.host], d)
+		}
+	}
+	return x
+}
+
+// candidates returns the rules keep accepts (nil: all) that match an
+// entry most specifically: for its host exactly, else for its target
+// (ExternalName) exactly, else the longest wildcard covering the host,
+// then the target; in load order.
+func (x drIndex) candidates(host, target string, keep func(*destRule) bool) []*destRule {
+	ok := func(d *destRule) bool { return keep == nil || keep(d) }
+	exact := func(h string) []*destRule {
+		var out []*destRule
+		for _, d := range x.exact[h] {
+			if ok(d) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	bestWild := func(h string) []*destRule {
+		var best []*destRule
+		for _, d := range x.wild {
+			if !ok(d) || d.host != h && !wildcardCovers(d.host, h) {
+				continue
+			}
+			switch {
+			case len(best) == 0 || len(d.host) > len(best[0].host):
+				best = []*destRule{d}
+			case len(d.host) == len(best[0].host):
+				best = append(best, d)
+			}
+		}
+		return best
+	}
+	if out := exact(host); len(out) > 0 {
+		return out
+	}
+	if target != "" {
+		if out := exact(target); len(out) > 0 {
+			return out
+		}
+	}
+	if out := bestWild(host); len(out) > 0 || target == "" {
+		return out
+	}
+	return bestWild(target)
 }
 
 // pickDR chooses among DestinationRules for the same host: the one in the

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/egressgw/egressgw/route"
 )
 
 // exportTo validates a resource's exportTo (field "spec.exportTo") and
@@ -30,4 +32,27 @@ func (c *compiler) exportTo(o *object, list []string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// routeExport is a validated exportTo (exportTo's result) of a resource in
+// namespace ns as a route.Export: nil for every namespace, "." resolved to
+// ns, "~" as no namespace.
+func routeExport(ns string, list []string) *route.Export {
+	if list == nil {
+		return nil
+	}
+	x := &route.Export{Namespaces: []string{}}
+	for _, v := range list {
+		switch v {
+		case "~":
+		case ".":
+			v = ns
+			fallthrough
+		default:
+			if !slices.Contains(x.Namespaces, v) {
+				x.Namespaces = append(x.Namespaces, v)
+			}
+		}
+	}
+	return x
 }

@@ -121,7 +121,6 @@ func TestVirtualServiceFields(t *testing.T) {
 	}
 	for _, w := range []string{
 		"VirtualService default/api: spec.gateways: IST0101 referenced Gateway not found: default/missing-gw",
-		"VirtualService default/api: spec.exportTo[0]: not enforced yet",
 		"VirtualService default/api: spec.http[3].route[0].destination.subset: IST0101 referenced subset not found: subset v3 of httpbin.default.svc.cluster.local",
 		"VirtualService default/api: spec.http[4].route[0].destination.host: IST0101 referenced host not found",
 		"VirtualService default/api: spec.http: not applied on Gateway istio-system/gw spec.servers[2]: it is a PASSTHROUGH server",

@@ -90,6 +90,10 @@ type Entry struct {
 	Internal   bool // location MESH_INTERNAL: the operator vouches for its addresses, which netguard then does not vet
 	Endpoints  []Endpoint
 	Ports      []Port // sorted by Number
+	// Views are the per-source-namespace DestinationRule choices, when a
+	// rule for the entry is exported to some namespaces only; nil: every
+	// source gets Ports.
+	Views *SourceViews
 }
 
 // Endpoint is a ServiceEntry endpoint.

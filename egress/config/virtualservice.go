@@ -22,6 +22,8 @@ type vsObj struct {
 	name     string   // "namespace/name"
 	hosts    []string // lowercase, short names expanded
 	gateways []string // "mesh" or "namespace/name"
+	exportTo []string // spec.exportTo as validated; nil: every namespace
+	export   *route.Export
 	http     []*httpRoute
 	tls      []*l4Route
 	tcp      []*l4Route
@@ -83,13 +85,11 @@ func (c *compiler) virtualService(o *object) {
 	if len(v.gateways) == 0 {
 		v.gateways = []string{route.Mesh}
 	}
-	for i, e := range vs.ExportTo {
-		if e != "*" {
-			c.r.warn(f, res, fmt.Sprintf("spec.exportTo[%d]", i), "not enforced yet: %q (egressgw applies the VirtualService to every source namespace; ServiceEntry exportTo is enforced)", e)
-		}
-	}
+	v.exportTo = c.exportTo(o, vs.ExportTo)
+	v.export = routeExport(o.Namespace, v.exportTo)
 	for i, h := range vs.Http {
 		if r := c.httpRoute(o, fmt.Sprintf("spec.http[%d]", i), h); r != nil {
+			r.r.Export = v.export
 			v.http = append(v.http, r)
 		}
 	}
