@@ -30,7 +30,10 @@ metadata: {name: team-b}
 // in team-b that lets its pods see only their own namespace's hosts and
 // default's api.example.test; an AuthorizationPolicy in team-a that
 // denies its pods /admin on api.example.test (team-b's pods are not
-// guarded by it).
+// guarded by it); a VirtualService of team-a, exported to team-a only,
+// that answers /teapot with a fault; a DestinationRule of team-b, exported
+// to team-b only, that sends api.example.test plaintext (tls DISABLE),
+// where default's DestinationRule (api-example.yaml) originates TLS.
 const kubeIdentityConfig = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: new-host, namespace: team-a}
@@ -65,6 +68,26 @@ spec:
     - operation:
         hosts: ["api.example.test"]
         paths: ["/admin"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: teapot, namespace: team-a}
+spec:
+  hosts: [api.example.test]
+  exportTo: ["."]
+  http:
+  - match: [{uri: {prefix: /teapot}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: api.example.test}}]
+  - route: [{destination: {host: api.example.test}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: plaintext, namespace: team-b}
+spec:
+  host: api.example.test
+  exportTo: ["."]
+  trafficPolicy: {tls: {mode: DISABLE}}
 `
 
 // TestKubePodIdentity: two pods in different namespaces, told apart by
@@ -131,7 +154,31 @@ func TestKubePodIdentity(t *testing.T) {
 	})
 	t.Run("namespace_authorization_policy", func(t *testing.T) {
 		wantResponse(t, curlFrom(podAddr, "http://api.example.test/admin"), 403, "AuthorizationPolicy team-a/no-admin")
-		wantResponse(t, curlFrom(podBAddr, "http://api.example.test/admin"), 200, "api.example.test")
+		// team-b's pod is not guarded by team-a's policy: forwarded, and
+		// answered by the upstream (a 400: its own DestinationRule sends
+		// plaintext to the TLS port, see destination_rule_export_to).
+		if r := curlFrom(podBAddr, "http://api.example.test/admin"); r.status == 403 || !strings.Contains(r.body, "plain HTTP request was sent to HTTPS port") {
+			t.Errorf("team-b's pod: want /admin forwarded, not refused by team-a's AuthorizationPolicy\n%s", r)
+		}
+	})
+	t.Run("virtual_service_export_to", func(t *testing.T) {
+		if r := curlFrom(podAddr, "http://api.example.test/teapot"); r.status != 418 {
+			t.Errorf("team-a's pod: team-a's VirtualService applies, want 418 from its fault\n%s", r)
+		}
+		// team-b does not see it: its request is forwarded as registered
+		// (here in plaintext: its DestinationRule, below).
+		if r := curlFrom(podBAddr, "http://api.example.test/teapot"); r.status == 418 {
+			t.Errorf("team-b's pod got team-a's fault, a VirtualService not exported to it\n%s", r)
+		}
+	})
+	t.Run("destination_rule_export_to", func(t *testing.T) {
+		// team-a sees default's DestinationRule: TLS originated to 443.
+		wantResponse(t, curlFrom(podAddr, "http://api.example.test/origination"), 200, "api.example.test sni=api.example.test")
+		// team-b's own rule comes first (Istio's order): plaintext to the
+		// TLS port, which nginx refuses.
+		if r := curlFrom(podBAddr, "http://api.example.test/plaintext"); r.status != 400 || !strings.Contains(r.body, "plain HTTP request was sent to HTTPS port") {
+			t.Errorf("team-b's pod: want its own DestinationRule's plaintext (nginx's 400)\n%s", r)
+		}
 	})
 	t.Run("unknown_pod", func(t *testing.T) {
 		// The gateway-wide answer: new.example.test is exported to team-a
