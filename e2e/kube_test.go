@@ -138,8 +138,14 @@ func TestKubeSource(t *testing.T) {
 			}
 			return nil
 		})
-		r := tp.podCurl("http://api.example.test/admin")
-		wantResponse(t, r, 403, "AuthorizationPolicy default/deny-admin")
+		// kubectl applies the file's documents one after the other: the
+		// AuthorizationPolicy may arrive a compile after the rest.
+		within(t, 10*time.Second, "the AuthorizationPolicy applied", func() error {
+			if r := tp.podCurl("http://api.example.test/admin"); r.status != 403 || !strings.Contains(r.body, "AuthorizationPolicy default/deny-admin") {
+				return fmt.Errorf("%s", r)
+			}
+			return nil
+		})
 	})
 	t.Run("invalid_resource_gets_an_event", func(t *testing.T) {
 		kw.apply(t, strings.NewReplacer("new-host", "bad-protocol", "new.example.test", "other.example.test", "protocol: HTTPS", "protocol: FOO").Replace(kubeNewHost))

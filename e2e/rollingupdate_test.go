@@ -92,7 +92,13 @@ func TestRollingUpdate(t *testing.T) {
 		t.Errorf("%d of %d queries and requests failed during the update:\n%s", len(failures), q+r, strings.Join(failures, "\n"))
 	}
 	for name, g := range map[string]*gateway{"old": old, "new": nu} {
-		if len(g.proc.logLines(`"path":"/rolling`)) == 0 {
+		// Access lines are flushed every second (and at exit).
+		if err := poll(5*time.Second, 100*time.Millisecond, func() error {
+			if len(g.proc.logLines(`"path":"/rolling`)) == 0 {
+				return fmt.Errorf("no access line")
+			}
+			return nil
+		}); err != nil {
 			t.Errorf("the %s gateway served none of the requests: the two did not share the port", name)
 		}
 	}
