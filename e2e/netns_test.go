@@ -11,13 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/egressgw/egressgw/internal/nsproc"
 )
 
 // topology is the suite's world: three network namespaces in a line,
@@ -262,24 +261,7 @@ func shellJoin(argv []string) string {
 // inNetns runs f on an OS thread that has entered namespace ns; sockets f
 // opens belong to ns. The thread is never unlocked, so the Go runtime
 // discards it when f returns instead of reusing it elsewhere.
-func inNetns(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(filepath.Join("/var/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", ns, err)
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+func inNetns(ns string, f func() error) error { return nsproc.Do(ns, f) }
 
 // errGiveUp, wrapped in f's error, stops poll at once: waiting longer
 // cannot help (the process being waited for has exited).

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/egressgw/egressgw/internal/nsproc"
 )
 
 // proc is a long-running process the suite started (nginx, dnsmasq,
@@ -23,21 +24,6 @@ type proc struct {
 	waitErr error         // set before done is closed
 }
 
-// spawn runs functions on one OS thread that never exits. Children started
-// there get Pdeathsig (SIGKILL when the starting thread dies): started from
-// an ordinary thread they could be killed when the runtime retires that
-// thread, which it does after inNetns (golang/go#27505).
-var spawn = func() chan func() {
-	c := make(chan func())
-	go func() {
-		runtime.LockOSThread()
-		for f := range c {
-			f()
-		}
-	}()
-	return c
-}()
-
 // startProc starts argv with output to logPath. The process is killed with
 // the test binary if that dies, and gets its own process group so stop
 // reaches its children too (nginx workers).
@@ -49,10 +35,7 @@ func startProc(name, logPath string, argv ...string) (*proc, error) {
 	defer logf.Close() // the child has its own copy
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	errc := make(chan error, 1)
-	spawn <- func() { errc <- cmd.Start() }
-	if err := <-errc; err != nil {
+	if err := nsproc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}

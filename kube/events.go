@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -84,5 +83,3 @@ func (e *eventReporter) report(objs []config.APIObject, skipped []config.Skipped
 	}
 	e.posted = now
 }
-
-var _ runtime.Object = (*corev1.ObjectReference)(nil)

@@ -2,10 +2,11 @@ package kube
 
 import (
 	"fmt"
+	"slices"
 
 	istioinformers "istio.io/client-go/pkg/informers/externalversions"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
+	discoveryclient "k8s.io/client-go/discovery"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 )
@@ -47,18 +48,33 @@ var coreKinds = []struct {
 	{schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}, "discovery.k8s.io/v1", "EndpointSlice"},
 }
 
+// discovery answers which resources a group version serves, asking the
+// API server once per group version (the Istio kinds share two groups).
+type discovery struct {
+	dc   discoveryclient.DiscoveryInterface
+	seen map[string][]string // "group/version" -> resource names; nil: not served
+}
+
+func newDiscovery(dc discoveryclient.DiscoveryInterface) *discovery {
+	return &discovery{dc: dc, seen: map[string][]string{}}
+}
+
 // served returns the first version of k the API server serves, "" if none
 // (Istio's CRDs are not installed).
-func served(dc discovery.DiscoveryInterface, k istioKind) string {
+func (d *discovery) served(k istioKind) string {
 	for _, v := range k.versions {
-		rl, err := dc.ServerResourcesForGroupVersion(k.group + "/" + v)
-		if err != nil {
-			continue
-		}
-		for _, r := range rl.APIResources {
-			if r.Name == k.resource {
-				return v
+		gv := k.group + "/" + v
+		names, ok := d.seen[gv]
+		if !ok {
+			if rl, err := d.dc.ServerResourcesForGroupVersion(gv); err == nil {
+				for _, r := range rl.APIResources {
+					names = append(names, r.Name)
+				}
 			}
+			d.seen[gv] = names
+		}
+		if slices.Contains(names, k.resource) {
+			return v
 		}
 	}
 	return ""
@@ -66,7 +82,7 @@ func served(dc discovery.DiscoveryInterface, k istioKind) string {
 
 // buildKinds makes the informers of every kind the API server serves.
 // missing lists the Istio kinds it does not.
-func buildKinds(dc discovery.DiscoveryInterface, core informers.SharedInformerFactory, istio istioinformers.SharedInformerFactory) (kinds []*kind, missing []string, err error) {
+func buildKinds(dc discoveryclient.DiscoveryInterface, core informers.SharedInformerFactory, istio istioinformers.SharedInformerFactory) (kinds []*kind, missing []string, err error) {
 	for _, c := range coreKinds {
 		gi, err := core.ForResource(c.gvr)
 		if err != nil {
@@ -74,8 +90,9 @@ func buildKinds(dc discovery.DiscoveryInterface, core informers.SharedInformerFa
 		}
 		kinds = append(kinds, &kind{apiVersion: c.apiVersion, kind: c.kind, gvr: c.gvr, informer: gi.Informer()})
 	}
+	d := newDiscovery(dc)
 	for _, ik := range istioKinds {
-		v := served(dc, ik)
+		v := d.served(ik)
 		if v == "" {
 			missing = append(missing, ik.kind)
 			continue

@@ -127,8 +127,9 @@ func (s *Source) Missing() []string { return s.missing }
 // Source watches them.
 func (s *Source) NowServed() []string {
 	var now []string
+	d := newDiscovery(s.client.Discovery())
 	for _, k := range istioKinds {
-		if slices.Contains(s.missing, k.kind) && served(s.client.Discovery(), k) != "" {
+		if slices.Contains(s.missing, k.kind) && d.served(k) != "" {
 			now = append(now, k.kind)
 		}
 	}

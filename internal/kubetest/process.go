@@ -10,10 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/egressgw/egressgw/internal/nsproc"
 )
 
 // process is a server the cluster started, its output in a log file.
@@ -24,21 +25,6 @@ type process struct {
 	err  error
 }
 
-// spawn runs functions on one OS thread that never exits. A child gets
-// Pdeathsig (SIGKILL when the thread that started it dies); started from an
-// ordinary thread it could be killed when the runtime retires that thread,
-// as it does after a netns dial (golang/go#27505).
-var spawn = func() chan func() {
-	c := make(chan func())
-	go func() {
-		runtime.LockOSThread()
-		for f := range c {
-			f()
-		}
-	}()
-	return c
-}()
-
 func startProcess(logPath, bin string, args ...string) (*process, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -46,11 +32,7 @@ func startProcess(logPath, bin string, args ...string) (*process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	// Its own process group, and killed if the test binary dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	errc := make(chan error, 1)
-	spawn <- func() { errc <- cmd.Start() }
-	if err := <-errc; err != nil {
+	if err := nsproc.Start(cmd); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("kubetest: start %s: %w", bin, err)
 	}
